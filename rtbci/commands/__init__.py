@@ -1,0 +1,1 @@
+"""One module per ``rtbci`` subcommand; see :mod:`rtbci.cli`."""

@@ -1,0 +1,373 @@
+"""The one Session file format: HDF5 through h5py.
+
+Layout::
+
+    /                       attrs: format, format_version, subject, session_id,
+                                   task, date, channel_regions (JSON),
+                                   provenance (JSON)
+    /streams/<name>/data         (n_samples, n_channels), chunked, compressed
+    /streams/<name>/timestamps   (n_samples,) float64, LSL clock
+    /streams/<name>/chunk_sizes  (n_chunks,) int64, the original chunking
+                            attrs: kind, rate, channel_labels (JSON), units
+
+Live recordings go through :class:`SessionWriter`, which writes in HDF5's
+single-writer/multiple-reader (SWMR) mode. SWMR orders its writes so that the
+file on disk is consistent after every flush; a writer killed with SIGKILL
+leaves a file that opens (read-only, in SWMR mode) with everything up to the
+last flush. :func:`read_session` does that recovery by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from rtbci.io.session import Session, SessionMeta, Stream, StreamKind
+
+__all__ = ["SessionFileError", "SessionWriter", "StreamLayout", "read_session", "write_session"]
+
+FORMAT_NAME = "rtbci-session"
+FORMAT_VERSION = 1
+_STRING = h5py.string_dtype("utf-8")
+_ROWS_PER_CHUNK = 4096
+
+
+class SessionFileError(OSError):
+    """A Session file is missing, is not a Session file, or is damaged."""
+
+
+def _dataset_kwargs(n_channels: int, dtype: np.dtype) -> dict:
+    kwargs: dict = {"chunks": (_ROWS_PER_CHUNK, max(n_channels, 1))}
+    if dtype != _STRING:
+        # Shuffle + gzip level 1: about 3x smaller for counts, and fast enough
+        # to keep up with a live recording on one core.
+        kwargs.update(compression="gzip", compression_opts=1, shuffle=True)
+    return kwargs
+
+
+def _stream_dtype(data: np.ndarray) -> np.dtype:
+    if data.dtype.kind in "OUS":
+        return _STRING
+    return data.dtype
+
+
+def _write_root_attrs(handle: h5py.File, meta: SessionMeta) -> None:
+    handle.attrs["format"] = FORMAT_NAME
+    handle.attrs["format_version"] = FORMAT_VERSION
+    handle.attrs["subject"] = meta.subject
+    handle.attrs["session_id"] = meta.session_id
+    handle.attrs["task"] = meta.task
+    handle.attrs["date"] = meta.date
+    handle.attrs["channel_regions"] = json.dumps(meta.channel_regions)
+    handle.attrs["provenance"] = json.dumps(meta.provenance)
+
+
+def _create_stream_group(
+    streams: h5py.Group,
+    name: str,
+    kind: StreamKind,
+    n_channels: int,
+    dtype: np.dtype,
+    rate: float,
+    channel_labels: list[str],
+    units: str,
+    n_samples: int = 0,
+) -> h5py.Group:
+    group = streams.create_group(name)
+    group.attrs["kind"] = str(StreamKind(kind))
+    group.attrs["rate"] = float(rate)
+    group.attrs["channel_labels"] = json.dumps(list(channel_labels))
+    group.attrs["units"] = units
+    group.create_dataset(
+        "data",
+        shape=(n_samples, n_channels),
+        maxshape=(None, n_channels),
+        dtype=dtype,
+        **_dataset_kwargs(n_channels, dtype),
+    )
+    group.create_dataset(
+        "timestamps",
+        shape=(n_samples,),
+        maxshape=(None,),
+        dtype=np.float64,
+        chunks=(_ROWS_PER_CHUNK,),
+        compression="gzip",
+        compression_opts=1,
+    )
+    group.create_dataset("chunk_sizes", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(1024,))
+    return group
+
+
+def write_session(path: str | Path, session: Session) -> None:
+    """Write a whole Session to a new HDF5 file.
+
+    Parameters
+    ----------
+    path
+        Destination; an existing file is replaced.
+    session
+        What to write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as handle:
+        _write_root_attrs(handle, session.meta)
+        streams = handle.create_group("streams")
+        for stream in session.streams.values():
+            dtype = _stream_dtype(stream.data)
+            group = _create_stream_group(
+                streams,
+                stream.name,
+                stream.kind,
+                stream.n_channels,
+                dtype,
+                stream.rate,
+                stream.channel_labels,
+                stream.units,
+                n_samples=stream.n_samples,
+            )
+            if stream.n_samples:
+                values = stream.data.astype(str) if dtype == _STRING else stream.data
+                group["data"][...] = values
+                group["timestamps"][...] = stream.timestamps
+            if stream.chunk_sizes is not None:
+                group["chunk_sizes"].resize((len(stream.chunk_sizes),))
+                group["chunk_sizes"][...] = stream.chunk_sizes
+
+
+def _open_for_reading(path: Path) -> tuple[h5py.File, bool]:
+    """Open read-only; fall back to SWMR for a recording that was not closed."""
+    if not path.exists():
+        raise SessionFileError(f"{path}: no such file")
+    try:
+        return h5py.File(path, "r"), False
+    except OSError as first_error:
+        try:
+            return h5py.File(path, "r", swmr=True), True
+        except OSError:
+            raise SessionFileError(f"{path}: cannot be opened as HDF5 ({first_error})") from None
+
+
+def _read_stream(name: str, group: h5py.Group) -> Stream:
+    data = group["data"]
+    timestamps = group["timestamps"]
+    # A recording killed between appending data and timestamps may have one
+    # longer than the other; keep the rows that have both.
+    n_rows = min(data.shape[0], timestamps.shape[0])
+    values = data[:n_rows]
+    if data.dtype.kind == "O" or h5py.check_string_dtype(data.dtype) is not None:
+        values = data.asstr()[:n_rows].astype(str)
+    chunk_sizes = group["chunk_sizes"][...] if "chunk_sizes" in group else None
+    if chunk_sizes is not None and (len(chunk_sizes) == 0 or int(chunk_sizes.sum()) != n_rows):
+        chunk_sizes = None
+    return Stream(
+        name=name,
+        kind=StreamKind(group.attrs["kind"]),
+        data=values,
+        timestamps=timestamps[:n_rows],
+        rate=float(group.attrs["rate"]),
+        channel_labels=json.loads(group.attrs["channel_labels"]),
+        units=str(group.attrs["units"]),
+        chunk_sizes=chunk_sizes,
+    )
+
+
+def read_session(path: str | Path, streams: Iterable[str] | None = None) -> Session:
+    """Read a Session file.
+
+    A recording that was not closed cleanly (the recorder was killed) is read
+    up to its last flush, and ``meta.provenance["recovered"]`` is set.
+
+    Parameters
+    ----------
+    path
+        The ``.h5`` file.
+    streams
+        Names of the streams to load; all of them by default.
+
+    Returns
+    -------
+    Session
+
+    Raises
+    ------
+    SessionFileError
+        If the file is missing, is not HDF5, or is not a Session file.
+    KeyError
+        If a requested stream is not in the file.
+    """
+    path = Path(path)
+    handle, recovered = _open_for_reading(path)
+    with handle:
+        if handle.attrs.get("format") != FORMAT_NAME:
+            raise SessionFileError(
+                f"{path}: not an rtbci Session file (missing attribute format={FORMAT_NAME!r})"
+            )
+        attrs = handle.attrs
+        meta = SessionMeta(
+            subject=str(attrs["subject"]),
+            session_id=str(attrs["session_id"]),
+            task=str(attrs["task"]),
+            date=str(attrs["date"]),
+            channel_regions=json.loads(attrs["channel_regions"]),
+            provenance=json.loads(attrs["provenance"]),
+        )
+        if recovered:
+            meta.provenance["recovered"] = "recording was not closed; read up to its last flush"
+        session = Session(meta)
+        names = list(handle["streams"]) if streams is None else list(streams)
+        for name in names:
+            if name not in handle["streams"]:
+                raise KeyError(f"{path}: no stream named {name!r}; it has {list(handle['streams'])}")
+            session.add(_read_stream(name, handle["streams"][name]))
+    return session
+
+
+class StreamLayout:
+    """The shape of a stream a :class:`SessionWriter` will record.
+
+    Parameters
+    ----------
+    name, kind, n_channels, rate, channel_labels, units
+        As in :class:`~rtbci.io.session.Stream`.
+    dtype
+        Sample type; ``str`` for markers.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        kind: StreamKind | str,
+        n_channels: int,
+        rate: float,
+        channel_labels: list[str] | None = None,
+        units: str = "",
+        dtype: np.dtype | type = np.float32,
+    ) -> None:
+        self.name = name
+        self.kind = StreamKind(kind)
+        self.n_channels = n_channels
+        self.rate = rate
+        self.channel_labels = channel_labels or [f"ch{i}" for i in range(n_channels)]
+        self.units = units
+        self.dtype = _STRING if dtype is str else np.dtype(dtype)
+        if len(self.channel_labels) != n_channels:
+            raise ValueError(f"stream {name!r}: {n_channels} channels but {len(self.channel_labels)} labels")
+
+
+class SessionWriter:
+    """Append to a Session file while recording, flushing at least every second.
+
+    All streams are declared up front: SWMR mode cannot add datasets later.
+    Use as a context manager, or call :meth:`close`.
+
+    Parameters
+    ----------
+    path
+        New file to create.
+    meta
+        Session metadata.
+    layouts
+        The streams that will be recorded.
+    flush_interval_s
+        Longest time between flushes; a SIGKILL loses at most about this much.
+
+    Examples
+    --------
+    >>> with SessionWriter(path, meta, [StreamLayout("lfp", "lfp", 96, 1000.0)]) as writer:
+    ...     writer.append("lfp", chunk, chunk_timestamps)
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        meta: SessionMeta,
+        layouts: Iterable[StreamLayout],
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.flush_interval_s = flush_interval_s
+        self._handle = h5py.File(self.path, "w", libver="latest")
+        _write_root_attrs(self._handle, meta)
+        streams = self._handle.create_group("streams")
+        self._groups: dict[str, h5py.Group] = {}
+        self._layouts: dict[str, StreamLayout] = {}
+        for layout in layouts:
+            self._layouts[layout.name] = layout
+            self._groups[layout.name] = _create_stream_group(
+                streams,
+                layout.name,
+                layout.kind,
+                layout.n_channels,
+                layout.dtype,
+                layout.rate,
+                layout.channel_labels,
+                layout.units,
+            )
+        self._handle.swmr_mode = True
+        self._handle.flush()
+        self._last_flush = time.monotonic()
+        self.samples_written: dict[str, int] = dict.fromkeys(self._layouts, 0)
+
+    def append(self, name: str, data: np.ndarray, timestamps: np.ndarray) -> None:
+        """Append one chunk to a stream, and flush if a flush is due.
+
+        Parameters
+        ----------
+        name
+            A stream declared at construction.
+        data
+            ``(n, n_channels)`` samples.
+        timestamps
+            ``(n,)`` LSL times.
+        """
+        layout = self._layouts.get(name)
+        if layout is None:
+            raise KeyError(f"{self.path}: stream {name!r} was not declared; declared: {list(self._layouts)}")
+        data = np.asarray(data)
+        if data.ndim != 2 or data.shape[1] != layout.n_channels:
+            raise ValueError(
+                f"{self.path}: stream {name!r} expects (n, {layout.n_channels}) samples, "
+                f"got shape {data.shape}"
+            )
+        n_new = data.shape[0]
+        if len(timestamps) != n_new:
+            raise ValueError(
+                f"{self.path}: stream {name!r}: {n_new} samples but {len(timestamps)} timestamps"
+            )
+        if n_new:
+            group = self._groups[name]
+            start = self.samples_written[name]
+            for key, values in (("data", data), ("timestamps", np.asarray(timestamps))):
+                dataset = group[key]
+                dataset.resize(start + n_new, axis=0)
+                dataset[start:] = values
+            sizes = group["chunk_sizes"]
+            sizes.resize((sizes.shape[0] + 1,))
+            sizes[-1] = n_new
+            self.samples_written[name] = start + n_new
+        if time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything appended so far to disk."""
+        self._handle.flush()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Flush and close; the file then opens without recovery."""
+        if self._handle.id.valid:
+            self._handle.flush()
+            self._handle.close()
+
+    def __enter__(self) -> SessionWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

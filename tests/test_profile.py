@@ -1,0 +1,90 @@
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from rtbci.profile import ProfileError, load_profile, profile_from_dict
+
+PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+
+
+def _demo_dict() -> dict:
+    return tomllib.loads((PROFILES / "demo.toml").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PROFILES.glob("*.toml")))
+def test_shipped_profiles_load(name):
+    profile = load_profile(PROFILES / name)
+    assert profile.streams.spikes.channels == profile.streams.lfp.channels
+    assert profile.path == (PROFILES / name).resolve()
+
+
+def test_demo_profile_describes_the_simulated_rig():
+    profile = load_profile(PROFILES / "demo.toml")
+    assert profile.streams.spikes.channels == 96
+    assert profile.streams.spikes.rate == 1000.0
+    assert profile.streams.lfp.rate == 1000.0
+    assert profile.bin_s == pytest.approx(0.02)
+    assert profile.channel_regions() == ["M1-array"] * 96
+
+
+def test_wrong_type_names_file_and_field():
+    data = _demo_dict()
+    data["streams"]["spikes"]["rate"] = "1000"
+    with pytest.raises(ProfileError) as info:
+        profile_from_dict(data, Path("rig.toml"))
+    message = str(info.value)
+    assert "rig.toml" in message
+    assert "streams.spikes.rate" in message
+    assert "valid number" in message
+
+
+def test_missing_field_and_unknown_key_are_both_reported():
+    data = _demo_dict()
+    del data["rig"]["subject"]
+    data["features"]["bin_width"] = 20
+    with pytest.raises(ProfileError) as info:
+        profile_from_dict(data, Path("rig.toml"))
+    message = str(info.value)
+    assert "field 'rig.subject': Field required" in message
+    assert "features.bin_width" in message
+
+
+def test_region_outside_the_rig_is_rejected():
+    data = _demo_dict()
+    data["regions"] = [{"name": "PMd", "first_channel": 90, "count": 10}]
+    with pytest.raises(ProfileError, match="ends at channel 99"):
+        profile_from_dict(data, Path("rig.toml"))
+
+
+def test_overlapping_regions_are_rejected():
+    data = _demo_dict()
+    data["regions"] = [
+        {"name": "a", "first_channel": 0, "count": 50},
+        {"name": "b", "first_channel": 40, "count": 56},
+    ]
+    with pytest.raises(ProfileError, match="channel 40 is in both"):
+        profile_from_dict(data, Path("rig.toml"))
+
+
+def test_stream_needs_an_identifier():
+    data = _demo_dict()
+    data["streams"]["lfp"] = {"channels": 96, "rate": 1000.0}
+    with pytest.raises(ProfileError, match="streams.lfp"):
+        profile_from_dict(data, Path("rig.toml"))
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[rig\nname=1")
+    with pytest.raises(ProfileError, match="bad.toml: not valid TOML"):
+        load_profile(bad)
+    with pytest.raises(ProfileError, match="no such profile file"):
+        load_profile(tmp_path / "absent.toml")
+
+
+def test_bad_artifact_hash_is_rejected():
+    data = _demo_dict()
+    data["model"] = {"artifact": "models/demo", "sha256": "not-a-hash"}
+    with pytest.raises(ProfileError, match="model.sha256"):
+        profile_from_dict(data, Path("rig.toml"))
