@@ -70,14 +70,14 @@ def test_overlapping_regions_are_rejected():
 def test_stream_needs_an_identifier():
     data = _demo_dict()
     data["streams"]["lfp"] = {"channels": 96, "rate": 1000.0}
-    with pytest.raises(ProfileError, match="streams.lfp"):
+    with pytest.raises(ProfileError, match=r"streams\.lfp"):
         profile_from_dict(data, Path("rig.toml"))
 
 
 def test_bad_toml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[rig\nname=1")
-    with pytest.raises(ProfileError, match="bad.toml: not valid TOML"):
+    with pytest.raises(ProfileError, match=r"bad\.toml: not valid TOML"):
         load_profile(bad)
     with pytest.raises(ProfileError, match="no such profile file"):
         load_profile(tmp_path / "absent.toml")
@@ -86,5 +86,5 @@ def test_bad_toml_and_missing_file(tmp_path):
 def test_bad_artifact_hash_is_rejected():
     data = _demo_dict()
     data["model"] = {"artifact": "models/demo", "sha256": "not-a-hash"}
-    with pytest.raises(ProfileError, match="model.sha256"):
+    with pytest.raises(ProfileError, match=r"model\.sha256"):
         profile_from_dict(data, Path("rig.toml"))
