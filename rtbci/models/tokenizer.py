@@ -1,0 +1,224 @@
+"""Tokenizer: one time bin x a group of channels -> one token, plus session/subject context.
+
+The spatial scale (BaRISTA) decides the channel groups: ``channel`` (one token per
+electrode), ``patch`` (K consecutive electrodes, NDT2's default K=32) or ``region``
+(the electrodes of one region or array of the profile's map).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from rtbci.models.encoder import EncoderConfig
+
+__all__ = ["GrowingTable", "Tokenizer", "token_groups"]
+
+
+def token_groups(
+    n_channels: int, spatial_scale: str, patch_channels: int, channel_regions: tuple[int, ...] | None
+) -> list[list[int]]:
+    """Channel indices of each token of one bin.
+
+    Parameters
+    ----------
+    n_channels
+        Electrodes per bin.
+    spatial_scale
+        ``channel``, ``patch`` or ``region``.
+    patch_channels
+        Electrodes per patch for the ``patch`` scale (the last patch may be shorter).
+    channel_regions
+        Region id of every electrode, needed for the ``region`` scale.
+
+    Returns
+    -------
+    list of list of int
+        One list of channel indices per token, in token order.
+    """
+    if spatial_scale == "channel":
+        return [[c] for c in range(n_channels)]
+    if spatial_scale == "patch":
+        return [
+            list(range(s, min(s + patch_channels, n_channels))) for s in range(0, n_channels, patch_channels)
+        ]
+    if spatial_scale == "region":
+        if channel_regions is None or len(channel_regions) != n_channels:
+            raise ValueError("spatial_scale 'region' needs channel_regions with one region id per channel")
+        order = list(dict.fromkeys(channel_regions))
+        return [[c for c, r in enumerate(channel_regions) if r == region] for region in order]
+    raise ValueError(f"spatial_scale must be channel, patch or region, not {spatial_scale!r}")
+
+
+class GrowingTable(nn.Module):
+    """A table of per-entry parameters (one entry per session or subject) that grows at run time.
+
+    Entries live in chunks, one :class:`torch.nn.Parameter` per :meth:`grow` call, so that
+    the entries added for a new session are parameters of their own: calibration can train
+    only them while the old entries stay untouched.
+
+    Parameters
+    ----------
+    n_entries
+        Initial number of entries.
+    entry_shape
+        Shape of one entry.
+    init
+        Returns a fresh ``(n, *entry_shape)`` tensor for ``n`` new entries.
+    """
+
+    def __init__(self, n_entries: int, entry_shape: tuple[int, ...], init: Callable[[int], torch.Tensor]):
+        super().__init__()
+        self.entry_shape = entry_shape
+        self.init = init
+        self.chunks = nn.ParameterList([nn.Parameter(init(n_entries))])
+
+    @property
+    def n_entries(self) -> int:
+        return sum(chunk.shape[0] for chunk in self.chunks)
+
+    def grow(self, n: int) -> str:
+        """Add ``n`` entries; returns the local name of their new parameter."""
+        if n < 1:
+            raise ValueError(f"can only add a positive number of entries, not {n}")
+        device = self.chunks[0].device
+        self.chunks.append(nn.Parameter(self.init(n).to(device)))
+        return f"chunks.{len(self.chunks) - 1}"
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # A saved table may have several chunks (it grew); load it as one chunk of all entries.
+        chunk_prefix = prefix + "chunks."
+        keys = sorted(
+            (k for k in state_dict if k.startswith(chunk_prefix)), key=lambda k: int(k[len(chunk_prefix) :])
+        )
+        if keys:
+            merged = torch.cat([state_dict.pop(k) for k in keys], dim=0)
+            state_dict[chunk_prefix + "0"] = merged
+            self.chunks = nn.ParameterList(
+                [nn.Parameter(torch.empty_like(merged, device=self.chunks[0].device))]
+            )
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        table = self.chunks[0] if len(self.chunks) == 1 else torch.cat(list(self.chunks), dim=0)
+        return table[index]
+
+
+def _normal_init(shape: tuple[int, ...]) -> Callable[[int], torch.Tensor]:
+    return lambda n: torch.randn(n, *shape) * 0.02
+
+
+def _identity_init(n_channels: int) -> Callable[[int], torch.Tensor]:
+    return lambda n: torch.eye(n_channels).expand(n, n_channels, n_channels).clone()
+
+
+class Tokenizer(nn.Module):
+    """Raw bin features -> tokens ``(B, T, N, d)``.
+
+    Spike counts are clamped to ``0..max_count`` and embedded per channel (a shared
+    count embedding of ``d_model // group_size`` dims, NDT2-style). LFP features are
+    z-scored with the baked-in normalization buffers. Each token is then a linear map
+    of its group's per-channel values plus a learned token (spatial) embedding.
+
+    Context: ``embedding`` adds a per-session vector to every token; ``stitching``
+    instead maps the channels through a per-session linear read-in (identity at
+    init) before grouping. An optional per-subject vector is added in both cases.
+    """
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.config = config
+        groups = token_groups(
+            config.n_channels, config.spatial_scale, config.patch_channels, config.channel_regions
+        )
+        group_size = max(len(g) for g in groups)
+        # Index n_channels is an all-zero padding channel for groups shorter than the longest.
+        padded = [g + [config.n_channels] * (group_size - len(g)) for g in groups]
+        self.register_buffer("group_index", torch.tensor(padded, dtype=torch.long), persistent=False)
+        self.register_buffer("group_valid", self.group_index < config.n_channels, persistent=False)
+        self.group_size = group_size
+        self.n_tokens = len(groups)
+        d = config.d_model
+        if config.modality == "spikes":
+            self.channel_dim = max(1, d // group_size)
+            self.count_embedding = nn.Embedding(config.max_count + 1, self.channel_dim)
+        else:
+            self.channel_dim = config.n_features
+        # Raw -> normalized input, baked into every exported graph (see Encoder.set_normalization).
+        shape = (config.n_channels, config.n_features)
+        self.register_buffer("feature_mean", torch.zeros(shape))
+        self.register_buffer("feature_std", torch.ones(shape))
+        self.project = nn.Linear(group_size * self.channel_dim, d)
+        self.token_embedding = nn.Parameter(torch.randn(self.n_tokens, d) * 0.02)
+        if config.context == "embedding":
+            self.session_context = GrowingTable(config.n_sessions, (d,), _normal_init((d,)))
+        else:
+            self.session_stitch = GrowingTable(
+                config.n_sessions, (config.n_channels, config.n_channels), _identity_init(config.n_channels)
+            )
+        if config.n_subjects > 0:
+            self.subject_context = GrowingTable(config.n_subjects, (d,), _normal_init((d,)))
+
+    def session_table(self) -> GrowingTable:
+        """The per-session table (context vectors or stitching read-ins)."""
+        return self.session_context if self.config.context == "embedding" else self.session_stitch
+
+    def channel_values(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw ``(B, T, C, F)`` -> per-channel values ``(B, T, C, E)``."""
+        if self.config.modality == "spikes":
+            counts = x[..., 0].round().clamp(0, self.config.max_count).long()
+            return self.count_embedding(counts)
+        return (x - self.feature_mean) / self.feature_std
+
+    def group_channels(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-channel ``(B, T, C, E)`` -> per-token ``(B, T, N, G, E)``, zero where a group is padded."""
+        B, T, _, E = values.shape
+        padded = torch.cat([values, values.new_zeros(B, T, 1, E)], dim=2)
+        return padded[:, :, self.group_index]
+
+    def reconstruction_target(self, x: torch.Tensor) -> torch.Tensor:
+        """What masked modelling predicts, per token ``(B, T, N, G, F)``.
+
+        Clamped spike counts (for a Poisson NLL) or z-scored LFP features (for an MSE).
+        """
+        if self.config.modality == "spikes":
+            return self.group_channels(x.round().clamp(0, self.config.max_count))
+        return self.group_channels(self.channel_values(x))
+
+    def forward(
+        self, x: torch.Tensor, session: torch.Tensor, subject: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Tokens of raw features.
+
+        Parameters
+        ----------
+        x
+            ``(B, T, C, F)`` raw features (spike counts with ``F = 1``, or LFP features).
+        session
+            ``(B,)`` session indices into the context table.
+        subject
+            ``(B,)`` subject indices; required when the config has subjects.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, T, N, d)`` tokens.
+        """
+        values = self.channel_values(x)
+        if self.config.context == "stitching":
+            values = torch.einsum("btce,bcf->btfe", values, self.session_stitch(session))
+        B, T = values.shape[:2]
+        tokens = (
+            self.project(self.group_channels(values).reshape(B, T, self.n_tokens, -1)) + self.token_embedding
+        )
+        if self.config.context == "embedding":
+            tokens = tokens + self.session_context(session)[:, None, None, :]
+        if self.config.n_subjects > 0:
+            if subject is None:
+                raise ValueError("this encoder has subject tokens: pass subject indices")
+            tokens = tokens + self.subject_context(subject)[:, None, None, :]
+        return tokens
