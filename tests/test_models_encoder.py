@@ -1,0 +1,194 @@
+"""Encoder: shapes per spatial scale, masking, sliding-window causality, growing session tables."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from rtbci.models import Encoder, EncoderConfig, random_keep
+from rtbci.models.tokenizer import token_groups
+
+REGIONS = tuple([0] * 10 + [1] * 14 + [2] * 16)
+
+
+def small_config(**overrides) -> EncoderConfig:
+    base = dict(
+        modality="lfp",
+        n_channels=40,
+        n_features=3,
+        spatial_scale="patch",
+        patch_channels=16,
+        channel_regions=REGIONS,
+        d_model=32,
+        n_layers=2,
+        n_heads=2,
+        window_bins=4,
+        dropout=0.1,
+        n_sessions=2,
+    )
+    return EncoderConfig(**{**base, **overrides})
+
+
+def inputs(config: EncoderConfig, batch: int = 2, bins: int = 10, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    shape = (batch, bins, config.n_channels, config.n_features)
+    if config.modality == "spikes":
+        return torch.poisson(torch.full(shape, 2.0), generator=gen)
+    return torch.randn(shape, generator=gen) * 3 + 1
+
+
+def test_token_groups_per_scale():
+    assert token_groups(5, "channel", 32, None) == [[0], [1], [2], [3], [4]]
+    assert token_groups(40, "patch", 16, None)[-1] == list(range(32, 40))
+    assert [len(g) for g in token_groups(40, "region", 16, REGIONS)] == [10, 14, 16]
+    with pytest.raises(ValueError, match="channel_regions"):
+        token_groups(40, "region", 16, None)
+
+
+@pytest.mark.parametrize("modality", ["spikes", "lfp"])
+@pytest.mark.parametrize(("scale", "n_tokens"), [("channel", 40), ("patch", 3), ("region", 3)])
+@pytest.mark.parametrize("context", ["embedding", "stitching"])
+def test_shapes(modality, scale, n_tokens, context):
+    config = small_config(
+        modality=modality, n_features=1 if modality == "spikes" else 3, spatial_scale=scale, context=context
+    )
+    encoder = Encoder(config).eval()
+    latents = encoder(inputs(config), torch.tensor([0, 1]))
+    assert encoder.n_tokens == n_tokens
+    assert latents.shape == (2, 10, n_tokens, 32)
+    assert encoder.pool(latents).shape == (2, 10, 32)
+    assert torch.isfinite(latents).all()
+
+
+def test_spike_counts_are_clamped():
+    config = small_config(modality="spikes", n_features=1)
+    encoder = Encoder(config).eval()
+    x = inputs(config)
+    session = torch.tensor([0, 1])
+    huge = x.clone()
+    huge[:, :, :5] = 500.0
+    assert torch.equal(encoder(huge, session), encoder(huge.clamp(max=config.max_count), session))
+    assert not torch.allclose(encoder(huge, session), encoder(x, session))
+
+
+def test_random_keep_ratio_and_masked_tokens_hidden():
+    keep = random_keep(3, 10, 3, 0.5, generator=torch.Generator().manual_seed(1))
+    assert keep.shape == (3, 10, 3)
+    assert (keep.reshape(3, -1).sum(1) == 15).all()
+    config = small_config()
+    encoder = Encoder(config).eval()
+    x = inputs(config)
+    session = torch.tensor([0, 1])
+    keep = random_keep(2, 10, 3, 0.5, generator=torch.Generator().manual_seed(2))
+    latents = encoder(x, session, keep)
+    assert (latents[~keep] == 0).all()
+    # Changing the inputs of hidden tokens' channels must not change any visible token.
+    hidden_bin, hidden_token = (~keep[0]).nonzero()[0].tolist()
+    channels = encoder.tokenizer.group_index[hidden_token]
+    channels = channels[channels < config.n_channels]
+    changed = x.clone()
+    changed[0, hidden_bin, channels] += 10.0
+    again = encoder(changed, session, keep)
+    assert torch.allclose(again[keep], latents[keep], atol=1e-6)
+
+
+def test_future_bins_do_not_change_past_outputs():
+    config = small_config()
+    encoder = Encoder(config).eval()
+    x = inputs(config, bins=12)
+    session = torch.tensor([0, 1])
+    changed = x.clone()
+    changed[:, 7:] = torch.randn_like(changed[:, 7:]) * 5
+    before, after = encoder(x, session), encoder(changed, session)
+    assert torch.allclose(before[:, :7], after[:, :7], atol=1e-6)
+    assert not torch.allclose(before[:, 7:], after[:, 7:], atol=1e-3)
+
+
+def test_sliding_window_forgets_bins_older_than_window():
+    config = small_config(window_bins=4)
+    encoder = Encoder(config).eval()
+    x = inputs(config, bins=12)
+    session = torch.tensor([0, 1])
+    changed = x.clone()
+    changed[:, 2] += 5.0  # bin 2 is in the window of bins 2..5 only (W=4 bins, per layer)
+    before, after = encoder(x, session), encoder(changed, session)
+    reach = 2 + config.n_layers * (config.window_bins - 1)  # information travels W-1 bins per layer
+    assert torch.allclose(before[:, reach + 1 :], after[:, reach + 1 :], atol=1e-6)
+    assert not torch.allclose(before[:, 2 : reach + 1], after[:, 2 : reach + 1], atol=1e-3)
+
+
+def test_rotary_positions_are_relative():
+    config = small_config()
+    encoder = Encoder(config).eval()
+    x = inputs(config)
+    session = torch.tensor([0, 1])
+    assert torch.allclose(encoder(x, session), encoder(x, session, first_bin=1_440_000), atol=2e-5)
+
+
+@pytest.mark.parametrize("context", ["embedding", "stitching"])
+def test_add_sessions_keeps_old_sessions(context):
+    config = small_config(context=context)
+    encoder = Encoder(config).eval()
+    x = inputs(config)
+    session = torch.tensor([0, 1])
+    before = encoder(x, session)
+    names = encoder.add_sessions(3)
+    params = dict(encoder.named_parameters())
+    assert len(names) == 1 and names[0] in params
+    assert params[names[0]].shape[0] == 3
+    assert encoder.config.n_sessions == 5
+    with torch.no_grad():
+        params[names[0]].add_(torch.randn_like(params[names[0]]))
+    assert torch.equal(encoder(x, session), before)
+    new_session = encoder(x, torch.tensor([2, 4]))
+    assert new_session.shape == before.shape and not torch.allclose(new_session, before)
+    # A grown encoder reloads into a fresh one built from its (updated) config.
+    fresh = Encoder(dataclasses.replace(encoder.config)).eval()
+    fresh.load_state_dict(encoder.state_dict())
+    assert torch.equal(fresh(x, torch.tensor([3, 1])), encoder(x, torch.tensor([3, 1])))
+
+
+def test_subject_token_required_and_used():
+    config = small_config(n_subjects=2)
+    encoder = Encoder(config).eval()
+    x = inputs(config)
+    session = torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="subject"):
+        encoder(x, session)
+    a = encoder(x, session, subject=torch.tensor([0, 0]))
+    b = encoder(x, session, subject=torch.tensor([1, 1]))
+    assert not torch.allclose(a, b)
+
+
+def test_normalization_is_baked_in():
+    config = small_config()
+    encoder = Encoder(config).eval()
+    x = inputs(config)
+    session = torch.tensor([0, 1])
+    mean, std = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([2.0, 0.5, 4.0])
+    reference = encoder(x, session)
+    encoder.set_normalization(mean.numpy(), std.numpy())
+    assert torch.allclose(encoder(x * std + mean, session), reference, atol=1e-5)
+    with pytest.raises(ValueError, match="positive"):
+        encoder.set_normalization(mean.numpy(), (std * 0).numpy())
+
+
+def test_dropout_off_in_eval_on_in_train():
+    config = small_config(dropout=0.5)
+    encoder = Encoder(config)
+    x, session = inputs(config), torch.tensor([0, 1])
+    encoder.eval()
+    assert torch.equal(encoder(x, session), encoder(x, session))
+    encoder.train()
+    assert not torch.equal(encoder(x, session), encoder(x, session))
+
+
+def test_config_roundtrip_and_validation():
+    config = small_config(spatial_scale="region")
+    assert EncoderConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="modality"):
+        small_config(modality="ecog")
+    with pytest.raises(ValueError, match="n_features"):
+        small_config(modality="spikes", n_features=3)
