@@ -20,6 +20,7 @@ __all__ = ["main"]
 COMMAND_MODULES = [
     "rtbci.commands.check",
     "rtbci.commands.info",
+    "rtbci.commands.importer",
     "rtbci.commands.bench",
 ]
 

@@ -22,6 +22,7 @@ class StreamKind(StrEnum):
     LFP = "lfp"  # field potential per electrode
     KINEMATICS = "kinematics"  # behavior: positions, velocities, targets
     MARKERS = "markers"  # irregular string events
+    SPIKE_EVENTS = "spike_events"  # one row per spike (channel, unit) at its exact time; from imports
     ANALOG = "analog"  # other continuous channels (e.g. analog inputs)
     FEATURES = "features"  # per-bin features the decoder saw
     DECODED = "decoded"  # per-bin decoder output

@@ -27,6 +27,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from rtbci.errors import UserError
 from rtbci.io.session import Session, SessionMeta, Stream, StreamKind
 
 __all__ = ["SessionFileError", "SessionWriter", "StreamLayout", "read_session", "write_session"]
@@ -37,8 +38,11 @@ _STRING = h5py.string_dtype("utf-8")
 _ROWS_PER_CHUNK = 4096
 
 
-class SessionFileError(OSError):
-    """A Session file is missing, is not a Session file, or is damaged."""
+class SessionFileError(UserError, OSError):
+    """A Session file is missing, is not a Session file, or is damaged.
+
+    A :class:`~rtbci.errors.UserError`, so the CLI reports it as one message.
+    """
 
 
 def _dataset_kwargs(n_channels: int, dtype: np.dtype) -> dict:
