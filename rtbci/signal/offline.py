@@ -1,0 +1,237 @@
+"""``featurize``: the offline path, running the streaming featurizers over a whole Session.
+
+Training, calibration and replay checks all call this; it pushes the recorded
+samples through the very same :class:`SpikeBinner` and :class:`LfpFeaturizer`
+the engine uses online (ARCHITECTURE.md rule 1), then aligns the bins of both
+modalities and samples the kinematics at each bin's end plus a lag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from rtbci.errors import UserError
+from rtbci.io.session import Session, Stream, StreamKind
+from rtbci.profile import Profile
+from rtbci.signal.bins import BinnedStream, Bins
+from rtbci.signal.lfp import LfpFeaturizer
+from rtbci.signal.spikes import SpikeBinner
+
+__all__ = ["BinnedSession", "FeaturizeError", "featurize", "run_stream"]
+
+# Samples are pushed in blocks of this many seconds: bounded memory and a
+# progress bar that moves; the result does not depend on it (chunk invariance).
+BLOCK_SECONDS = 30.0
+
+
+class FeaturizeError(UserError):
+    """A session cannot be featurized with a profile (missing stream or channel)."""
+
+
+@dataclass
+class BinnedSession:
+    """A session as aligned bins, ready for training or calibration.
+
+    Attributes
+    ----------
+    spikes
+        ``(T, C)`` float32 raw spike counts per bin (``(T, 0)`` if the session has none).
+    lfp
+        ``(T, C, F)`` float32 raw LFP features (``(T, 0, 0)`` if the session has no LFP).
+    kinematics
+        ``(T, K)`` float32, sampled at ``bin_ends + lag``.
+    bin_ends
+        ``(T,)`` float64 LSL time of each bin's end.
+    kinematics_names
+        The K names, from ``profile.output.kinematics``.
+    feature_names
+        The F LFP feature names.
+    session_id, subject
+        From the session metadata.
+    bin_index
+        ``(T,)`` int64 bin number since the epoch (consecutive unless the recording had gaps at its ends).
+    health
+        The featurizers' health counters, by stream name.
+    """
+
+    spikes: np.ndarray
+    lfp: np.ndarray
+    kinematics: np.ndarray
+    bin_ends: np.ndarray
+    kinematics_names: list[str]
+    feature_names: list[str]
+    session_id: str
+    subject: str
+    bin_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    health: dict[str, dict] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.bin_ends.shape[0])
+
+
+def run_stream(featurizer: BinnedStream, stream: Stream, progress: tqdm | None = None) -> Bins:
+    """Push a whole recorded stream through a featurizer and close its last complete bin.
+
+    Parameters
+    ----------
+    featurizer
+        A fresh (or reset) :class:`SpikeBinner` or :class:`LfpFeaturizer`.
+    stream
+        The recorded stream.
+    progress
+        A tqdm bar counting samples, updated per block.
+
+    Returns
+    -------
+    Bins
+        Every complete bin; a trailing bin that the recording stops inside is left out.
+    """
+    block = max(1, int(BLOCK_SECONDS * featurizer.rate))
+    parts = []
+    for start in range(0, stream.n_samples, block):
+        stop = min(start + block, stream.n_samples)
+        parts.append(featurizer.push(stream.data[start:stop], stream.timestamps[start:stop]))
+        if progress is not None:
+            progress.update(stop - start)
+    if stream.n_samples:
+        parts.append(featurizer.flush_until(stream.timestamps[-1] + 1.0 / featurizer.rate))
+    return Bins.concatenate(parts, featurizer.value_shape)
+
+
+def _neural_stream(session: Session, kind: StreamKind) -> Stream | None:
+    found = session.of_kind(kind)
+    if not found:
+        return None
+    stream = found[0]
+    if not stream.rate > 0:
+        raise FeaturizeError(
+            f"session {session.meta.session_id!r}: stream {stream.name!r} has no nominal rate; "
+            "binning needs a regular stream"
+        )
+    return stream
+
+
+def _behavior(session: Session) -> Stream:
+    try:
+        return session.first(StreamKind.KINEMATICS)
+    except KeyError as error:
+        raise FeaturizeError(str(error.args[0])) from None
+
+
+def _kinematics_at(
+    session: Session, behavior: Stream, names: tuple[str, ...], times: np.ndarray
+) -> np.ndarray:
+    columns = []
+    for name in names:
+        if name not in behavior.channel_labels:
+            raise FeaturizeError(
+                f"session {session.meta.session_id!r}: stream {behavior.name!r} has no channel {name!r} "
+                f"(profile output.kinematics); it has {behavior.channel_labels}"
+            )
+        column = behavior.data[:, behavior.channel_labels.index(name)].astype(np.float64)
+        columns.append(np.interp(times, behavior.timestamps, column))
+    return np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(times), 0), np.float32)
+
+
+def featurize(
+    session: Session,
+    profile: Profile,
+    lag_ms: float | None = None,
+    *,
+    epoch: float | None = None,
+    progress: bool = True,
+) -> BinnedSession:
+    """Bin a recorded session into aligned spike counts, LFP features and kinematics.
+
+    Parameters
+    ----------
+    session
+        A Session with a spikes and/or an LFP stream, and a kinematics stream.
+    profile
+        Channel counts (``streams``), bin width and LFP features (``features``)
+        and the kinematics to take (``output.kinematics``).
+    lag_ms
+        Kinematics are sampled (linear interpolation) at ``bin_end + lag``;
+        None takes ``profile.features.kinematics_lag_ms``.
+    epoch
+        LSL time of bin 0's start; None starts at the later of the neural
+        streams' first samples, so that the first bin is complete.
+    progress
+        Show a tqdm progress bar over the samples.
+
+    Returns
+    -------
+    BinnedSession
+        Only bins that both neural streams complete and whose ``end + lag``
+        lies inside the kinematics recording.
+
+    Raises
+    ------
+    FeaturizeError
+        If the session has neither spikes nor LFP, no kinematics stream, or
+        lacks a kinematics channel the profile names.
+    ChannelCountError
+        If a neural stream's channel count differs from the profile's.
+    """
+    lag_s = (profile.features.kinematics_lag_ms if lag_ms is None else lag_ms) / 1000.0
+    spikes = _neural_stream(session, StreamKind.SPIKES)
+    lfp = _neural_stream(session, StreamKind.LFP)
+    present = [stream for stream in (spikes, lfp) if stream is not None and stream.n_samples]
+    if not present:
+        raise FeaturizeError(f"session {session.meta.session_id!r} has no spikes or LFP samples to featurize")
+    behavior = _behavior(session)
+    if epoch is None:
+        epoch = max(float(stream.timestamps[0]) for stream in present)
+    bin_s = profile.bin_s
+    n_channels = profile.streams.spikes.channels
+
+    binned: dict[str, Bins] = {}
+    health: dict[str, dict] = {}
+    featurizers: dict[str, BinnedStream] = {}
+    if spikes is not None:
+        featurizers["spikes"] = SpikeBinner(n_channels, spikes.rate, bin_s, epoch, stream=spikes.name)
+    if lfp is not None:
+        featurizers["lfp"] = LfpFeaturizer(
+            profile.streams.lfp.channels, lfp.rate, bin_s, profile.features, epoch, stream=lfp.name
+        )
+    sources = {"spikes": spikes, "lfp": lfp}
+    total = sum(stream.n_samples for stream in present)
+    with tqdm(total=total, unit="sample", unit_scale=True, desc="featurize", disable=not progress) as bar:
+        for key, featurizer in featurizers.items():
+            binned[key] = run_stream(featurizer, sources[key], bar)
+            health[featurizer.stream] = featurizer.health
+
+    index = None
+    for bins in binned.values():
+        index = bins.index if index is None else np.intersect1d(index, bins.index, assume_unique=True)
+    index = index[index >= 0]
+    bin_ends = epoch + (index + 1) * bin_s
+
+    if behavior.n_samples:
+        targets = bin_ends + lag_s
+        inside = (targets >= behavior.timestamps[0]) & (targets <= behavior.timestamps[-1])
+        index, bin_ends = index[inside], bin_ends[inside]
+    kinematics = _kinematics_at(session, behavior, profile.output.kinematics, bin_ends + lag_s)
+
+    def rows(key: str, empty_shape: tuple[int, ...]) -> np.ndarray:
+        if key not in binned:
+            return np.zeros((len(index), *empty_shape), np.float32)
+        bins = binned[key]
+        return bins.values[np.searchsorted(bins.index, index)]
+
+    lfp_featurizer = featurizers.get("lfp")
+    return BinnedSession(
+        spikes=rows("spikes", (0,)),
+        lfp=rows("lfp", (0, 0)),
+        kinematics=kinematics,
+        bin_ends=bin_ends,
+        kinematics_names=list(profile.output.kinematics),
+        feature_names=lfp_featurizer.feature_names if isinstance(lfp_featurizer, LfpFeaturizer) else [],
+        session_id=session.meta.session_id,
+        subject=session.meta.subject,
+        bin_index=index,
+        health=health,
+    )

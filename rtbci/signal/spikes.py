@@ -1,0 +1,64 @@
+"""Streaming spike binning: counts per channel per bin, aligned to an epoch on the LSL clock."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rtbci.signal import kernels
+from rtbci.signal.bins import BinnedStream
+
+__all__ = ["SpikeBinner"]
+
+
+class SpikeBinner(BinnedStream):
+    """Sum spike counts into bins, chunk by chunk.
+
+    Parameters
+    ----------
+    n_channels
+        Electrodes per sample.
+    rate
+        Input sampling rate in Hz (for example 1000 for 1 ms count samples).
+    bin_s
+        Bin width in seconds.
+    epoch
+        LSL time at which bin 0 starts.
+    stream
+        Stream name for errors and health.
+
+    Notes
+    -----
+    Each output bin is the raw count sum (float32, not clamped). A bin with no
+    sample (a gap) is emitted with zero counts and counted in
+    ``health["empty_bins"]``; see :mod:`rtbci.signal.kernels` for the timing rules.
+    """
+
+    def __init__(
+        self, n_channels: int, rate: float, bin_s: float, epoch: float = 0.0, stream: str = "spikes"
+    ) -> None:
+        super().__init__(n_channels, rate, bin_s, epoch, stream, value_shape=(n_channels,))
+        self._row = np.zeros(n_channels, np.float32)  # last good sample per channel
+        self._acc = np.zeros(n_channels, np.float32)
+
+    def _push_kernel(self, samples: np.ndarray, timestamps: np.ndarray) -> int:
+        return kernels.spike_push(
+            samples,
+            timestamps,
+            self._timing,
+            self._row,
+            self._acc,
+            self._nan_counts,
+            self._clock_i,
+            self._clock_f,
+            self._out_index,
+            self._out_values,
+        )
+
+    def _flush_kernel(self, t: float) -> int:
+        return kernels.spike_flush(
+            t, self._timing, self._acc, self._clock_i, self._out_index, self._out_values
+        )
+
+    def _reset_state(self) -> None:
+        self._row[:] = 0.0
+        self._acc[:] = 0.0
