@@ -68,6 +68,8 @@ class Stream:
         self.timestamps = np.asarray(self.timestamps, dtype=np.float64)
         if self.data.ndim != 2:
             raise ValueError(f"stream {self.name!r}: data must be 2-D, got shape {self.data.shape}")
+        if self.data.shape[1] == 0:
+            raise ValueError(f"stream {self.name!r}: has no channels (data shape {self.data.shape})")
         if self.timestamps.shape != (self.data.shape[0],):
             raise ValueError(
                 f"stream {self.name!r}: {self.data.shape[0]} samples but "

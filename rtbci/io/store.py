@@ -260,6 +260,8 @@ class StreamLayout:
         self.channel_labels = channel_labels or [f"ch{i}" for i in range(n_channels)]
         self.units = units
         self.dtype = _STRING if dtype is str else np.dtype(dtype)
+        if n_channels < 1:
+            raise ValueError(f"stream {name!r}: needs at least one channel, got {n_channels}")
         if len(self.channel_labels) != n_channels:
             raise ValueError(f"stream {name!r}: {n_channels} channels but {len(self.channel_labels)} labels")
 
