@@ -1,0 +1,282 @@
+"""The engine: connects the profile's LSL inputs, runs the decode thread, and records.
+
+Typical use::
+
+    engine = Engine.from_profile(load_profile("profiles/demo.toml"))
+    engine.start()            # resolves and checks the streams, warms up, serves
+    ...                       # engine.snapshot(), engine.records (per-bin records)
+    report = engine.stop()
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rtbci.engine.align import BinAligner
+from rtbci.engine.inlet import LslInput
+from rtbci.engine.loop import Backend, DecodeLoop, EngineInput
+from rtbci.engine.outlet import KinematicsOutlet
+from rtbci.engine.postprocess import PostProcessor, output_channels
+from rtbci.engine.recorder import RawSource, Recorder
+from rtbci.engine.records import record_dtype
+from rtbci.engine.resolve import resolve_stream
+from rtbci.engine.ring import ChunkRing, RecordRing
+from rtbci.engine.status import record_latencies
+from rtbci.errors import UserError
+from rtbci.io.session import SessionMeta, StreamKind
+from rtbci.lsl import require_pylsl
+from rtbci.profile import Profile
+from rtbci.signal import LfpFeaturizer, SpikeBinner
+from rtbci.timing import latency_summary_ms
+
+__all__ = ["Engine", "EngineError", "EngineOptions"]
+
+# Bins are numbered from LSL time 0, so every run (and every reconnection) shares one bin grid.
+_EPOCH = 0.0
+# Raw chunks the recorder may lag behind by before chunks are counted as lost.
+_RAW_RING_S = 10.0
+
+
+class EngineError(UserError):
+    """The decode thread stopped on an error."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run the engine.
+
+    Attributes
+    ----------
+    backend
+        Backend name; ``None`` takes the profile's.
+    record
+        Session file to record to; ``None`` records nothing.
+    warmup_steps
+        Backend steps on zeros before serving.
+    record_ring_bins
+        Per-bin records kept in memory for readers (status, dashboard, recorder).
+    """
+
+    backend: str | None = None
+    record: Path | None = None
+    warmup_steps: int = 50
+    record_ring_bins: int = 3000
+
+
+class Engine:
+    """The streaming decoder over LSL.
+
+    Parameters
+    ----------
+    profile
+        Streams, bins, features, output and engine policy.
+    backend
+        The decoder; anything with ``reset()``, ``step(features)`` and ``info()``.
+    model_input
+        ``"lfp"`` or ``"spikes"``: which input's features the backend reads.
+    options
+        Recording and warm-up.
+
+    Attributes
+    ----------
+    records
+        Every decoded bin's record (:func:`rtbci.engine.records.record_dtype`), for readers that
+        follow it with their own cursor (:meth:`RecordRing.read_since`).
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        backend: Backend,
+        model_input: str = "lfp",
+        options: EngineOptions | None = None,
+    ) -> None:
+        if model_input not in ("lfp", "spikes"):
+            raise ValueError(f"model_input must be 'lfp' or 'spikes', got {model_input!r}")
+        self.profile = profile
+        self.backend = backend
+        self.model_input = model_input
+        self.options = options or EngineOptions()
+        self.output_labels, self.output_units = output_channels(profile.output)
+        self.pylsl = require_pylsl()
+        self.inputs: list[EngineInput] = []
+        self.loop: DecodeLoop | None = None
+        self.recorder: Recorder | None = None
+        self.records: RecordRing | None = None
+        self._started_at = 0.0
+
+    @classmethod
+    def from_profile(cls, profile: Profile, options: EngineOptions | None = None) -> Engine:
+        """An engine with the profile's decoder artifact loaded on the chosen backend."""
+        from rtbci.runtime import load_backend
+
+        if profile.model is None:
+            raise UserError(f"{profile.path}: the profile has no [model] section, so there is nothing to run")
+        options = options or EngineOptions()
+        backend = load_backend(
+            options.backend or profile.model.backend,
+            profile.artifact_dir(),
+            device=profile.model.device,
+            expected_sha256=profile.model.sha256,
+        )
+        return cls(profile, backend, profile.model.input, options)
+
+    def start(self) -> None:
+        """Resolve and check the inputs, create the outlet, warm up, and start serving.
+
+        Raises
+        ------
+        StreamMissingError, StreamMismatchError
+            If an input is not visible or does not match the profile.
+        EngineError
+            If the decode thread fails while warming up.
+        """
+        profile = self.profile
+        engine = profile.engine
+        bin_s = profile.bin_s
+        roles = {"spikes": profile.streams.spikes, "lfp": profile.streams.lfp}
+        for role, spec in roles.items():
+            info = resolve_stream(spec, role, engine.resolve_timeout_s)
+            source = LslInput(spec, role, info, engine.max_buflen_s, engine.resolve_timeout_s)
+            if role == "spikes":
+                featurizer = SpikeBinner(spec.channels, spec.rate, bin_s, _EPOCH, stream=role)
+            else:
+                featurizer = LfpFeaturizer(
+                    spec.channels, spec.rate, bin_s, profile.features, _EPOCH, stream=role
+                )
+            raw = None
+            if self.options.record is not None:
+                raw = ChunkRing(int(_RAW_RING_S * max(spec.rate, 100.0)), spec.channels, source.dtype)
+            self.inputs.append(EngineInput(source, featurizer, raw))
+        shapes = [tuple(engine_input.featurizer.value_shape) for engine_input in self.inputs]
+        model_index = list(roles).index(self.model_input)
+        aligner = BinAligner(shapes, bin_s, _EPOCH, engine.late_deadline_ms / 1000.0, engine.late_policy)
+        self.records = RecordRing(
+            record_dtype(len(self.output_labels), shapes[model_index]), self.options.record_ring_bins
+        )
+        outlet = KinematicsOutlet(profile.streams.output, self.output_labels, self.output_units, 1.0 / bin_s)
+        post = PostProcessor(profile.output, bin_s)
+        self.loop = DecodeLoop(
+            self.inputs,
+            aligner,
+            model_index,
+            self.backend,
+            post,
+            outlet,
+            self.records,
+            self.pylsl.local_clock,
+            self.options.warmup_steps,
+        )
+        if self.options.record is not None:
+            self.recorder = self._make_recorder(self.options.record, shapes[model_index])
+            self.recorder.start()
+        self.loop.start()
+        self.loop.ready.wait()
+        if self.loop.counters.errors:
+            raise EngineError(f"the decode thread failed while warming up: {self.loop.counters.errors[0]}")
+        self._started_at = time.monotonic()
+
+    def _make_recorder(self, path: Path, feature_shape: tuple[int, ...]) -> Recorder:
+        profile = self.profile
+        raw = [
+            RawSource(
+                name=engine_input.source.role,
+                kind=StreamKind.SPIKES if engine_input.source.role == "spikes" else StreamKind.LFP,
+                ring=engine_input.raw,
+                rate=engine_input.source.rate,
+                channel_labels=[f"elec{i:03d}" for i in range(engine_input.source.n_channels)],
+                units="count" if engine_input.source.role == "spikes" else "uV",
+            )
+            for engine_input in self.inputs
+        ]
+        feature_labels = [f"f{i}" for i in range(int(np.prod(feature_shape)))]
+        meta = SessionMeta(
+            subject=profile.rig.subject,
+            session_id=f"{profile.rig.subject}-live-{time.strftime('%Y%m%dT%H%M%S')}",
+            task="closed-loop decoding",
+            date=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            channel_regions=profile.channel_regions(),
+            provenance={
+                "tool": "rtbci run",
+                "profile": str(profile.path),
+                "backend": str(self.backend.info()),
+                "model_input": self.model_input,
+                "feature_shape": str(list(feature_shape)),
+            },
+        )
+        return Recorder(
+            path,
+            meta,
+            raw,
+            self.records,
+            self.output_labels,
+            ", ".join(sorted(set(self.output_units))),
+            feature_labels,
+            1.0 / profile.bin_s,
+        )
+
+    def set_output_enabled(self, enabled: bool) -> None:
+        """The safety stop: when disabled, the output velocity is zero and the position holds."""
+        self.loop.post.enabled = enabled
+
+    def check_alive(self) -> None:
+        """Raise if the decode thread stopped on an error.
+
+        Raises
+        ------
+        EngineError
+        """
+        if self.loop is not None and self.loop.counters.errors:
+            raise EngineError(f"the decode thread stopped: {self.loop.counters.errors[0]}")
+
+    def snapshot(self) -> dict:
+        """Counters for the status line and dashboards (cheap; call from any thread)."""
+        loop = self.loop
+        aligner = loop.aligner
+        elapsed = max(time.monotonic() - self._started_at, 1e-9)
+        inputs = {engine_input.source.role: engine_input.health() for engine_input in self.inputs}
+        stores = dict(zip(inputs, aligner.inputs, strict=True))
+        return {
+            "bins": loop.counters.decoded,
+            "bins_per_s": loop.counters.decoded / elapsed,
+            "late": aligner.late_bins,
+            "late_by_input": dict(zip(inputs, aligner.late_by_input, strict=True)),
+            "overdue": loop.counters.overdue,
+            "gaps": aligner.gap_bins + sum(health["gaps"] for health in inputs.values()),
+            "gap_bins": aligner.gap_bins,
+            "clock_resets": aligner.clock_resets,
+            "stale_bins": {role: store.stale for role, store in stores.items()},
+            "overflow_bins": {role: store.overflow for role, store in stores.items()},
+            "nonfinite_outputs": loop.post.nonfinite,
+            "inputs": inputs,
+            "recorder": None
+            if self.recorder is None
+            else {
+                "bins_written": self.recorder.bins_written,
+                "missed_records": self.recorder.missed_records,
+                "error": self.recorder.error,
+            },
+            "errors": list(loop.counters.errors),
+        }
+
+    def recent(self, n: int = 250) -> np.ndarray:
+        """The newest ``n`` per-bin records."""
+        return self.records.last(n)
+
+    def stop(self) -> dict:
+        """Stop decoding and recording; returns the final :meth:`snapshot` with a latency summary."""
+        self.loop.stop_requested.set()
+        self.loop.join(timeout=5.0)
+        if self.recorder is not None:
+            self.recorder.stop()
+        report = self.snapshot()
+        end_to_end, decoder = record_latencies(self.records.last(self.records.capacity))
+        report["latency_recent"] = latency_summary_ms(end_to_end) if end_to_end.size else None
+        report["decoder_recent"] = latency_summary_ms(decoder) if decoder.size else None
+        for engine_input in self.inputs:
+            engine_input.source.close()
+        return report

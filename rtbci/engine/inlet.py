@@ -1,0 +1,210 @@
+"""One LSL input pulled into preallocated numpy buffers, with clock sync and recovery.
+
+pylsl's ``pull_chunk`` allocates a timestamp array (and wraps the destination
+in a new ctypes object) on every call. The hot path here calls liblsl's
+``lsl_pull_chunk_*`` directly with pointers made once, so a pull allocates no
+buffers at all: the samples land in ``data[:n]`` and ``timestamps[:n]``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from enum import StrEnum
+
+import numpy as np
+
+from rtbci.engine.lslinfo import numpy_dtype_for
+from rtbci.engine.resolve import check_stream, resolve_stream
+from rtbci.errors import UserError
+from rtbci.lsl import require_pylsl
+from rtbci.profile import StreamSpec
+
+__all__ = ["ConnectionState", "LslInput"]
+
+# liblsl's error code for a stream whose source is gone and cannot be recovered.
+_LOST_ERROR = -2
+
+
+class ConnectionState(StrEnum):
+    """How an input stands."""
+
+    CONNECTED = "connected"
+    LOST = "lost"  # the source disappeared; a background thread is looking for it again
+
+
+class LslInput:
+    """An LSL inlet for one of the profile's input streams.
+
+    Parameters
+    ----------
+    spec
+        The profile's stream description; the stream is checked against it.
+    role
+        ``"spikes"`` or ``"lfp"``: used in messages and status.
+    info
+        The resolved ``pylsl.StreamInfo``.
+    max_buflen_s
+        Inlet buffer in seconds. Small, because stale data is worse than none.
+    resolve_timeout_s
+        How long a reconnection attempt looks for the stream.
+
+    Attributes
+    ----------
+    data, timestamps
+        Preallocated; after :meth:`pull` returns ``n``, the chunk is ``data[:n]``, ``timestamps[:n]``.
+    samples, chunks, reconnects
+        Counters since start.
+    """
+
+    def __init__(
+        self,
+        spec: StreamSpec,
+        role: str,
+        info,
+        max_buflen_s: int,
+        resolve_timeout_s: float = 5.0,
+    ) -> None:
+        self.pylsl = require_pylsl()
+        check_stream(info, spec, role)
+        self.spec = spec
+        self.role = role
+        self.n_channels = spec.channels
+        self.rate = spec.rate
+        self.max_buflen_s = max_buflen_s
+        self.resolve_timeout_s = resolve_timeout_s
+        self.dtype = numpy_dtype_for(info.channel_format())
+        # Room for everything the inlet can hold, so one pull always drains a backlog.
+        self.capacity = max(16, int(np.ceil(max_buflen_s * max(spec.rate, 100.0))) + 16)
+        self.data = np.zeros((self.capacity, self.n_channels), dtype=self.dtype)
+        self.timestamps = np.zeros(self.capacity, dtype=np.float64)
+        row_bytes = self.n_channels * self.dtype.itemsize
+        self._data_ptr = ctypes.c_void_p(self.data.ctypes.data)
+        self._ts_ptr = ctypes.c_void_p(self.timestamps.ctypes.data)
+        self._rest_data_ptr = ctypes.c_void_p(self.data.ctypes.data + row_bytes)
+        self._rest_ts_ptr = ctypes.c_void_p(self.timestamps.ctypes.data + 8)
+        self._one_values = ctypes.c_size_t(self.n_channels)
+        self._one_sample = ctypes.c_size_t(1)
+        self._all_values = ctypes.c_size_t(self.capacity * self.n_channels)
+        self._all_samples = ctypes.c_size_t(self.capacity)
+        self._rest_values = ctypes.c_size_t((self.capacity - 1) * self.n_channels)
+        self._rest_samples = ctypes.c_size_t(self.capacity - 1)
+        self._timeout = ctypes.c_double(0.0)
+        self._no_wait = ctypes.c_double(0.0)
+        self._error = ctypes.c_int(0)
+        self._error_ref = ctypes.byref(self._error)
+        self.state = ConnectionState.CONNECTED
+        self.samples = 0
+        self.chunks = 0
+        self.reconnects = 0
+        self.stream_name = info.name()
+        self._replacement = None
+        self._reconnecting: threading.Thread | None = None
+        self._open(info)
+
+    def _open(self, info) -> None:
+        pylsl = self.pylsl
+        # Clock sync maps the source's timestamps onto our clock and keeps doing so; no
+        # dejitter (it would smooth away the timing we measure) and no monotonize (it would
+        # hide a clock reset that the engine must see).
+        self.inlet = pylsl.StreamInlet(
+            info, max_buflen=self.max_buflen_s, recover=True, processing_flags=pylsl.proc_clocksync
+        )
+        self.inlet.open_stream(timeout=self.resolve_timeout_s)
+        self._obj = self.inlet.obj
+        self._pull = self.inlet.do_pull_chunk
+
+    def pull(self, timeout: float = 0.0) -> int:
+        """Pull what is there into ``data``/``timestamps``; wait up to ``timeout`` for the first sample.
+
+        Returns
+        -------
+        int
+            Number of samples pulled (0 when nothing came, or while the stream is lost).
+        """
+        if self.state is ConnectionState.LOST:
+            if self._replacement is None:
+                return 0
+            self._swap_in_replacement()
+        if timeout > 0.0:
+            # liblsl's chunk pull waits until the buffer is full, so wait for one sample only and
+            # then take whatever else is already there.
+            self._timeout.value = timeout
+            got = self._pull(
+                self._obj,
+                self._data_ptr,
+                self._ts_ptr,
+                self._one_values,
+                self._one_sample,
+                self._timeout,
+                self._error_ref,
+            )
+            if self._error.value:
+                return self._on_error()
+            if got == 0:
+                return 0
+            got += self._pull(
+                self._obj,
+                self._rest_data_ptr,
+                self._rest_ts_ptr,
+                self._rest_values,
+                self._rest_samples,
+                self._no_wait,
+                self._error_ref,
+            )
+        else:
+            got = self._pull(
+                self._obj,
+                self._data_ptr,
+                self._ts_ptr,
+                self._all_values,
+                self._all_samples,
+                self._no_wait,
+                self._error_ref,
+            )
+        if self._error.value:
+            return self._on_error()
+        n = got // self.n_channels
+        if n:
+            self.samples += n
+            self.chunks += 1
+        return n
+
+    def _on_error(self) -> int:
+        code = self._error.value
+        self._error.value = 0
+        if code != _LOST_ERROR:
+            self.pylsl.util.handle_error(code)
+        # Not recoverable by liblsl itself (no source_id): look for it again off the hot path.
+        self.state = ConnectionState.LOST
+        if self._reconnecting is None or not self._reconnecting.is_alive():
+            self._reconnecting = threading.Thread(
+                target=self._find_again, name=f"reconnect-{self.role}", daemon=True
+            )
+            self._reconnecting.start()
+        return 0
+
+    def _find_again(self) -> None:
+        while self.state is ConnectionState.LOST and self._replacement is None:
+            try:
+                info = resolve_stream(self.spec, self.role, self.resolve_timeout_s)
+                check_stream(info, self.spec, self.role)
+            except UserError:  # not back yet, or back with the wrong shape: keep looking
+                continue
+            self._replacement = info
+
+    def _swap_in_replacement(self) -> None:
+        info, self._replacement = self._replacement, None
+        self._open(info)
+        self.stream_name = info.name()
+        self.reconnects += 1
+        self.state = ConnectionState.CONNECTED
+
+    def time_correction(self) -> float:
+        """The current clock offset to the source in seconds (blocks briefly; not for the hot path)."""
+        return self.inlet.time_correction(timeout=1.0)
+
+    def close(self) -> None:
+        """Stop receiving."""
+        self.state = ConnectionState.LOST
+        self.inlet.close_stream()

@@ -1,0 +1,273 @@
+"""The decode thread: LSL chunks in, bins through the backend, one output sample per bin out.
+
+Nothing slow runs here: no file I/O, no plotting, no printing. The thread
+warms the backend up before it serves, and runs with Python's cyclic garbage
+collector switched off (collecting only the young generation when the next bin
+is far away), so that a collection pause never lands on a bin.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from rtbci.engine.align import AlignedBin, BinAligner
+from rtbci.engine.inlet import LslInput
+from rtbci.engine.outlet import KinematicsOutlet
+from rtbci.engine.postprocess import PostProcessor
+from rtbci.engine.records import FLAG_CLOCK_RESET, FLAG_OVERDUE
+from rtbci.engine.ring import ChunkRing, RecordRing
+
+__all__ = ["Backend", "DecodeLoop", "EngineInput", "Featurizer"]
+
+# Longest single wait for data, so that a stop request is seen promptly.
+_MAX_WAIT_S = 0.005
+# A timestamp step larger than this (forwards or backwards) restarts the input's featurizer,
+# instead of letting it fill the gap with empty bins.
+_JUMP_S = 1.0
+# Young-generation garbage is collected every this many bins, and only with this much slack.
+_GC_EVERY_BINS = 500
+_GC_SLACK_S = 0.008
+
+
+class Backend(Protocol):
+    """What the engine needs from a decoder backend (see :mod:`rtbci.runtime`)."""
+
+    def reset(self) -> None: ...
+
+    def step(self, features: np.ndarray) -> np.ndarray: ...
+
+    def info(self) -> dict: ...
+
+
+class Featurizer(Protocol):
+    """A streaming featurizer from :mod:`rtbci.signal`."""
+
+    value_shape: tuple[int, ...]
+
+    def push(self, samples: np.ndarray, timestamps: np.ndarray): ...
+
+    def reset(self) -> None: ...
+
+    @property
+    def health(self) -> dict: ...
+
+
+@dataclass
+class EngineInput:
+    """One input stream with its featurizer, and the ring the recorder reads its raw chunks from.
+
+    Attributes
+    ----------
+    timestamp_jumps
+        Timestamp steps of more than a second, after which the featurizer restarted.
+    health_before_restarts
+        Featurizer counters summed over the restarts (a restart zeroes them).
+    """
+
+    source: LslInput
+    featurizer: Featurizer
+    raw: ChunkRing | None = None
+    last_timestamp: float | None = None
+    timestamp_jumps: int = 0
+    health_before_restarts: dict[str, int] = field(default_factory=dict)
+
+    def health(self) -> dict:
+        """Featurizer health counters, cumulative over restarts, plus connection counters."""
+        current = self.featurizer.health
+        totals = {
+            key: current[key] + self.health_before_restarts.get(key, 0)
+            for key in ("samples", "nan_total", "backwards_timestamps", "late_samples", "gaps", "empty_bins")
+        }
+        totals.update(
+            state=str(self.source.state),
+            reconnects=self.source.reconnects,
+            timestamp_jumps=self.timestamp_jumps,
+            last_timestamp=self.last_timestamp,
+            stream=self.source.stream_name,
+            raw_overflow_chunks=self.raw.overflow_chunks if self.raw is not None else 0,
+        )
+        return totals
+
+    def restart_featurizer(self) -> None:
+        """Zero the featurizer after a timestamp jump, keeping its counters."""
+        for key, value in self.health().items():
+            if key in ("samples", "nan_total", "backwards_timestamps", "late_samples", "gaps", "empty_bins"):
+                self.health_before_restarts[key] = value
+        self.featurizer.reset()
+
+
+@dataclass
+class LoopCounters:
+    """What the decode thread counts; read by the status line and the final report."""
+
+    decoded: int = 0
+    overdue: int = 0
+    gc_runs: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class DecodeLoop(threading.Thread):
+    """The decode thread.
+
+    Parameters
+    ----------
+    inputs
+        The input streams, in the aligner's order.
+    aligner
+        The bin clock.
+    model_input
+        Which input feeds the backend.
+    backend
+        Has ``step(features) -> kinematics``.
+    post
+        Post-processing of each decoded bin.
+    outlet
+        The LSL output.
+    records
+        Where every decoded bin's record is published.
+    clock
+        The LSL clock (``pylsl.local_clock``).
+    warmup_steps
+        Backend steps on zeros before serving (then the backend is reset).
+    """
+
+    def __init__(
+        self,
+        inputs: list[EngineInput],
+        aligner: BinAligner,
+        model_input: int,
+        backend: Backend,
+        post: PostProcessor,
+        outlet: KinematicsOutlet,
+        records: RecordRing,
+        clock: Callable[[], float],
+        warmup_steps: int = 50,
+    ) -> None:
+        super().__init__(name="rtbci-decode", daemon=True)
+        self.inputs = inputs
+        self.aligner = aligner
+        self.model_input = model_input
+        self.backend = backend
+        self.post = post
+        self.outlet = outlet
+        self.records = records
+        self.clock = clock
+        self.warmup_steps = warmup_steps
+        self.counters = LoopCounters()
+        self.stop_requested = threading.Event()
+        self.ready = threading.Event()
+
+    def warm_up(self) -> None:
+        """Run the backend and featurizers on zeros so that first-call costs are paid now."""
+        shape = self.aligner.inputs[self.model_input].values.shape[1:]
+        zeros = np.zeros(shape, dtype=np.float32)
+        for _ in range(self.warmup_steps):
+            self.post.process(self.backend.step(zeros))
+        self.backend.reset()
+        self.post.reset()
+        for engine_input in self.inputs:
+            source = engine_input.source
+            period = 1.0 / source.rate if source.rate > 0 else 0.001
+            fake_times = np.arange(64) * period
+            engine_input.featurizer.push(np.zeros((64, source.n_channels), source.dtype), fake_times)
+            engine_input.featurizer.reset()
+
+    def run(self) -> None:
+        try:
+            self.warm_up()
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+            self.ready.set()
+            self._serve()
+        except Exception as error:  # surfaced by the engine, which owns the user-facing report
+            self.counters.errors.append(f"{type(error).__name__}: {error}")
+            self.ready.set()
+            raise
+        finally:
+            gc.enable()
+            gc.unfreeze()
+
+    def _serve(self) -> None:
+        clock = self.clock
+        aligner = self.aligner
+        stop = self.stop_requested
+        while not stop.is_set():
+            for k in range(len(self.inputs)):
+                self._pull(k, 0.0)
+            while (ready := aligner.pop(clock())) is not None:
+                self._decode(ready)
+            waiting = aligner.waiting_for()
+            deadline = aligner.next_deadline()
+            timeout = _MAX_WAIT_S if deadline is None else min(max(deadline - clock(), 0.0), _MAX_WAIT_S)
+            if waiting is not None and timeout > 0.0:
+                self._pull(waiting, timeout)
+            elif waiting is None and timeout > 0.0:
+                stop.wait(timeout)
+
+    def _pull(self, k: int, timeout: float) -> None:
+        engine_input = self.inputs[k]
+        source = engine_input.source
+        n = source.pull(timeout)
+        if n == 0:
+            return
+        t_read = self.clock()
+        data = source.data[:n]
+        timestamps = source.timestamps[:n]
+        previous = engine_input.last_timestamp
+        if previous is not None and abs(timestamps[0] - previous) > _JUMP_S:
+            engine_input.timestamp_jumps += 1
+            engine_input.restart_featurizer()
+        engine_input.last_timestamp = float(timestamps[n - 1])
+        if engine_input.raw is not None:
+            engine_input.raw.write(data, timestamps)
+        bins = engine_input.featurizer.push(data, timestamps)
+        store = self.aligner.inputs[k]
+        for j in range(len(bins.index)):
+            # The bin's last sample: the newest timestamp before the bin's end (in this chunk or before).
+            last = int(timestamps.searchsorted(bins.end_times[j])) - 1
+            t_last = timestamps[last] if last >= 0 else (previous if previous is not None else timestamps[0])
+            store.add(int(bins.index[j]), bins.values[j], float(t_last), t_read)
+
+    def _decode(self, aligned: AlignedBin) -> None:
+        clock = self.clock
+        t_start = clock()
+        features = aligned.values[self.model_input]
+        output = self.post.process(self.backend.step(features))
+        t_end = clock()
+        self.outlet.push(output, aligned.end_time)
+        t_push = clock()
+        counters = self.counters
+        flags = 0
+        if t_start > aligned.end_time + self.aligner.deadline_s:
+            flags |= FLAG_OVERDUE
+            counters.overdue += 1
+        if aligned.clock_reset:
+            flags |= FLAG_CLOCK_RESET
+        record = self.records.slot()
+        record["seq"] = counters.decoded
+        record["index"] = aligned.index
+        record["end_time"] = aligned.end_time
+        record["t_last_sample"] = aligned.t_last_sample
+        record["t_read"] = aligned.t_read
+        record["t_decode_start"] = t_start
+        record["t_decode_end"] = t_end
+        record["t_push"] = t_push
+        record["late_mask"] = aligned.late_mask
+        record["flags"] = flags
+        record["gap_bins"] = aligned.gap_bins
+        record["output"] = output
+        record["features"] = features
+        self.records.commit()
+        counters.decoded += 1
+        if counters.decoded % _GC_EVERY_BINS == 0:
+            deadline = self.aligner.next_deadline()
+            if deadline is not None and deadline - clock() > _GC_SLACK_S:
+                gc.collect(0)
+                counters.gc_runs += 1

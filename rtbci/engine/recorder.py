@@ -1,0 +1,133 @@
+"""The recorder: raw input chunks, features, outputs and per-bin timestamps to a Session file.
+
+It runs on its own thread and only reads the rings the decode thread writes,
+so disk I/O never waits on, or makes wait, the decode loop. The Session file
+is written in SWMR mode and flushed at least once a second, so a SIGKILL loses
+about a second at most.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rtbci.engine.records import TIMESTAMP_FIELDS
+from rtbci.engine.ring import ChunkRing, RecordRing
+from rtbci.io.session import SessionMeta, StreamKind
+from rtbci.io.store import SessionWriter, StreamLayout
+
+__all__ = ["TIMING_CHANNELS", "RawSource", "Recorder"]
+
+# Channels of the "timing" stream: one row per decoded bin.
+TIMING_CHANNELS = ["seq", "index", *TIMESTAMP_FIELDS, "late_mask", "flags", "gap_bins"]
+
+_POLL_S = 0.1
+
+
+@dataclass
+class RawSource:
+    """A raw input stream to record."""
+
+    name: str
+    kind: StreamKind
+    ring: ChunkRing
+    rate: float
+    channel_labels: list[str]
+    units: str
+
+
+class Recorder(threading.Thread):
+    """Drains the engine's rings into a Session file until stopped.
+
+    Parameters
+    ----------
+    path
+        New Session file.
+    meta
+        Its metadata.
+    raw
+        Raw input streams.
+    records
+        The per-bin records.
+    output_labels, output_units
+        Names and units of the decoded channels.
+    feature_labels
+        One label per flattened feature value.
+    bin_rate
+        Bins per second.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        meta: SessionMeta,
+        raw: list[RawSource],
+        records: RecordRing,
+        output_labels: list[str],
+        output_units: str,
+        feature_labels: list[str],
+        bin_rate: float,
+    ) -> None:
+        super().__init__(name="rtbci-recorder", daemon=True)
+        self.raw = raw
+        self.records = records
+        self.cursor = records.written
+        self.missed_records = 0
+        self.bins_written = 0
+        self.stop_requested = threading.Event()
+        self.error: str | None = None
+        layouts = [
+            StreamLayout(
+                source.name,
+                source.kind,
+                source.ring.data.shape[1],
+                source.rate,
+                source.channel_labels,
+                source.units,
+                source.ring.data.dtype,
+            )
+            for source in raw
+        ]
+        layouts += [
+            StreamLayout("features", StreamKind.FEATURES, len(feature_labels), bin_rate, feature_labels, ""),
+            StreamLayout(
+                "decoded", StreamKind.DECODED, len(output_labels), bin_rate, output_labels, output_units
+            ),
+            StreamLayout(
+                "timing", StreamKind.TIMING, len(TIMING_CHANNELS), bin_rate, TIMING_CHANNELS, "s", np.float64
+            ),
+        ]
+        self.writer = SessionWriter(path, meta, layouts, flush_interval_s=1.0)
+
+    def run(self) -> None:
+        try:
+            while not self.stop_requested.wait(_POLL_S):
+                self.drain()
+            self.drain()
+        except Exception as error:  # reported by the engine status; recording stops, decoding does not
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            self.writer.close()
+
+    def drain(self) -> None:
+        """Write everything the rings hold now (the writer flushes itself once a second)."""
+        for source in self.raw:
+            for data, timestamps in source.ring.read():
+                self.writer.append(source.name, data, timestamps)
+        records, self.cursor, missed = self.records.read_since(self.cursor)
+        self.missed_records += missed
+        if len(records):
+            end_times = records["end_time"]
+            self.writer.append("features", records["features"].reshape(len(records), -1), end_times)
+            self.writer.append("decoded", records["output"], end_times)
+            timing = np.column_stack([records[name].astype(np.float64) for name in TIMING_CHANNELS])
+            self.writer.append("timing", timing, end_times)
+            self.bins_written += len(records)
+
+    def stop(self) -> None:
+        """Write what is left, close the file and end the thread."""
+        self.stop_requested.set()
+        self.join()

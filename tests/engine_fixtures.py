@@ -1,0 +1,109 @@
+"""Shared pieces for the engine and replay tests: a unique-name profile, a tiny real ONNX decoder,
+a simulated Session, and a replay running on a thread."""
+
+from __future__ import annotations
+
+import threading
+import tomllib
+import uuid
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper
+
+from rtbci.io.session import Session
+from rtbci.profile import Profile, profile_from_dict
+from rtbci.replay import ReplayOptions, ReplayReport, SessionPlayer, outlet_identities
+from rtbci.sim import SimConfig, simulate_session
+
+DEMO_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "demo.toml"
+
+
+def unique_profile(tmp_path: Path, **engine: object) -> Profile:
+    """The demo profile with stream names no other test (or helper on this machine) uses."""
+    data = tomllib.loads(DEMO_PROFILE.read_text())
+    tag = uuid.uuid4().hex[:10]
+    for role in ("spikes", "lfp", "behavior", "output"):
+        spec = data["streams"][role]
+        spec["name"] = f"test-{tag}-{role}"
+        spec["source_id"] = f"test-{tag}-{role}-src"
+    data.pop("model", None)
+    data["engine"].update(engine)
+    return profile_from_dict(data, tmp_path / "profile.toml")
+
+
+def simulated_session(seconds: float, seed: int = 3) -> Session:
+    """A short simulated recording of the demo subject."""
+    return simulate_session(SimConfig(), 0, 0, seconds / 60.0, seed)
+
+
+class OnnxLinearBackend:
+    """A real ONNX Runtime session of a small linear graph: one bin's features -> K kinematics."""
+
+    def __init__(self, feature_shape: tuple[int, ...], n_outputs: int = 2, seed: int = 0) -> None:
+        size = int(np.prod(feature_shape))
+        rng = np.random.default_rng(seed)
+        weights = (rng.standard_normal((size, n_outputs)) / np.sqrt(size)).astype(np.float32)
+        graph = helper.make_graph(
+            [
+                helper.make_node("Reshape", ["features", "flat_shape"], ["flat"]),
+                helper.make_node("MatMul", ["flat", "weights"], ["kinematics"]),
+            ],
+            "linear_decoder",
+            [helper.make_tensor_value_info("features", TensorProto.FLOAT, list(feature_shape))],
+            [helper.make_tensor_value_info("kinematics", TensorProto.FLOAT, [1, n_outputs])],
+            initializer=[
+                helper.make_tensor("flat_shape", TensorProto.INT64, [2], [1, size]),
+                helper.make_tensor("weights", TensorProto.FLOAT, [size, n_outputs], weights.ravel()),
+            ],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+        onnx.checker.check_model(model)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        self.weights = weights
+        self.steps = 0
+
+    def reset(self) -> None:
+        self.steps = 0
+
+    def step(self, features: np.ndarray) -> np.ndarray:
+        self.steps += 1
+        return self.session.run(None, {"features": features})[0][0]
+
+    def info(self) -> dict:
+        return {"backend": "onnxruntime", "graph": "test linear"}
+
+
+class ThreadedReplay:
+    """A :class:`SessionPlayer` playing on a background thread."""
+
+    def __init__(self, session: Session, profile: Profile, options: ReplayOptions) -> None:
+        self.player = SessionPlayer(
+            session, outlet_identities(session, profile, prefix=f"{profile.streams.spikes.name}-")
+        )
+        self.options = options
+        self.stop = threading.Event()
+        self.report: ReplayReport | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.report = self.player.run(self.options, self.stop)
+
+    def start(self) -> ThreadedReplay:
+        self.thread.start()
+        return self
+
+    def finish(self, timeout: float = 60.0) -> ReplayReport:
+        self.thread.join(timeout)
+        return self.report
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10.0)
