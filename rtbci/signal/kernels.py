@@ -56,6 +56,9 @@ EDGE_TOLERANCE = 1e-6
 # A step between timestamps longer than this many sample periods is a gap
 # (so a single dropped sample, a step of 2 periods, counts).
 GAP_FACTOR = 1.5
+# Filter arithmetic may fuse multiply-adds (FMA) but not reorder: results stay
+# the same for any chunking, and within float rounding of scipy's sosfilt.
+FILTER_MATH = {"contract"}
 # Floor added to band power before the log, in squared signal units (uV^2):
 # keeps a flat channel finite.
 POWER_FLOOR = 1e-6
@@ -113,63 +116,43 @@ def _is_clean(chunk):
 
 
 @njit(cache=True)
-def _take_row(chunk, j, clean, row, nan_counts):
-    """Copy sample ``j`` into ``row``; a non-finite value keeps the channel's last good value."""
-    if clean:
-        for ch in range(row.shape[0]):
-            row[ch] = chunk[j, ch]
-    else:
-        for ch in range(row.shape[0]):
-            value = chunk[j, ch]
-            if np.isfinite(value):
-                row[ch] = value
-            else:
-                nan_counts[ch] += 1
+def _start_sample(t, timing, clock_i, clock_f):
+    """Count sample ``t``; return ``(open_bin, sample_bin)``. The caller closes bins up to ``sample_bin``."""
+    epoch, bin_s = timing[TIMING_EPOCH], timing[TIMING_BIN_S]
+    _observe(t, timing[TIMING_PERIOD], clock_i, clock_f)
+    sample_bin = _bin_of(t, epoch, bin_s)
+    if not clock_i[CLOCK_STARTED]:
+        clock_i[CLOCK_OPEN_BIN] = sample_bin
+        clock_i[CLOCK_STARTED] = 1
+    open_bin = clock_i[CLOCK_OPEN_BIN]
+    if sample_bin < open_bin:
+        clock_i[CLOCK_LATE] += 1
+    return open_bin, sample_bin
 
 
 @njit(cache=True)
-def _biquad(src, dst, sos, state, s):
-    """One second-order section (transposed direct form II) across channels; ``dst`` may be ``src``."""
-    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-    z1 = state[s, 0]
-    z2 = state[s, 1]
-    for ch in range(src.shape[0]):
-        x = src[ch]
-        y = b0 * x + z1[ch]
-        z1[ch] = b1 * x - a1 * y + z2[ch]
-        z2[ch] = b2 * x - a2 * y
-        dst[ch] = y
+def _extend_segment(timestamps, j, open_bin, max_len, timing, clock_i, clock_f):
+    """Samples ``j..stop-1`` all go into ``open_bin`` with no bin closing between them; returns ``stop``.
 
-
-@njit(cache=True)
-def _biquad_sum(src, sos, state, s, total, square):
-    """A last section whose output is only summed into ``total`` (squared if ``square``)."""
-    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-    z1 = state[s, 0]
-    z2 = state[s, 1]
-    if square:
-        for ch in range(src.shape[0]):
-            x = src[ch]
-            y = b0 * x + z1[ch]
-            z1[ch] = b1 * x - a1 * y + z2[ch]
-            z2[ch] = b2 * x - a2 * y
-            total[ch] += y * y
-    else:
-        for ch in range(src.shape[0]):
-            x = src[ch]
-            y = b0 * x + z1[ch]
-            z1[ch] = b1 * x - a1 * y + z2[ch]
-            z2[ch] = b2 * x - a2 * y
-            total[ch] += y
-
-
-@njit(cache=True)
-def _cascade_sum(src, tmp, sos, state, first, stop, total, square):
-    """Run sections ``first..stop-1`` on ``src`` and sum the output into ``total``."""
-    for s in range(first, stop - 1):
-        _biquad(src, tmp, sos, state, s)
-        src = tmp
-    _biquad_sum(src, sos, state, stop - 1, total, square)
+    Sample ``j`` is already counted; this counts the rest. The segment ends
+    after a sample that covers the open bin's end, before a sample of a later
+    bin, or at ``max_len`` samples.
+    """
+    epoch, bin_s, period = timing[TIMING_EPOCH], timing[TIMING_BIN_S], timing[TIMING_PERIOD]
+    n = timestamps.shape[0]
+    stop = j + 1
+    closes = _bin_of(timestamps[j] + period, epoch, bin_s) > open_bin
+    while not closes and stop < n and stop - j < max_len:
+        t = timestamps[stop]
+        sample_bin = _bin_of(t, epoch, bin_s)
+        if sample_bin > open_bin:
+            break
+        _observe(t, period, clock_i, clock_f)
+        if sample_bin < open_bin:
+            clock_i[CLOCK_LATE] += 1
+        closes = _bin_of(t + period, epoch, bin_s) > open_bin
+        stop += 1
+    return stop
 
 
 @njit(cache=True)
@@ -207,14 +190,29 @@ def _emit_lfp(bin_index, r, acc, held, clock_i, out_index, out_values):
 
 
 @njit(cache=True)
-def _start(t, epoch, bin_s, clock_i):
-    if not clock_i[CLOCK_STARTED]:
-        clock_i[CLOCK_OPEN_BIN] = _bin_of(t, epoch, bin_s)
-        clock_i[CLOCK_STARTED] = 1
+def _add_spikes(chunk, start, stop, clean, last_good, acc, nan_counts):
+    """Add samples ``start..stop-1`` to the bin's counts; NaN/Inf takes the channel's last good value."""
+    if clean:
+        for j in range(start, stop):
+            for ch in range(acc.shape[0]):
+                acc[ch] += chunk[j, ch]
+        for ch in range(acc.shape[0]):
+            last_good[ch] = chunk[stop - 1, ch]
+        return
+    for j in range(start, stop):
+        for ch in range(acc.shape[0]):
+            value = chunk[j, ch]
+            if np.isfinite(value):
+                last_good[ch] = value
+            else:
+                nan_counts[ch] += 1
+            acc[ch] += last_good[ch]
 
 
 @njit(cache=True, nogil=True)
-def spike_push(chunk, timestamps, timing, row, acc, nan_counts, clock_i, clock_f, out_index, out_values):
+def spike_push(
+    chunk, timestamps, timing, last_good, acc, nan_counts, clock_i, clock_f, out_index, out_values
+):
     """Add a chunk of spike counts to the open bins; write closed bins to ``out_*``.
 
     Returns the number of bins written, or minus the number needed if
@@ -224,31 +222,27 @@ def spike_push(chunk, timestamps, timing, row, acc, nan_counts, clock_i, clock_f
     if needed > out_index.shape[0]:
         return -needed
     epoch, bin_s, period = timing[TIMING_EPOCH], timing[TIMING_BIN_S], timing[TIMING_PERIOD]
+    n = chunk.shape[0]
     clean = _is_clean(chunk)
     r = 0
-    for j in range(chunk.shape[0]):
-        t = timestamps[j]
-        _observe(t, period, clock_i, clock_f)
-        _start(t, epoch, bin_s, clock_i)
-        open_bin = clock_i[CLOCK_OPEN_BIN]
-        sample_bin = _bin_of(t, epoch, bin_s)
-        if sample_bin < open_bin:
-            clock_i[CLOCK_LATE] += 1
+    j = 0
+    while j < n:
+        open_bin, sample_bin = _start_sample(timestamps[j], timing, clock_i, clock_f)
         while open_bin < sample_bin:
             _emit_spikes(open_bin, r, acc, clock_i, out_index, out_values)
             r += 1
             open_bin += 1
-        _take_row(chunk, j, clean, row, nan_counts)
-        for ch in range(row.shape[0]):
-            acc[ch] += row[ch]
-        clock_i[CLOCK_ACC_N] += 1
-        clock_i[CLOCK_SAMPLES] += 1
-        covered = _bin_of(t + period, epoch, bin_s)
+        stop = _extend_segment(timestamps, j, open_bin, n, timing, clock_i, clock_f)
+        _add_spikes(chunk, j, stop, clean, last_good, acc, nan_counts)
+        clock_i[CLOCK_ACC_N] += stop - j
+        clock_i[CLOCK_SAMPLES] += stop - j
+        covered = _bin_of(timestamps[stop - 1] + period, epoch, bin_s)
         while open_bin < covered:
             _emit_spikes(open_bin, r, acc, clock_i, out_index, out_values)
             r += 1
             open_bin += 1
         clock_i[CLOCK_OPEN_BIN] = open_bin
+        j = stop
     return r
 
 
@@ -270,6 +264,63 @@ def spike_flush(t, timing, acc, clock_i, out_index, out_values):
     return r
 
 
+@njit(cache=True)
+def _take_rows(chunk, start, stop, clean, last_good, block, nan_counts):
+    """Copy samples ``start..stop-1`` into ``block``; NaN/Inf takes the channel's last good value."""
+    m = stop - start
+    if clean:
+        for r in range(m):
+            for ch in range(block.shape[1]):
+                block[r, ch] = chunk[start + r, ch]
+    else:
+        for r in range(m):
+            for ch in range(block.shape[1]):
+                value = chunk[start + r, ch]
+                if np.isfinite(value):
+                    last_good[ch] = value
+                else:
+                    nan_counts[ch] += 1
+                block[r, ch] = last_good[ch]
+    for ch in range(block.shape[1]):
+        last_good[ch] = block[m - 1, ch]
+
+
+@njit(cache=True, fastmath=FILTER_MATH)
+def _sections(block, m, sos, state, first, stop):
+    """Sections ``first..stop-1`` (transposed direct form II) in place on rows ``0..m-1`` of ``block``.
+
+    Sections are the outer loop and channels the inner one: each section's
+    coefficients stay in registers and the channel loop vectorises.
+    """
+    for s in range(first, stop):
+        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+        for r in range(m):
+            for ch in range(block.shape[1]):
+                x = block[r, ch]
+                y = b0 * x + state[s, 0, ch]
+                state[s, 0, ch] = b1 * x - a1 * y + state[s, 1, ch]
+                state[s, 1, ch] = b2 * x - a2 * y
+                block[r, ch] = y
+
+
+@njit(cache=True, fastmath=FILTER_MATH)
+def _branch(notched, scratch, m, sos, state, first, stop, acc, feature, square):
+    """Filter notched rows through sections ``first..stop-1``; sum the output (or its square) in ``acc``."""
+    for r in range(m):
+        for ch in range(notched.shape[1]):
+            scratch[r, ch] = notched[r, ch]
+    _sections(scratch, m, sos, state, first, stop - 1)
+    s = stop - 1
+    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+    for r in range(m):
+        for ch in range(notched.shape[1]):
+            x = scratch[r, ch]
+            y = b0 * x + state[s, 0, ch]
+            state[s, 0, ch] = b1 * x - a1 * y + state[s, 1, ch]
+            state[s, 1, ch] = b2 * x - a2 * y
+            acc[feature, ch] += y * y if square else y
+
+
 @njit(cache=True, nogil=True)
 def lfp_push(
     chunk,
@@ -278,9 +329,9 @@ def lfp_push(
     sos,
     layout,
     state,
-    row,
-    work,
-    tmp,
+    last_good,
+    notched,
+    scratch,
     acc,
     held,
     nan_counts,
@@ -293,48 +344,44 @@ def lfp_push(
 
     ``layout`` is ``[n_notch, n_lmp, n_bands, sections_per_band]``; ``sos``
     holds the sections in that order and ``state`` their ``(S, 2, C)`` filter
-    state. ``acc`` sums, per feature, the LMP and the squared band outputs
-    over the open bin. Same return convention as :func:`spike_push`.
+    state. ``notched`` and ``scratch`` are ``(B, C)`` work blocks; samples go
+    through in segments of at most B that fall in one bin. ``acc`` sums, per
+    feature, the LMP and the squared band outputs over the open bin. Same
+    return convention as :func:`spike_push`.
     """
     needed = bins_needed(timestamps, timing, clock_i)
     if needed > out_index.shape[0]:
         return -needed
     epoch, bin_s, period = timing[TIMING_EPOCH], timing[TIMING_BIN_S], timing[TIMING_PERIOD]
     n_notch, n_lmp, n_bands, per_band = layout[0], layout[1], layout[2], layout[3]
+    n = chunk.shape[0]
     clean = _is_clean(chunk)
     r = 0
-    for j in range(chunk.shape[0]):
-        t = timestamps[j]
-        _observe(t, period, clock_i, clock_f)
-        _start(t, epoch, bin_s, clock_i)
-        open_bin = clock_i[CLOCK_OPEN_BIN]
-        sample_bin = _bin_of(t, epoch, bin_s)
-        if sample_bin < open_bin:
-            clock_i[CLOCK_LATE] += 1
+    j = 0
+    while j < n:
+        open_bin, sample_bin = _start_sample(timestamps[j], timing, clock_i, clock_f)
         while open_bin < sample_bin:
             _emit_lfp(open_bin, r, acc, held, clock_i, out_index, out_values)
             r += 1
             open_bin += 1
-        _take_row(chunk, j, clean, row, nan_counts)
-        if n_notch == 0:
-            work[:] = row
-        else:
-            _biquad(row, work, sos, state, 0)
-            for s in range(1, n_notch):
-                _biquad(work, work, sos, state, s)
-        _cascade_sum(work, tmp, sos, state, n_notch, n_notch + n_lmp, acc[0], False)
+        stop = _extend_segment(timestamps, j, open_bin, notched.shape[0], timing, clock_i, clock_f)
+        m = stop - j
+        _take_rows(chunk, j, stop, clean, last_good, notched, nan_counts)
+        _sections(notched, m, sos, state, 0, n_notch)
+        _branch(notched, scratch, m, sos, state, n_notch, n_notch + n_lmp, acc, 0, False)
         first = n_notch + n_lmp
         for band in range(n_bands):
-            _cascade_sum(work, tmp, sos, state, first, first + per_band, acc[1 + band], True)
+            _branch(notched, scratch, m, sos, state, first, first + per_band, acc, 1 + band, True)
             first += per_band
-        clock_i[CLOCK_ACC_N] += 1
-        clock_i[CLOCK_SAMPLES] += 1
-        covered = _bin_of(t + period, epoch, bin_s)
+        clock_i[CLOCK_ACC_N] += m
+        clock_i[CLOCK_SAMPLES] += m
+        covered = _bin_of(timestamps[stop - 1] + period, epoch, bin_s)
         while open_bin < covered:
             _emit_lfp(open_bin, r, acc, held, clock_i, out_index, out_values)
             r += 1
             open_bin += 1
         clock_i[CLOCK_OPEN_BIN] = open_bin
+        j = stop
     return r
 
 

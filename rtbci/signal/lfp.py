@@ -13,6 +13,10 @@ from rtbci.signal.filters import design_filter_bank
 
 __all__ = ["LfpFeaturizer"]
 
+# Samples filtered per block: a 20 ms bin at 2 kHz fits in one, and two
+# (BLOCK_SAMPLES, C) float32 blocks of 256 channels stay in L2.
+BLOCK_SAMPLES = 64
+
 
 class LfpFeaturizer(BinnedStream):
     """Causal per-bin LFP features, chunk by chunk, with filter state carried across chunks.
@@ -70,9 +74,9 @@ class LfpFeaturizer(BinnedStream):
             [len(bank.notch), len(bank.lmp), bank.bands.shape[0], bank.bands.shape[1]], np.int64
         )
         self._state = np.zeros((bank.n_sections, 2, n_channels), dtype)
-        self._row = np.zeros(n_channels, dtype)  # last good sample per channel
-        self._work = np.zeros(n_channels, dtype)
-        self._tmp = np.zeros(n_channels, dtype)
+        self._last_good = np.zeros(n_channels, dtype)
+        self._notched = np.zeros((BLOCK_SAMPLES, n_channels), dtype)
+        self._scratch = np.zeros((BLOCK_SAMPLES, n_channels), dtype)
         self._acc = np.zeros((n_features, n_channels), dtype)
         self._held = np.zeros((n_features, n_channels), dtype)
 
@@ -89,9 +93,9 @@ class LfpFeaturizer(BinnedStream):
             self._sos,
             self._layout,
             self._state,
-            self._row,
-            self._work,
-            self._tmp,
+            self._last_good,
+            self._notched,
+            self._scratch,
             self._acc,
             self._held,
             self._nan_counts,
@@ -107,5 +111,5 @@ class LfpFeaturizer(BinnedStream):
         )
 
     def _reset_state(self) -> None:
-        for array in (self._state, self._row, self._work, self._tmp, self._acc, self._held):
+        for array in (self._state, self._last_good, self._notched, self._scratch, self._acc, self._held):
             array[...] = 0

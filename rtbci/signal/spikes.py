@@ -37,7 +37,7 @@ class SpikeBinner(BinnedStream):
         self, n_channels: int, rate: float, bin_s: float, epoch: float = 0.0, stream: str = "spikes"
     ) -> None:
         super().__init__(n_channels, rate, bin_s, epoch, stream, value_shape=(n_channels,))
-        self._row = np.zeros(n_channels, np.float32)  # last good sample per channel
+        self._last_good = np.zeros(n_channels, np.float32)
         self._acc = np.zeros(n_channels, np.float32)
 
     def _push_kernel(self, samples: np.ndarray, timestamps: np.ndarray) -> int:
@@ -45,7 +45,7 @@ class SpikeBinner(BinnedStream):
             samples,
             timestamps,
             self._timing,
-            self._row,
+            self._last_good,
             self._acc,
             self._nan_counts,
             self._clock_i,
@@ -60,5 +60,5 @@ class SpikeBinner(BinnedStream):
         )
 
     def _reset_state(self) -> None:
-        self._row[:] = 0.0
+        self._last_good[:] = 0.0
         self._acc[:] = 0.0
