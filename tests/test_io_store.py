@@ -187,6 +187,21 @@ def test_missing_file_and_non_session_files_give_clear_errors(tmp_path):
     assert isinstance(caught.value, UserError) and isinstance(caught.value, OSError)
 
 
+def test_damaged_session_files_name_what_is_wrong(tmp_path):
+    session = Session(_meta())
+    session.add(Stream("lfp", "lfp", np.ones((3, 1), np.float32), np.arange(3.0), 1.0, ["x"]))
+    path = tmp_path / "s.h5"
+    write_session(path, session)
+    with h5py.File(path, "a") as handle:
+        del handle["streams/lfp"].attrs["kind"]
+    with pytest.raises(SessionFileError, match="stream 'lfp' is damaged"):
+        read_session(path)
+    with h5py.File(path, "a") as handle:
+        handle.attrs["provenance"] = "{not json"
+    with pytest.raises(SessionFileError, match="session metadata is damaged"):
+        read_session(path)
+
+
 def test_writer_appends_chunks_and_closes_to_a_normal_file(tmp_path):
     path = tmp_path / "rec.h5"
     layouts = [

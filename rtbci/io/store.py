@@ -148,12 +148,13 @@ def _open_for_reading(path: Path) -> tuple[h5py.File, bool]:
     """Open read-only; fall back to SWMR for a recording that was not closed."""
     if not path.exists():
         raise SessionFileError(f"{path}: no such file")
+    # h5py raises OSError, or RuntimeError for a damaged superblock.
     try:
         return h5py.File(path, "r"), False
-    except OSError as first_error:
+    except (OSError, RuntimeError) as first_error:
         try:
             return h5py.File(path, "r", swmr=True), True
-        except OSError:
+        except (OSError, RuntimeError):
             raise SessionFileError(f"{path}: cannot be opened as HDF5 ({first_error})") from None
 
 
@@ -179,6 +180,20 @@ def _read_stream(name: str, group: h5py.Group) -> Stream:
         units=str(group.attrs["units"]),
         chunk_sizes=chunk_sizes,
     )
+
+
+def _read_meta(path: Path, attrs: h5py.AttributeManager) -> SessionMeta:
+    try:
+        return SessionMeta(
+            subject=str(attrs["subject"]),
+            session_id=str(attrs["session_id"]),
+            task=str(attrs["task"]),
+            date=str(attrs["date"]),
+            channel_regions=json.loads(attrs["channel_regions"]),
+            provenance=json.loads(attrs["provenance"]),
+        )
+    except (KeyError, ValueError) as error:
+        raise SessionFileError(f"{path}: session metadata is damaged: {error}") from error
 
 
 def read_session(path: str | Path, streams: Iterable[str] | None = None) -> Session:
@@ -212,15 +227,7 @@ def read_session(path: str | Path, streams: Iterable[str] | None = None) -> Sess
             raise SessionFileError(
                 f"{path}: not an rtbci Session file (missing attribute format={FORMAT_NAME!r})"
             )
-        attrs = handle.attrs
-        meta = SessionMeta(
-            subject=str(attrs["subject"]),
-            session_id=str(attrs["session_id"]),
-            task=str(attrs["task"]),
-            date=str(attrs["date"]),
-            channel_regions=json.loads(attrs["channel_regions"]),
-            provenance=json.loads(attrs["provenance"]),
-        )
+        meta = _read_meta(path, handle.attrs)
         if recovered:
             meta.provenance["recovered"] = "recording was not closed; read up to its last flush"
         session = Session(meta)
@@ -228,7 +235,10 @@ def read_session(path: str | Path, streams: Iterable[str] | None = None) -> Sess
         for name in names:
             if name not in handle["streams"]:
                 raise KeyError(f"{path}: no stream named {name!r}; it has {list(handle['streams'])}")
-            session.add(_read_stream(name, handle["streams"][name]))
+            try:
+                session.add(_read_stream(name, handle["streams"][name]))
+            except (KeyError, ValueError) as error:  # a missing attribute or dataset, bad JSON, bad shapes
+                raise SessionFileError(f"{path}: stream {name!r} is damaged: {error}") from error
     return session
 
 

@@ -59,7 +59,7 @@ def _channels(info: dict, n_channels: int) -> tuple[list[str], str]:
 def _stream(raw: dict, taken: set[str]) -> tuple[Stream, str]:
     """One Session stream from a pyxdf stream dict, and how its kind was chosen."""
     info = raw["info"]
-    name = _text(info, "name", f"stream{_text(info, 'stream_id')}")
+    name = _text(info, "name") or f"stream{info['stream_id']}"  # pyxdf sets stream_id as an int
     lsl_type = _text(info, "type")
     channel_format = _text(info, "channel_format")
     n_channels = int(_text(info, "channel_count", "0"))
@@ -135,7 +135,12 @@ def read_xdf(path: Path, options: ImportOptions) -> Session:
     for raw in raw_streams:
         try:
             stream, why = _stream(raw, taken)
-        except (ValueError, KeyError) as error:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            IndexError,
+        ) as error:  # a header field that is missing or wrong
             name = _text(raw["info"], "name", "?")
             raise SessionImportError(f"{path}: stream {name!r} is malformed: {error}") from error
         streams.append(stream)
