@@ -35,7 +35,7 @@ from rtbci.io.importers.common import (
 )
 from rtbci.io.session import Session, SessionMeta, Stream, StreamKind
 
-__all__ = ["BLACKROCK_SUFFIXES", "NEO_SUFFIXES", "read_neo"]
+__all__ = ["BLACKROCK_SUFFIXES", "NEO_SUFFIXES", "read_neo", "session_from_neo_reader"]
 
 BLACKROCK_SUFFIXES = (".nev", ".ns1", ".ns2", ".ns3", ".ns4", ".ns5", ".ns6")
 NEO_SUFFIXES = (*BLACKROCK_SUFFIXES, ".plx", ".ncs")
@@ -229,13 +229,22 @@ def _spike_streams(reader: BaseRawIO, n_segments: int, options: ImportOptions) -
 
 
 def _marker_streams(reader: BaseRawIO, n_segments: int, taken: set[str]) -> list[Stream]:
+    """One marker stream per event channel that has events; an epoch gives a start and a stop marker."""
     streams = []
     for index, channel in enumerate(reader.header["event_channels"]):
         times, texts = [], []
         for segment in range(n_segments):
-            ticks, _, labels = reader.get_event_timestamps(0, segment, index, None, None)
-            times.append(reader.rescale_event_timestamp(ticks, "float64", event_channel_index=index))
-            texts.append(np.asarray(labels, dtype=str).reshape(-1))
+            ticks, durations, labels = reader.get_event_timestamps(0, segment, index, None, None)
+            starts = reader.rescale_event_timestamp(ticks, "float64", event_channel_index=index)
+            labels = np.asarray(labels, dtype=str).reshape(-1)
+            if channel["type"] == b"epoch":
+                lengths = reader.rescale_epoch_duration(durations, "float64", event_channel_index=index)
+                starts = np.concatenate([starts, starts + lengths])
+                labels = np.concatenate([np.char.add(labels, " start"), np.char.add(labels, " stop")])
+            # Sorted within a segment only: a later segment may restart the clock.
+            order = np.argsort(starts, kind="stable")
+            times.append(starts[order])
+            texts.append(labels[order])
         all_times = np.concatenate(times)
         if len(all_times) == 0:
             continue
@@ -299,21 +308,57 @@ def read_neo(path: Path, options: ImportOptions) -> Session:
         raise
     except Exception as error:  # neo raises anything from struct.error to IndexError on bad files
         raise SessionImportError(f"{path}: neo cannot read it: {type(error).__name__}: {error}") from error
-    n_segments = reader.segment_count(0)
+    return session_from_neo_reader(reader, source_format, path, options)
+
+
+def _streams(reader: BaseRawIO, source_format: str, n_segments: int, options: ImportOptions) -> list[Stream]:
     groups = _signal_groups(reader, source_format)
-    try:
-        spike_streams = _spike_streams(reader, n_segments, options)
-        _read_signals(reader, groups, n_segments, options.progress)
-    except Exception as error:
-        raise SessionImportError(
-            f"{path}: reading the data failed: {type(error).__name__}: {error}"
-        ) from error
+    spike_streams = _spike_streams(reader, n_segments, options)
+    _read_signals(reader, groups, n_segments, options.progress)
     taken = {stream.name for stream in spike_streams}
-    streams = [
+    return [
         *spike_streams,
         *_signal_streams(groups, reader, taken),
         *_marker_streams(reader, n_segments, taken),
     ]
+
+
+def session_from_neo_reader(
+    reader: BaseRawIO, source_format: str, path: Path, options: ImportOptions
+) -> Session:
+    """Convert the first block of any neo raw reader to a Session.
+
+    For formats without their own suffix here: open the reader (e.g.
+    ``neo.rawio.Spike2RawIO(filename=...)``), call ``parse_header()``, then this.
+
+    Parameters
+    ----------
+    reader
+        A neo ``RawIO`` whose header is parsed.
+    source_format
+        Name recorded in the provenance; ``"blackrock"`` also turns on Blackrock's
+        channel numbering (ids above 128 are analog inputs).
+    path
+        The file the reader read, for messages and provenance.
+    options
+        Conversion settings.
+
+    Returns
+    -------
+    Session
+
+    Raises
+    ------
+    SessionImportError
+        If reading the data fails, or the reader holds nothing to import.
+    """
+    n_segments = reader.segment_count(0)
+    try:
+        streams = _streams(reader, source_format, n_segments, options)
+    except Exception as error:  # neo's readers fail with many types on damaged data
+        raise SessionImportError(
+            f"{path}: reading the data failed: {type(error).__name__}: {error}"
+        ) from error
     if not streams:
         raise SessionImportError(f"{path}: neo found no spikes, continuous channels or events in it")
 
@@ -321,7 +366,7 @@ def read_neo(path: Path, options: ImportOptions) -> Session:
     provenance["segments"] = str(n_segments)
     if reader.block_count() > 1:
         provenance["blocks"] = f"read block 1 of {reader.block_count()}"
-    if spike_streams:
+    if reader.spike_channels_count():
         per = "unit" if options.keep_units else "electrode (units merged: threshold crossings)"
         provenance["spike_counts"] = f"one channel per {per}, {options.spike_rate:g} Hz"
     rec_datetime = reader.raw_annotations["blocks"][0].get("rec_datetime")
