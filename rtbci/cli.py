@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "rtbci.commands.check",
     "rtbci.commands.info",
     "rtbci.commands.importer",
+    "rtbci.commands.simulate",
     "rtbci.commands.bench",
 ]
 

@@ -1,0 +1,118 @@
+"""``rtbci simulate``: write simulated Session files, or stream the simulated rig over LSL.
+
+Files::
+
+    rtbci simulate --out DIR --subjects 2 --sessions 5 --minutes 10 --seed 0
+
+writes ``DIR/sim-S<k>-d<NN>.h5`` for every subject and session. Live::
+
+    rtbci simulate --lsl --profile profiles/demo.toml [--seconds N] [--seed K]
+
+streams spikes, LFP, behaviour and markers as the profile's ``[streams]`` name
+them until interrupted (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rtbci.errors import UserError
+from rtbci.io.store import write_session
+from rtbci.profile import ProfileError, load_profile
+from rtbci.sim import SimConfig, session_id, simulate_session
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="simulate reaching sessions (spikes, LFP, behaviour) to files or live over LSL",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="top seed; everything derives from it (default 0)"
+    )
+    files = parser.add_argument_group("to files")
+    files.add_argument("--out", type=Path, metavar="DIR", help="folder for the Session files")
+    files.add_argument("--subjects", type=int, default=1, metavar="S", help="subjects 0..S-1 (default 1)")
+    files.add_argument(
+        "--sessions", type=int, default=1, metavar="N", help="sessions 0..N-1 each (default 1)"
+    )
+    files.add_argument("--minutes", type=float, default=10.0, metavar="M", help="per session (default 10)")
+    files.add_argument("--arrays", type=int, default=1, help="96-electrode arrays per subject (default 1)")
+    live = parser.add_argument_group("live over LSL")
+    live.add_argument("--lsl", action="store_true", help="stream the rig live instead of writing files")
+    live.add_argument("--profile", type=Path, help="rig profile whose [streams] name the outlets")
+    live.add_argument("--session", type=int, default=0, help="session (day) index to stream (default 0)")
+    live.add_argument(
+        "--seconds", type=float, help="stop after this much stream time (default: run until ^C)"
+    )
+    parser.set_defaults(func=run)
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise UserError(f"--{name} must be > 0, got {value}")
+
+
+def _write_files(args: argparse.Namespace) -> int:
+    for name in ("subjects", "sessions", "minutes", "arrays"):
+        _positive(name, getattr(args, name))
+    config = SimConfig(
+        array_names=tuple(f"array{a}" for a in range(args.arrays)) if args.arrays > 1 else ("M1-array",)
+    )
+    samples_per_session = round(args.minutes * 60.0 * config.rate_hz)
+    jobs = [(subject, session) for subject in range(args.subjects) for session in range(args.sessions)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=len(jobs) * samples_per_session / config.rate_hz, unit="s", unit_scale=True) as bar:
+        for subject, session in jobs:
+            name = session_id(subject, session)
+            bar.set_description(name)
+            result = simulate_session(
+                config,
+                subject,
+                session,
+                args.minutes,
+                args.seed,
+                on_progress=lambda n: bar.update(n / config.rate_hz),
+            )
+            write_session(args.out / f"{name}.h5", result)
+    print(f"wrote {len(jobs)} sessions to {args.out}")
+    return 0
+
+
+def _stream_live(args: argparse.Namespace) -> int:
+    from rtbci.sim.live import LiveRigSource
+
+    if args.profile is None:
+        raise UserError("--lsl needs --profile PROFILE.toml (e.g. profiles/demo.toml)")
+    if args.seconds is not None:
+        _positive("seconds", args.seconds)
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as error:
+        raise UserError(str(error)) from None
+    source = LiveRigSource(profile, seed=args.seed, session=args.session)
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    print("streaming over LSL:", *source.describe(), sep="\n", flush=True)
+    stats = source.run(stop, seconds=args.seconds)
+    print(
+        f"stopped after {stats.seconds:.1f} s: {stats.chunks} chunks, {stats.markers} markers, "
+        f"{stats.late_chunks} late (> 5 ms), worst {1000 * stats.max_lateness_s:.1f} ms late",
+        flush=True,
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.lsl:
+        return _stream_live(args)
+    if args.out is None:
+        raise UserError("give --out DIR to write Session files, or --lsl --profile PROFILE to stream live")
+    return _write_files(args)
