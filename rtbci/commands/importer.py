@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     session = import_session(args.file, options)
-    write_session(args.out, session)
+    write_session(args.out, session, progress=not args.quiet)
     if not args.quiet:
         print(format_summary(summarize_session(args.out)))
     return 0

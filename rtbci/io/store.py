@@ -26,6 +26,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from tqdm import tqdm
 
 from rtbci.errors import UserError
 from rtbci.io.session import Session, SessionMeta, Stream, StreamKind
@@ -36,6 +37,7 @@ FORMAT_NAME = "rtbci-session"
 FORMAT_VERSION = 1
 _STRING = h5py.string_dtype("utf-8")
 _ROWS_PER_CHUNK = 4096
+_ROWS_PER_WRITE = 64 * _ROWS_PER_CHUNK
 
 
 class SessionFileError(UserError, OSError):
@@ -107,7 +109,7 @@ def _create_stream_group(
     return group
 
 
-def write_session(path: str | Path, session: Session) -> None:
+def write_session(path: str | Path, session: Session, progress: bool = False) -> None:
     """Write a whole Session to a new HDF5 file.
 
     Parameters
@@ -116,10 +118,16 @@ def write_session(path: str | Path, session: Session) -> None:
         Destination; an existing file is replaced.
     session
         What to write.
+    progress
+        Show a tqdm progress bar over the samples written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as handle:
+    total = sum(stream.n_samples for stream in session.streams.values())
+    with (
+        h5py.File(path, "w") as handle,
+        tqdm(total=total, unit="sample", desc=f"writing {path.name}", disable=not progress) as bar,
+    ):
         _write_root_attrs(handle, session.meta)
         streams = handle.create_group("streams")
         for stream in session.streams.values():
@@ -135,10 +143,13 @@ def write_session(path: str | Path, session: Session) -> None:
                 stream.units,
                 n_samples=stream.n_samples,
             )
-            if stream.n_samples:
-                values = stream.data.astype(str) if dtype == _STRING else stream.data
-                group["data"][...] = values
-                group["timestamps"][...] = stream.timestamps
+            # Whole HDF5 chunks at a time, so the bar moves on long streams.
+            for first in range(0, stream.n_samples, _ROWS_PER_WRITE):
+                rows = slice(first, min(first + _ROWS_PER_WRITE, stream.n_samples))
+                values = stream.data[rows]
+                group["data"][rows] = values.astype(str) if dtype == _STRING else values
+                group["timestamps"][rows] = stream.timestamps[rows]
+                bar.update(rows.stop - rows.start)
             if stream.chunk_sizes is not None:
                 group["chunk_sizes"].resize((len(stream.chunk_sizes),))
                 group["chunk_sizes"][...] = stream.chunk_sizes

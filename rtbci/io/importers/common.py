@@ -104,15 +104,19 @@ def bin_spike_times(
     while start + n_samples / rate <= last:
         n_samples += 1
     timestamps = regular_timestamps(start, n_samples, rate)
-    per_channel = []
+    # Filled one channel at a time, widening the type only when a count needs it: a long
+    # session has millions of samples, so a full int64 matrix would not fit in memory.
+    counts = np.zeros((n_samples, len(spike_times)), dtype=np.uint8)
     for channel, times in enumerate(spike_times):
         index = np.searchsorted(timestamps, np.asarray(times, dtype=np.float64), side="right") - 1
-        if len(index) and index[0] < 0:
+        if len(index) == 0:
+            continue
+        if index.min() < 0:
             raise ValueError(f"channel {channel}: spike at {float(np.min(times))} s before start {start} s")
-        per_channel.append(np.bincount(index, minlength=n_samples))
-    max_count = max((int(c.max()) for c in per_channel if len(c)), default=0)
-    counts = np.zeros((n_samples, len(spike_times)), dtype=_count_dtype(max_count))
-    for channel, channel_counts in enumerate(per_channel):
+        channel_counts = np.bincount(index, minlength=n_samples)
+        needed = _count_dtype(int(channel_counts.max()))
+        if needed.itemsize > counts.dtype.itemsize:
+            counts = counts.astype(needed)
         counts[:, channel] = channel_counts
     return counts, timestamps
 
