@@ -36,7 +36,8 @@ CLOCK_GAPS = 5
 CLOCK_ACC_N = 6  # samples in the open bin so far
 CLOCK_BINS = 7  # bins emitted
 CLOCK_EMPTY_BINS = 8  # bins emitted with no sample in them
-N_CLOCK_INT = 9
+CLOCK_OUT_OF_ORDER = 9  # backwards samples since the newest timestamp
+N_CLOCK_INT = 10
 # Index into the float64 clock array.
 CLOCK_LAST_T = 0  # newest timestamp seen
 CLOCK_GAP_SECONDS = 1  # time missing in gaps, summed
@@ -95,13 +96,18 @@ def _observe(t, period, clock_i, clock_f):
         last = clock_f[CLOCK_LAST_T]
         if t < last:
             clock_i[CLOCK_BACKWARDS] += 1
+            clock_i[CLOCK_OUT_OF_ORDER] += 1
             return
+        # Samples stamped out of order since the newest one still fill slots
+        # in time: the next in-order step may be that much longer.
+        expected = (1 + clock_i[CLOCK_OUT_OF_ORDER]) * period
         step = t - last
-        if step > GAP_FACTOR * period:
+        if step > expected + (GAP_FACTOR - 1.0) * period:
             clock_i[CLOCK_GAPS] += 1
-            clock_f[CLOCK_GAP_SECONDS] += step - period
+            clock_f[CLOCK_GAP_SECONDS] += step - expected
             clock_f[CLOCK_LAST_GAP_FROM] = last
             clock_f[CLOCK_LAST_GAP_TO] = t
+        clock_i[CLOCK_OUT_OF_ORDER] = 0
     clock_f[CLOCK_LAST_T] = t
 
 
