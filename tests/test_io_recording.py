@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rtbci.io.store import read_session
+from rtbci.io.summary import summarize_session
 
 CHILD = Path(__file__).with_name("io_recording_child.py")
 sys.path.insert(0, str(CHILD.parent))
@@ -54,6 +55,10 @@ def test_kill_9_keeps_everything_up_to_the_last_flush(tmp_path):
     process.stderr.close()
 
     session = read_session(path)
+    summary = summarize_session(path)  # what `rtbci info` shows of a recovered recording
+    assert {s["name"]: s["samples"] for s in summary["streams"]} == {
+        name: stream.n_samples for name, stream in session.streams.items()
+    }
 
     assert session.meta.provenance["test"] == "kill -9"
     assert "recovered" in session.meta.provenance

@@ -11,7 +11,14 @@ from hypothesis.extra import numpy as hnp
 
 from rtbci.errors import UserError
 from rtbci.io.session import Session, SessionMeta, Stream, StreamKind
-from rtbci.io.store import SessionFileError, SessionWriter, StreamLayout, read_session, write_session
+from rtbci.io.store import (
+    SessionFileError,
+    SessionWriter,
+    StreamLayout,
+    read_session,
+    read_session_info,
+    write_session,
+)
 
 NUMERIC_DTYPES = [
     np.bool_,
@@ -105,6 +112,27 @@ def test_round_trip_is_bit_exact_for_every_dtype(tmp_path):
     path = tmp_path / "session.h5"
     write_session(path, session)
     _assert_same_session(read_session(path), session)
+
+    meta, infos = read_session_info(path)
+    assert meta == session.meta
+    for info in infos:
+        stream = session.streams[info.name]
+        assert (info.kind, info.n_samples, info.n_channels, info.rate) == (
+            stream.kind,
+            stream.n_samples,
+            stream.n_channels,
+            stream.rate,
+        )
+        assert (info.channel_labels, info.units) == (stream.channel_labels, stream.units)
+        assert info.dtype == ("str" if stream.kind == StreamKind.MARKERS else str(stream.data.dtype))
+        if stream.n_samples:
+            assert (info.first_timestamp, info.last_timestamp) == (
+                stream.timestamps[0],
+                stream.timestamps[-1],
+            )
+        else:
+            assert info.first_timestamp is None
+        assert info.n_chunks == (None if stream.chunk_sizes is None else len(stream.chunk_sizes))
 
 
 @settings(max_examples=25, deadline=None)

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import h5py
 import numpy as np
@@ -31,13 +33,22 @@ from tqdm import tqdm
 from rtbci.errors import UserError
 from rtbci.io.session import Session, SessionMeta, Stream, StreamKind
 
-__all__ = ["SessionFileError", "SessionWriter", "StreamLayout", "read_session", "write_session"]
+__all__ = [
+    "SessionFileError",
+    "SessionWriter",
+    "StreamInfo",
+    "StreamLayout",
+    "read_session",
+    "read_session_info",
+    "write_session",
+]
 
 FORMAT_NAME = "rtbci-session"
 FORMAT_VERSION = 1
 _STRING = h5py.string_dtype("utf-8")
 _ROWS_PER_CHUNK = 4096
 _ROWS_PER_WRITE = 64 * _ROWS_PER_CHUNK
+T = TypeVar("T")
 
 
 class SessionFileError(UserError, OSError):
@@ -169,27 +180,87 @@ def _open_for_reading(path: Path) -> tuple[h5py.File, bool]:
             raise SessionFileError(f"{path}: cannot be opened as HDF5 ({first_error})") from None
 
 
-def _read_stream(name: str, group: h5py.Group) -> Stream:
-    data = group["data"]
-    timestamps = group["timestamps"]
+def _n_rows(group: h5py.Group) -> int:
     # A recording killed between appending data and timestamps may have one
     # longer than the other; keep the rows that have both.
-    n_rows = min(data.shape[0], timestamps.shape[0])
-    values = data[:n_rows]
-    if data.dtype.kind == "O" or h5py.check_string_dtype(data.dtype) is not None:
-        values = data.asstr()[:n_rows].astype(str)
+    return min(group["data"].shape[0], group["timestamps"].shape[0])
+
+
+def _is_string(dataset: h5py.Dataset) -> bool:
+    return dataset.dtype.kind == "O" or h5py.check_string_dtype(dataset.dtype) is not None
+
+
+def _chunk_sizes(group: h5py.Group, n_rows: int) -> np.ndarray | None:
+    """The recorded chunking, or None when absent or not matching the rows (a killed recording)."""
     chunk_sizes = group["chunk_sizes"][...] if "chunk_sizes" in group else None
     if chunk_sizes is not None and (len(chunk_sizes) == 0 or int(chunk_sizes.sum()) != n_rows):
-        chunk_sizes = None
+        return None
+    return chunk_sizes
+
+
+def _read_stream(name: str, group: h5py.Group) -> Stream:
+    data = group["data"]
+    n_rows = _n_rows(group)
+    values = data.asstr()[:n_rows].astype(str) if _is_string(data) else data[:n_rows]
     return Stream(
         name=name,
         kind=StreamKind(group.attrs["kind"]),
         data=values,
-        timestamps=timestamps[:n_rows],
+        timestamps=group["timestamps"][:n_rows],
         rate=float(group.attrs["rate"]),
         channel_labels=json.loads(group.attrs["channel_labels"]),
         units=str(group.attrs["units"]),
-        chunk_sizes=chunk_sizes,
+        chunk_sizes=_chunk_sizes(group, n_rows),
+    )
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A stream described without loading its samples (see :func:`read_session_info`).
+
+    Attributes
+    ----------
+    name, kind, rate, channel_labels, units
+        As in :class:`~rtbci.io.session.Stream`.
+    n_samples, n_channels
+        The shape of its data.
+    dtype
+        Sample type (``"str"`` for strings).
+    first_timestamp, last_timestamp
+        LSL times of the first and last sample; None when empty.
+    n_chunks
+        Number of recorded chunks; None when the chunking is unknown.
+    """
+
+    name: str
+    kind: StreamKind
+    n_samples: int
+    n_channels: int
+    rate: float
+    channel_labels: list[str]
+    units: str
+    dtype: str
+    first_timestamp: float | None
+    last_timestamp: float | None
+    n_chunks: int | None
+
+
+def _stream_info(name: str, group: h5py.Group) -> StreamInfo:
+    data, timestamps = group["data"], group["timestamps"]
+    n_rows = _n_rows(group)
+    chunk_sizes = _chunk_sizes(group, n_rows)
+    return StreamInfo(
+        name=name,
+        kind=StreamKind(group.attrs["kind"]),
+        n_samples=n_rows,
+        n_channels=int(data.shape[1]),
+        rate=float(group.attrs["rate"]),
+        channel_labels=json.loads(group.attrs["channel_labels"]),
+        units=str(group.attrs["units"]),
+        dtype="str" if _is_string(data) else str(data.dtype),
+        first_timestamp=float(timestamps[0]) if n_rows else None,
+        last_timestamp=float(timestamps[n_rows - 1]) if n_rows else None,
+        n_chunks=None if chunk_sizes is None else len(chunk_sizes),
     )
 
 
@@ -205,6 +276,37 @@ def _read_meta(path: Path, attrs: h5py.AttributeManager) -> SessionMeta:
         )
     except (KeyError, ValueError) as error:
         raise SessionFileError(f"{path}: session metadata is damaged: {error}") from error
+
+
+def _open_session(path: Path) -> tuple[h5py.File, SessionMeta]:
+    """Open a Session file and read its metadata (marking a recovered recording)."""
+    handle, recovered = _open_for_reading(path)
+    try:
+        if handle.attrs.get("format") != FORMAT_NAME:
+            raise SessionFileError(
+                f"{path}: not an rtbci Session file (missing attribute format={FORMAT_NAME!r})"
+            )
+        meta = _read_meta(path, handle.attrs)
+    except SessionFileError:
+        handle.close()
+        raise
+    if recovered:
+        meta.provenance["recovered"] = "recording was not closed; read up to its last flush"
+    return handle, meta
+
+
+def _each_stream(
+    path: Path, handle: h5py.File, names: list[str], read: Callable[[str, h5py.Group], T]
+) -> list[T]:
+    found = []
+    for name in names:
+        if name not in handle["streams"]:
+            raise KeyError(f"{path}: no stream named {name!r}; it has {list(handle['streams'])}")
+        try:
+            found.append(read(name, handle["streams"][name]))
+        except (KeyError, ValueError) as error:  # a missing attribute or dataset, bad JSON, bad shapes
+            raise SessionFileError(f"{path}: stream {name!r} is damaged: {error}") from error
+    return found
 
 
 def read_session(path: str | Path, streams: Iterable[str] | None = None) -> Session:
@@ -232,25 +334,38 @@ def read_session(path: str | Path, streams: Iterable[str] | None = None) -> Sess
         If a requested stream is not in the file.
     """
     path = Path(path)
-    handle, recovered = _open_for_reading(path)
+    handle, meta = _open_session(path)
     with handle:
-        if handle.attrs.get("format") != FORMAT_NAME:
-            raise SessionFileError(
-                f"{path}: not an rtbci Session file (missing attribute format={FORMAT_NAME!r})"
-            )
-        meta = _read_meta(path, handle.attrs)
-        if recovered:
-            meta.provenance["recovered"] = "recording was not closed; read up to its last flush"
-        session = Session(meta)
         names = list(handle["streams"]) if streams is None else list(streams)
-        for name in names:
-            if name not in handle["streams"]:
-                raise KeyError(f"{path}: no stream named {name!r}; it has {list(handle['streams'])}")
-            try:
-                session.add(_read_stream(name, handle["streams"][name]))
-            except (KeyError, ValueError) as error:  # a missing attribute or dataset, bad JSON, bad shapes
-                raise SessionFileError(f"{path}: stream {name!r} is damaged: {error}") from error
+        session = Session(meta)
+        for stream in _each_stream(path, handle, names, _read_stream):
+            session.add(stream)
     return session
+
+
+def read_session_info(path: str | Path) -> tuple[SessionMeta, list[StreamInfo]]:
+    """Read a Session file's metadata and stream shapes without loading any samples.
+
+    Parameters
+    ----------
+    path
+        The ``.h5`` file.
+
+    Returns
+    -------
+    meta : SessionMeta
+    streams : list of StreamInfo
+        In the file's (alphabetical) order.
+
+    Raises
+    ------
+    SessionFileError
+        As :func:`read_session`.
+    """
+    path = Path(path)
+    handle, meta = _open_session(path)
+    with handle:
+        return meta, _each_stream(path, handle, list(handle["streams"]), _stream_info)
 
 
 class StreamLayout:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rtbci.io.store import read_session
+from rtbci.io.store import read_session_info
 
 __all__ = ["format_summary", "summarize_session"]
 
 
 def summarize_session(path: str | Path) -> dict:
     """Describe a Session file: metadata and, per stream, its shape and timing.
+
+    Reads only metadata and first/last timestamps, so it is quick on long recordings.
 
     Parameters
     ----------
@@ -22,26 +24,26 @@ def summarize_session(path: str | Path) -> dict:
     dict
         ``file``, ``meta`` and ``streams`` (a list of dicts with ``name``,
         ``kind``, ``channels``, ``samples``, ``rate``, ``measured_rate``,
-        ``start``, ``duration_s``, ``units``, ``dtype``).
+        ``start``, ``duration_s``, ``units``, ``dtype``, ``chunks``).
     """
-    session = read_session(path)
-    meta = session.meta
+    meta, infos = read_session_info(path)
     streams = []
-    for stream in session.streams.values():
-        measured = (stream.n_samples - 1) / stream.duration if stream.duration > 0 else 0.0
+    for info in infos:
+        duration = info.last_timestamp - info.first_timestamp if info.n_samples else 0.0
+        measured = (info.n_samples - 1) / duration if duration > 0 else 0.0
         streams.append(
             {
-                "name": stream.name,
-                "kind": str(stream.kind),
-                "channels": stream.n_channels,
-                "samples": stream.n_samples,
-                "rate": stream.rate,
+                "name": info.name,
+                "kind": str(info.kind),
+                "channels": info.n_channels,
+                "samples": info.n_samples,
+                "rate": info.rate,
                 "measured_rate": round(measured, 3),
-                "start": float(stream.timestamps[0]) if stream.n_samples else None,
-                "duration_s": round(stream.duration, 6),
-                "units": stream.units,
-                "dtype": str(stream.data.dtype),
-                "chunks": None if stream.chunk_sizes is None else len(stream.chunk_sizes),
+                "start": info.first_timestamp,
+                "duration_s": round(duration, 6),
+                "units": info.units,
+                "dtype": info.dtype,
+                "chunks": info.n_chunks,
             }
         )
     regions = sorted({name for name in meta.channel_regions if name})
