@@ -22,7 +22,11 @@ COMMAND_MODULES = [
     "rtbci.commands.info",
     "rtbci.commands.importer",
     "rtbci.commands.simulate",
+    "rtbci.commands.export",
     "rtbci.commands.bench",
+    "rtbci.commands.run",
+    "rtbci.commands.replay",
+    "rtbci.commands.latency",
 ]
 
 

@@ -1,0 +1,80 @@
+"""The interface every backend implements, and the checks they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtbci.runtime.manifest import Manifest, check_expected_hash, read_manifest, verify_file
+
+__all__ = ["WARMUP_STEPS", "Backend"]
+
+# Enough steps to fill the window once and let allocators and caches settle before serving.
+WARMUP_STEPS = 100
+
+
+class Backend(ABC):
+    """One decoder artifact, stepped one bin at a time.
+
+    Construction reads the manifest, refuses a graph whose SHA-256 differs from the
+    manifest or from ``expected_sha256`` (the profile's), loads the model and warms up.
+
+    Parameters
+    ----------
+    artifact_dir
+        Folder with ``decoder.onnx``, ``decoder.pt`` and ``manifest.json``.
+    device
+        ``cpu`` or ``cuda`` / ``cuda:N``.
+    expected_sha256
+        The graph hash the profile expects (``[model] sha256``), or None.
+    """
+
+    name = "base"
+
+    def __init__(self, artifact_dir: str | Path, device: str = "cpu", expected_sha256: str | None = None):
+        self.artifact_dir = Path(artifact_dir)
+        self.device = device
+        self.manifest: Manifest = read_manifest(self.artifact_dir)
+        check_expected_hash(self.manifest, expected_sha256)
+        self.graph_path = verify_file(self.artifact_dir, self.manifest.graph_file, self.manifest.sha256)
+        self.feature_shape = tuple(self.manifest.feature_input.shape)
+
+    def check_features(self, features: np.ndarray) -> None:
+        """Raise ValueError unless ``features`` has the artifact's input shape."""
+        if features.shape != self.feature_shape:
+            raise ValueError(
+                f"backend {self.name}: a bin's features must have shape {self.feature_shape} "
+                f"({self.manifest.modality}), got {features.shape}"
+            )
+
+    def warm_up(self, steps: int = WARMUP_STEPS) -> None:
+        """Run ``steps`` steps on zeros, then :meth:`reset`."""
+        zeros = np.zeros(self.feature_shape, dtype=np.float32)
+        for _ in range(steps):
+            self.step(zeros)
+        self.reset()
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget the stream: the next step sees an empty window."""
+
+    @abstractmethod
+    def step(self, features: np.ndarray) -> np.ndarray:
+        """Decode one bin: ``(C,)`` spike counts or ``(C, F)`` raw LFP features -> ``(K,)`` float32."""
+
+    def info(self) -> dict[str, Any]:
+        """What runs: backend, device, graph hash, shapes and kinematics."""
+        return {
+            "backend": self.name,
+            "device": self.device,
+            "artifact": str(self.artifact_dir),
+            "sha256": self.manifest.sha256,
+            "modality": self.manifest.modality,
+            "input_shape": list(self.feature_shape),
+            "kinematics": list(self.manifest.kinematics_names),
+            "window_bins": self.manifest.window_bins,
+            "session_id": self.manifest.session_id,
+        }

@@ -1,0 +1,147 @@
+"""The streaming step: one bin's raw features + KV-cache state in -> kinematics + next state out.
+
+The encoder attends over a sliding window of ``W`` bins, so a cache of the last
+``W - 1`` bins' keys and values makes one step per bin compute exactly what the
+full forward computes for the newest bin.
+
+The cache is a shift window: every step drops the oldest bin and appends the newest.
+In an ONNX graph the next state is a new tensor either way, so shifting costs the same
+as writing one ring slot, and it pins every cache slot to a fixed offset from "now".
+Keys are cached *unrotated* and rotated each step by their slot's offset, with tables
+computed once. Nothing in the state counts steps, so step 1,440,000 (8 hours of 20 ms
+bins) runs the same arithmetic as step 100: there is no position to lose precision.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rtbci.models.backbone import rotary_tables
+from rtbci.models.decoder import Decoder
+
+__all__ = ["STATE_NAMES", "FullWindowStep", "StreamingStep"]
+
+# Input state name -> output state name, in graph order.
+STATE_NAMES = {"k_cache": "k_cache_out", "v_cache": "v_cache_out", "valid": "valid_out"}
+
+
+class StreamingStep(nn.Module):
+    """One-bin step of a :class:`~rtbci.models.Decoder` for one session (batch 1, static shapes).
+
+    Parameters
+    ----------
+    decoder
+        The decoder (in eval mode; dropout must be off).
+    session_index
+        Row of the session table this artifact serves.
+    subject_index
+        Row of the subject table, when the encoder has subject tokens.
+
+    Notes
+    -----
+    State tensors (``P = (W - 1) * N`` cached tokens, ``H`` heads, ``L`` layers):
+    ``k_cache`` and ``v_cache`` ``(L, H, P, head_dim)`` unrotated keys and values,
+    ``valid`` ``(P,)`` 1.0 where a cached token is real (0.0 before the stream filled the window).
+    """
+
+    def __init__(self, decoder: Decoder, session_index: int, subject_index: int | None = None):
+        super().__init__()
+        encoder = decoder.encoder
+        config = encoder.config
+        if decoder.training:
+            raise ValueError("put the decoder in eval() mode before building its streaming step")
+        self.decoder = decoder
+        self.n_tokens = encoder.n_tokens
+        self.window_bins = config.window_bins
+        self.input_shape = (
+            (config.n_channels,)
+            if config.modality == "spikes"
+            else (
+                config.n_channels,
+                config.n_features,
+            )
+        )
+        self.register_buffer("session", torch.tensor([session_index]), persistent=False)
+        subject = torch.tensor([subject_index]) if subject_index is not None else None
+        self.register_buffer("subject", subject, persistent=False)
+        key_bins = torch.arange(self.window_bins).repeat_interleave(self.n_tokens)
+        key_cos, key_sin = rotary_tables(key_bins, encoder.head_dim)
+        query_cos, query_sin = rotary_tables(key_bins[-self.n_tokens :], encoder.head_dim)
+        for name, table in [
+            ("key_cos", key_cos),
+            ("key_sin", key_sin),
+            ("query_cos", query_cos),
+            ("query_sin", query_sin),
+        ]:
+            self.register_buffer(name, table, persistent=False)
+
+    @property
+    def cached_tokens(self) -> int:
+        return (self.window_bins - 1) * self.n_tokens
+
+    def initial_state(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fresh ``(k_cache, v_cache, valid)``: an empty window."""
+        encoder = self.decoder.encoder
+        shape = (encoder.config.n_layers, encoder.config.n_heads, self.cached_tokens, encoder.head_dim)
+        device = self.key_cos.device
+        return (
+            torch.zeros(shape, device=device),
+            torch.zeros(shape, device=device),
+            torch.zeros(self.cached_tokens, device=device),
+        )
+
+    def forward(
+        self, features: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Decode one bin.
+
+        Parameters
+        ----------
+        features
+            ``(C,)`` spike counts or ``(C, F)`` raw LFP features of the newest bin.
+        k_cache, v_cache, valid
+            The state returned by the previous step (or :meth:`initial_state`).
+
+        Returns
+        -------
+        tuple
+            ``kinematics (K,)`` and the next ``k_cache, v_cache, valid``.
+        """
+        encoder = self.decoder.encoder
+        N = self.n_tokens
+        x = features.reshape(1, 1, encoder.config.n_channels, encoder.config.n_features)
+        h = encoder.tokenizer(x, self.session, self.subject).reshape(1, N, -1)
+        key_valid = torch.cat([valid > 0.5, torch.ones(N, dtype=torch.bool, device=valid.device)])
+        mask = key_valid[None, None, None, :]
+        query_rotary, key_rotary = (self.query_cos, self.query_sin), (self.key_cos, self.key_sin)
+        new_keys, new_values = [], []
+        for layer, block in enumerate(encoder.blocks):
+            h, k, v = block.forward_cached(
+                h, k_cache[layer : layer + 1], v_cache[layer : layer + 1], query_rotary, key_rotary, mask
+            )
+            new_keys.append(torch.cat([k_cache[layer, :, N:], k[0]], dim=1))
+            new_values.append(torch.cat([v_cache[layer, :, N:], v[0]], dim=1))
+        pooled = encoder.norm(h).mean(dim=1)
+        kinematics = self.decoder.head(pooled)[0]
+        next_valid = torch.cat([valid[N:], torch.ones(N, dtype=valid.dtype, device=valid.device)])
+        return kinematics, torch.stack(new_keys), torch.stack(new_values), next_valid
+
+
+class FullWindowStep(nn.Module):
+    """Baseline: re-encode the whole window of ``W`` bins every bin and read out the newest.
+
+    This is what published real-time transformer decoders do; the benchmark compares
+    it with :class:`StreamingStep`.
+    """
+
+    def __init__(self, decoder: Decoder, session_index: int, subject_index: int | None = None):
+        super().__init__()
+        self.decoder = decoder
+        self.register_buffer("session", torch.tensor([session_index]), persistent=False)
+        subject = torch.tensor([subject_index]) if subject_index is not None else None
+        self.register_buffer("subject", subject, persistent=False)
+
+    def forward(self, window: torch.Tensor) -> torch.Tensor:
+        """``(W, C, F)`` raw features, oldest first -> ``(K,)`` kinematics of the newest bin."""
+        return self.decoder(window[None], self.session, self.subject)[0, -1]

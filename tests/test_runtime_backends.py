@@ -1,0 +1,246 @@
+"""Export and backends: artifact contents, ONNX Runtime vs torch parity, reset, hash refusal, TensorRT."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from rtbci.cli import main
+from rtbci.errors import UserError
+from rtbci.models import Checkpoint, Decoder, Encoder, EncoderConfig, RidgeHead, save_checkpoint
+from rtbci.runtime import ArtifactError, load_backend, read_manifest
+from rtbci.runtime.export import export_artifact, parity_inputs
+from rtbci.runtime.streaming import StreamingStep
+
+TENSORRT_MISSING = importlib.util.find_spec("tensorrt") is None
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Batch-1 steps on a shared 2-core machine: extra torch threads only wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_checkpoint(path, modality: str = "lfp", seed: int = 0) -> Checkpoint:
+    torch.manual_seed(seed)
+    n_features = 5 if modality == "lfp" else 1
+    config = EncoderConfig(modality=modality, n_channels=96, n_features=n_features, n_sessions=2)
+    decoder = Decoder(Encoder(config), RidgeHead(config.d_model, 2)).eval()
+    normalization = None
+    if modality == "lfp":
+        mean, std = np.linspace(-2, 2, 5), np.linspace(0.5, 3, 5)
+        decoder.encoder.set_normalization(mean, std)
+        normalization = {"mean": np.tile(mean, (96, 1)).tolist(), "std": np.tile(std, (96, 1)).tolist()}
+    checkpoint = Checkpoint(
+        encoder_config=config,
+        state_dict=decoder.state_dict(),
+        session_ids=["sim-S0-d00", "sim-S0-d01"],
+        kinematics_names=["vel_x", "vel_y"],
+        kinematics_units="m/s",
+        normalization=normalization,
+        features={"bin_ms": 20.0, "window_bins": 50, "bands_hz": ((8.0, 15.0), (15.0, 30.0))},
+        metrics={"heldout_r2": 0.42, "calibration_date": "2026-11-22"},
+    )
+    save_checkpoint(path, checkpoint)
+    return checkpoint
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    root = tmp_path_factory.mktemp("artifact")
+    torch.set_num_threads(1)
+    write_checkpoint(root / "model.pt")
+    export_artifact(root / "model.pt", root / "lfp")
+    return root / "lfp"
+
+
+def reference_step(artifact_dir) -> StreamingStep:
+    from rtbci.models import build_decoder, load_checkpoint
+
+    checkpoint = load_checkpoint(artifact_dir / "decoder.pt")
+    return StreamingStep(
+        build_decoder(checkpoint), checkpoint.session_index(read_manifest(artifact_dir).session_id)
+    )
+
+
+def test_artifact_files_and_manifest(artifact):
+    assert {p.name for p in artifact.iterdir()} == {"decoder.onnx", "decoder.pt", "manifest.json"}
+    onnx.checker.check_model(onnx.load(str(artifact / "decoder.onnx")), full_check=True)
+    manifest = read_manifest(artifact)
+    assert manifest.session_id == "sim-S0-d01"  # the newest session by default
+    assert [(s.name, s.shape) for s in manifest.inputs] == [
+        ("features", [96, 5]),
+        ("k_cache", [4, 4, 49 * 3, 32]),
+        ("v_cache", [4, 4, 49 * 3, 32]),
+        ("valid", [49 * 3]),
+    ]
+    assert [s.name for s in manifest.outputs] == ["kinematics", "k_cache_out", "v_cache_out", "valid_out"]
+    assert manifest.outputs[0].shape == [2]
+    assert manifest.kinematics_names == ["vel_x", "vel_y"] and manifest.kinematics_units == "m/s"
+    assert manifest.bin_ms == 20.0 and manifest.window_bins == 50 and manifest.tokens_per_bin == 3
+    assert manifest.features["bands_hz"] == [[8.0, 15.0], [15.0, 30.0]]
+    assert np.asarray(manifest.normalization["std"]).shape == (96, 5)
+    assert manifest.heldout_r2 == 0.42 and manifest.calibration_date == "2026-11-22"
+    assert {"rtbci", "torch", "onnx", "onnxruntime", "opset"} <= set(manifest.versions)
+    graph = onnx.load(str(artifact / "decoder.onnx"))
+    assert all(d.dim_value > 0 for i in graph.graph.input for d in i.type.tensor_type.shape.dim)
+
+
+def test_onnxruntime_equals_torch_over_500_steps(artifact):
+    backend = load_backend("onnxruntime", artifact)
+    torch_backend = load_backend("torch", artifact)
+    step = reference_step(artifact)
+    state = step.initial_state()
+    worst_ort = worst_torch_backend = 0.0
+    with torch.no_grad():
+        for features in parity_inputs(step, 500, seed=3):
+            expected, *state = step(torch.from_numpy(features), *state)
+            worst_ort = max(worst_ort, float(np.abs(backend.step(features) - expected.numpy()).max()))
+            worst_torch_backend = max(
+                worst_torch_backend, float(np.abs(torch_backend.step(features) - expected.numpy()).max())
+            )
+    assert worst_ort <= 1e-4
+    assert worst_torch_backend <= 1e-6
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "torch"])
+def test_reset_restores_a_fresh_state(artifact, name):
+    backend = load_backend(name, artifact)
+    bins = parity_inputs(reference_step(artifact), 80, seed=5)
+    first = np.stack([backend.step(b) for b in bins[:30]])
+    for b in bins[30:]:
+        backend.step(b)
+    backend.reset()
+    again = np.stack([backend.step(b) for b in bins[:30]])
+    np.testing.assert_array_equal(first, again)
+    fresh = load_backend(name, artifact)
+    np.testing.assert_array_equal(first, np.stack([fresh.step(b) for b in bins[:30]]))
+
+
+def test_step_returns_float32_kinematics_and_checks_shape(artifact):
+    backend = load_backend("onnxruntime", artifact)
+    out = backend.step(np.zeros((96, 5), dtype=np.float64))
+    assert out.shape == (2,) and out.dtype == np.float32
+    with pytest.raises(ValueError, match=r"\(96, 5\)"):
+        backend.step(np.zeros(96, dtype=np.float32))
+    info = backend.info()
+    assert info["backend"] == "onnxruntime" and info["providers"] == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "torch"])
+def test_backends_refuse_altered_or_unexpected_artifacts(artifact, tmp_path, name):
+    manifest = read_manifest(artifact)
+    with pytest.raises(ArtifactError, match="profile expects"):
+        load_backend(name, artifact, expected_sha256="0" * 64)
+    load_backend(name, artifact, expected_sha256=manifest.sha256)
+    altered = tmp_path / "altered"
+    shutil.copytree(artifact, altered)
+    with open(altered / "decoder.onnx", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ArtifactError, match="altered"):
+        load_backend(name, altered)
+    (altered / "manifest.json").unlink()
+    with pytest.raises(ArtifactError, match=r"manifest\.json"):
+        load_backend(name, altered)
+
+
+def test_torch_backend_refuses_altered_weights(artifact, tmp_path):
+    altered = tmp_path / "weights"
+    shutil.copytree(artifact, altered)
+    with open(altered / "decoder.pt", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ArtifactError, match=r"decoder\.pt"):
+        load_backend("torch", altered)
+    load_backend("onnxruntime", altered)  # ONNX Runtime does not read the torch weights
+
+
+def test_unknown_backend_and_device(artifact):
+    with pytest.raises(UserError, match="unknown backend 'tflite'"):
+        load_backend("tflite", artifact)
+    with pytest.raises(UserError, match="unknown device"):
+        load_backend("onnxruntime", artifact, device="tpu")
+
+
+@pytest.mark.skipif(
+    not TENSORRT_MISSING, reason="TensorRT is installed here: the missing-TensorRT error cannot occur"
+)
+def test_tensorrt_without_tensorrt_says_what_to_install(artifact):
+    with pytest.raises(UserError, match=r"pip install 'rtbci\[tensorrt\]'"):
+        load_backend("tensorrt", artifact)
+
+
+@pytest.mark.skipif(
+    TENSORRT_MISSING, reason="TensorRT is not installed (pip install 'rtbci[tensorrt]' on a GPU machine)"
+)
+def test_tensorrt_equals_torch(artifact):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    backend = load_backend("tensorrt", artifact, device="cuda")
+    step = reference_step(artifact)
+    state = step.initial_state()
+    with torch.no_grad():
+        for features in parity_inputs(step, 200, seed=7):
+            expected, *state = step(torch.from_numpy(features), *state)
+            np.testing.assert_allclose(backend.step(features), expected.numpy(), atol=1e-3)
+    assert next(artifact.glob("decoder.*.engine")).is_file()
+
+
+def test_spike_artifact_takes_counts(tmp_path):
+    write_checkpoint(tmp_path / "spikes.pt", modality="spikes")
+    manifest = export_artifact(
+        tmp_path / "spikes.pt", tmp_path / "art", session_id="sim-S0-d00", parity_steps=60
+    )
+    assert manifest.inputs[0].shape == [96] and manifest.modality == "spikes"
+    assert manifest.normalization is None and manifest.session_id == "sim-S0-d00"
+    out = load_backend("onnxruntime", tmp_path / "art").step(np.full(96, 3, dtype=np.float32))
+    assert out.shape == (2,) and np.isfinite(out).all()
+
+
+def test_export_cli(tmp_path, capsys, monkeypatch):
+    # `rtbci` builds every subcommand's parser, and `bench` imports the top-level `benchmarks`
+    # package, which an editable install made before that package existed does not map.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    write_checkpoint(tmp_path / "model.pt", seed=1)
+    code = main(
+        [
+            "export",
+            "--checkpoint",
+            str(tmp_path / "model.pt"),
+            "--out",
+            str(tmp_path / "art"),
+            "--session",
+            "sim-S0-d00",
+        ]
+    )
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (
+        printed["sha256"] == read_manifest(tmp_path / "art").sha256 and printed["session_id"] == "sim-S0-d00"
+    )
+    assert main(["export", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x")]) == 2
+    assert "missing.pt does not exist" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(tmp_path / "model.pt"),
+                "--out",
+                str(tmp_path / "y"),
+                "--session",
+                "nope",
+            ]
+        )
+        == 2
+    )
+    assert "'nope'" in capsys.readouterr().err
