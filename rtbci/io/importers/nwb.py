@@ -39,7 +39,7 @@ from rtbci.io.session import Session, SessionMeta, Stream, StreamKind
 
 __all__ = ["read_nwb"]
 
-_ROWS_PER_READ = 1 << 18
+_ROWS_PER_READ = 1 << 16
 _VOLTS_TO_MICROVOLTS = 1e6
 
 
@@ -125,15 +125,19 @@ def _read_scaled(series: pynwb.TimeSeries, scale: float, dtype: type, show: bool
     data = series.data
     n_rows = len(data)
     n_channels = 1 if len(data.shape) == 1 else int(np.prod(data.shape[1:]))
-    per_channel = np.ones(n_channels)
+    gain = np.full(n_channels, series.conversion * scale)
     if isinstance(series, ElectricalSeries) and series.channel_conversion is not None:
-        per_channel = np.asarray(series.channel_conversion[:], dtype=np.float64)
+        gain *= np.asarray(series.channel_conversion[:], dtype=np.float64)
+    offset = series.offset * scale
     out = np.empty((n_rows, n_channels), dtype=dtype)
     with tqdm(total=n_rows, desc=series.name, unit="sample", disable=not show) as bar:
         for first in range(0, n_rows, _ROWS_PER_READ):
             last = min(first + _ROWS_PER_READ, n_rows)
+            # In place, in float64: one block-sized temporary however wide the series is.
             block = np.asarray(data[first:last], dtype=np.float64).reshape(last - first, n_channels)
-            out[first:last] = (block * series.conversion * per_channel + series.offset) * scale
+            block *= gain
+            block += offset
+            out[first:last] = block
             bar.update(last - first)
     return out
 
