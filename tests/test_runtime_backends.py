@@ -244,3 +244,25 @@ def test_export_cli(tmp_path, capsys, monkeypatch):
         == 2
     )
     assert "'nope'" in capsys.readouterr().err
+
+
+def test_exporting_leaves_the_decoder_in_eval_mode(tmp_path):
+    from rtbci.runtime.export import export_full_window
+
+    torch.manual_seed(0)
+    config = EncoderConfig(
+        modality="lfp",
+        n_channels=16,
+        n_features=2,
+        patch_channels=8,
+        d_model=16,
+        n_layers=1,
+        n_heads=2,
+        window_bins=4,
+        dropout=0.5,
+    )
+    decoder = Decoder(Encoder(config), RidgeHead(16, 2)).eval()
+    export_full_window(decoder, 0, tmp_path / "full.onnx")
+    assert not decoder.training and not decoder.encoder.blocks[0].mlp.dropout.training
+    window = torch.randn(1, 4, 16, 2)
+    assert torch.equal(decoder(window, torch.tensor([0])), decoder(window, torch.tensor([0])))

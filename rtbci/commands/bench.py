@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 # Benchmark name -> module in the top-level ``benchmarks`` package.
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "runtime": "benchmarks.runtime",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -54,6 +54,10 @@ KINEMATICS_OUTPUT = "kinematics"
 def _onnx_export(
     module: torch.nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str]
 ) -> None:
+    if module.training:
+        # The exporter restores the module's mode afterwards: a training-mode wrapper would switch the
+        # shared decoder's dropout on for every later torch caller.
+        raise ValueError("export a module in eval() mode")
     with warnings.catch_warnings():
         # Shapes are static by design: the tracer's "converting a tensor to a Python int" notes are expected.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)

@@ -75,6 +75,7 @@ class StreamingStep(nn.Module):
             ("query_sin", query_sin),
         ]:
             self.register_buffer(name, table, persistent=False)
+        self.eval()  # a serving module; dropout stays off
 
     @property
     def cached_tokens(self) -> int:
@@ -141,6 +142,7 @@ class FullWindowStep(nn.Module):
         self.register_buffer("session", torch.tensor([session_index]), persistent=False)
         subject = torch.tensor([subject_index]) if subject_index is not None else None
         self.register_buffer("subject", subject, persistent=False)
+        self.eval()
 
     def forward(self, window: torch.Tensor) -> torch.Tensor:
         """``(W, C, F)`` raw features, oldest first -> ``(K,)`` kinematics of the newest bin."""
