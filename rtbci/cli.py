@@ -24,9 +24,7 @@ COMMAND_MODULES = [
     "rtbci.commands.simulate",
     "rtbci.commands.export",
     "rtbci.commands.bench",
-    "rtbci.commands.run",
     "rtbci.commands.replay",
-    "rtbci.commands.latency",
 ]
 
 
