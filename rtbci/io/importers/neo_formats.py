@@ -15,7 +15,7 @@ recording system's clock in seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import neo
@@ -44,7 +44,7 @@ _BLACKROCK_LAST_ELECTRODE = 128
 _ROWS_PER_READ = 1 << 18
 
 
-@dataclass
+@dataclass(frozen=True)
 class _SignalGroup:
     """Channels of one neo signal stream that become one Session stream."""
 
@@ -55,8 +55,6 @@ class _SignalGroup:
     rate: float
     labels: list[str]
     units: str
-    pieces: list[np.ndarray] = field(default_factory=list)
-    timestamps: list[np.ndarray] = field(default_factory=list)
 
 
 # The first 8 bytes of Blackrock files, by format version.
@@ -140,30 +138,58 @@ def _signal_groups(reader: BaseRawIO, source_format: str) -> list[_SignalGroup]:
     return groups
 
 
-def _read_signals(reader: BaseRawIO, groups: list[_SignalGroup], n_segments: int, show: bool) -> None:
-    sizes = {
-        (group.stream_index, segment): reader.get_signal_size(0, segment, group.stream_index)
+def _read_group(
+    reader: BaseRawIO, group: _SignalGroup, n_segments: int, bar: tqdm
+) -> tuple[np.ndarray, np.ndarray]:
+    """Samples (in physical units) and timestamps of one group over every segment."""
+    sizes = [reader.get_signal_size(0, segment, group.stream_index) for segment in range(n_segments)]
+    data = np.empty((sum(sizes), len(group.channel_indexes)), dtype=np.float32)
+    timestamps = np.empty(sum(sizes), dtype=np.float64)
+    row = 0
+    for segment, n_rows in enumerate(sizes):
+        start = reader.get_signal_t_start(0, segment, group.stream_index)
+        timestamps[row : row + n_rows] = regular_timestamps(start, n_rows, group.rate)
+        for first in range(0, n_rows, _ROWS_PER_READ):
+            last = min(first + _ROWS_PER_READ, n_rows)
+            raw = reader.get_analogsignal_chunk(
+                0, segment, first, last, group.stream_index, channel_indexes=group.channel_indexes
+            )
+            data[row + first : row + last] = reader.rescale_signal_raw_to_float(
+                raw, "float32", group.stream_index, channel_indexes=group.channel_indexes
+            )
+            bar.update(last - first)
+        row += n_rows
+    return data, timestamps
+
+
+def _signal_streams(
+    reader: BaseRawIO, groups: list[_SignalGroup], n_segments: int, taken: set[str], show: bool
+) -> list[Stream]:
+    total = sum(
+        reader.get_signal_size(0, segment, group.stream_index)
         for group in groups
         for segment in range(n_segments)
-    }
-    total = sum(sizes[group.stream_index, segment] for group in groups for segment in range(n_segments))
+    )
+    # Plain names ("lfp", "analog") unless several neo streams give the same kind.
+    repeated = {g.base_name for g in groups if sum(h.base_name == g.base_name for h in groups) > 1}
+    streams = []
     with tqdm(total=total, unit="sample", desc="continuous", disable=not show or total == 0) as bar:
         for group in groups:
-            for segment in range(n_segments):
-                n_rows = sizes[group.stream_index, segment]
-                start = reader.get_signal_t_start(0, segment, group.stream_index)
-                group.timestamps.append(regular_timestamps(start, n_rows, group.rate))
-                for first in range(0, n_rows, _ROWS_PER_READ):
-                    last = min(first + _ROWS_PER_READ, n_rows)
-                    raw = reader.get_analogsignal_chunk(
-                        0, segment, first, last, group.stream_index, channel_indexes=group.channel_indexes
-                    )
-                    group.pieces.append(
-                        reader.rescale_signal_raw_to_float(
-                            raw, "float32", group.stream_index, channel_indexes=group.channel_indexes
-                        )
-                    )
-                    bar.update(last - first)
+            data, timestamps = _read_group(reader, group, n_segments, bar)
+            neo_stream = str(reader.header["signal_streams"][group.stream_index]["name"])
+            name = f"{group.base_name}_{neo_stream}" if group.base_name in repeated else group.base_name
+            streams.append(
+                Stream(
+                    name=unique_name(name, taken),
+                    kind=group.kind,
+                    data=data,
+                    timestamps=timestamps,
+                    rate=group.rate,
+                    channel_labels=group.labels,
+                    units=group.units,
+                )
+            )
+    return streams
 
 
 def _spike_identity(reader: BaseRawIO, index: int) -> tuple[str, int]:
@@ -262,26 +288,6 @@ def _marker_streams(reader: BaseRawIO, n_segments: int, taken: set[str]) -> list
     return streams
 
 
-def _signal_streams(groups: list[_SignalGroup], reader: BaseRawIO, taken: set[str]) -> list[Stream]:
-    repeated = {g.base_name for g in groups if sum(h.base_name == g.base_name for h in groups) > 1}
-    streams = []
-    for group in groups:
-        neo_stream = str(reader.header["signal_streams"][group.stream_index]["name"])
-        name = f"{group.base_name}_{neo_stream}" if group.base_name in repeated else group.base_name
-        streams.append(
-            Stream(
-                name=unique_name(name, taken),
-                kind=group.kind,
-                data=np.concatenate(group.pieces),
-                timestamps=np.concatenate(group.timestamps),
-                rate=group.rate,
-                channel_labels=group.labels,
-                units=group.units,
-            )
-        )
-    return streams
-
-
 def read_neo(path: Path, options: ImportOptions) -> Session:
     """Read a Blackrock, Plexon or Neuralynx recording through neo.
 
@@ -312,13 +318,12 @@ def read_neo(path: Path, options: ImportOptions) -> Session:
 
 
 def _streams(reader: BaseRawIO, source_format: str, n_segments: int, options: ImportOptions) -> list[Stream]:
-    groups = _signal_groups(reader, source_format)
     spike_streams = _spike_streams(reader, n_segments, options)
-    _read_signals(reader, groups, n_segments, options.progress)
     taken = {stream.name for stream in spike_streams}
+    groups = _signal_groups(reader, source_format)
     return [
         *spike_streams,
-        *_signal_streams(groups, reader, taken),
+        *_signal_streams(reader, groups, n_segments, taken, options.progress),
         *_marker_streams(reader, n_segments, taken),
     ]
 
