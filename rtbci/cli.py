@@ -24,7 +24,9 @@ COMMAND_MODULES = [
     "rtbci.commands.simulate",
     "rtbci.commands.export",
     "rtbci.commands.bench",
+    "rtbci.commands.run",
     "rtbci.commands.replay",
+    "rtbci.commands.latency",
 ]
 
 

@@ -5,6 +5,9 @@ chunks. Sample timestamps are re-stamped onto the current LSL clock (the
 spacing between samples is kept exactly), so an engine that reads the streams
 sees a live rig.
 
+Timestamps move by a whole number of seconds, which keeps the recording's
+chunk boundaries in the same phase against the engine's bin grid.
+
 Timing is drift-free by construction: the push time of every chunk is an
 absolute target, ``start + (t_last_sample - t_first) / speed`` on the LSL clock,
 never "sleep one chunk period after the previous push". Late pushes therefore
@@ -18,6 +21,7 @@ speed 1.
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -325,8 +329,12 @@ class SessionPlayer:
         chunk_counts = np.zeros(len(self.streams), dtype=np.int64)
         sample_counts = np.zeros(len(self.streams), dtype=np.int64)
         speed = options.speed
-        start = clock() + _START_LEAD_S
-        end_at = None if options.seconds is None else start - _START_LEAD_S + options.seconds
+        began = clock()
+        # The file's timestamps move by a whole number of seconds, so its chunks keep their phase
+        # against the bin grid (bins are numbered from LSL time 0): a recording whose chunks end
+        # on bin edges still does after re-stamping.
+        start = self.t_first + math.ceil(began + _START_LEAD_S - self.t_first)
+        end_at = None if options.seconds is None else began + options.seconds
         bar = tqdm(total=round(self.period_s, 1), unit="s", desc="replay", disable=not options.progress)
         pass_index = 0
         finished = False
@@ -375,7 +383,7 @@ class SessionPlayer:
             report.samples[stream.name] = int(sample_counts[index])
         both = np.concatenate(logged, axis=1)
         report.push_times, report.target_times = both[0], both[1]
-        report.wall_s = clock() - (start - _START_LEAD_S)
+        report.wall_s = clock() - began
         return report
 
     @staticmethod

@@ -107,3 +107,8 @@ class ThreadedReplay:
     def close(self) -> None:
         self.stop.set()
         self.thread.join(10.0)
+
+
+def make_lfp_backend() -> OnnxLinearBackend:
+    """The linear test decoder for the demo rig's LFP features (96 channels x 5 features)."""
+    return OnnxLinearBackend((96, 5))

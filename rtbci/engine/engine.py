@@ -23,7 +23,7 @@ from rtbci.engine.outlet import KinematicsOutlet
 from rtbci.engine.postprocess import PostProcessor, output_channels
 from rtbci.engine.recorder import RawSource, Recorder
 from rtbci.engine.records import record_dtype
-from rtbci.engine.resolve import resolve_stream
+from rtbci.engine.resolve import StreamMissingError, resolve_stream
 from rtbci.engine.ring import ChunkRing, RecordRing
 from rtbci.engine.status import record_latencies
 from rtbci.errors import UserError
@@ -35,8 +35,33 @@ from rtbci.timing import latency_summary_ms
 
 __all__ = ["Engine", "EngineError", "EngineOptions"]
 
-# Bins are numbered from LSL time 0, so every run (and every reconnection) shares one bin grid.
-_EPOCH = 0.0
+
+def bin_grid_epoch(source: LslInput, bin_s: float, timeout: float) -> float:
+    """Where the bin grid starts: bins are whole multiples of ``bin_s`` on the LSL clock, with each
+    edge moved to the midpoint just before the sample nearest to it.
+
+    Clock sync shifts timestamps by a few microseconds. With an edge exactly on
+    a sample, that shift can move the sample into the previous bin, which then
+    closes one whole chunk later; midway between samples, jitter below half a
+    sample period changes nothing. The grid stays fixed for the run, so a
+    stream that reconnects falls back onto it, and a recording whose chunks
+    end on bin edges keeps them there.
+
+    Raises
+    ------
+    StreamMissingError
+        If the stream sends nothing within ``timeout``.
+    """
+    if source.pull(timeout) == 0:
+        raise StreamMissingError(
+            f"{source.role} stream {source.stream_name!r} was found but sent no samples in {timeout:g} s"
+        )
+    if source.rate <= 0:
+        return 0.0
+    period = 1.0 / source.rate
+    return float((source.timestamps[0] + 0.5 * period) % period - period)
+
+
 # Raw chunks the recorder may lag behind by before chunks are counted as lost.
 _RAW_RING_S = 10.0
 
@@ -59,12 +84,16 @@ class EngineOptions:
         Backend steps on zeros before serving.
     record_ring_bins
         Per-bin records kept in memory for readers (status, dashboard, recorder).
+    record_ring
+        The ring class that holds them; :class:`rtbci.engine.shared_ring.SharedRecordRing` puts
+        them in shared memory for a dashboard in another process.
     """
 
     backend: str | None = None
     record: Path | None = None
     warmup_steps: int = 50
     record_ring_bins: int = 3000
+    record_ring: type[RecordRing] = RecordRing
 
 
 class Engine:
@@ -139,14 +168,24 @@ class Engine:
         engine = profile.engine
         bin_s = profile.bin_s
         roles = {"spikes": profile.streams.spikes, "lfp": profile.streams.lfp}
+        sources = {
+            role: LslInput(
+                spec,
+                role,
+                resolve_stream(spec, role, engine.resolve_timeout_s),
+                engine.max_buflen_s,
+                engine.resolve_timeout_s,
+            )
+            for role, spec in roles.items()
+        }
+        self.epoch = bin_grid_epoch(sources[self.model_input], bin_s, engine.resolve_timeout_s)
         for role, spec in roles.items():
-            info = resolve_stream(spec, role, engine.resolve_timeout_s)
-            source = LslInput(spec, role, info, engine.max_buflen_s, engine.resolve_timeout_s)
+            source = sources[role]
             if role == "spikes":
-                featurizer = SpikeBinner(spec.channels, spec.rate, bin_s, _EPOCH, stream=role)
+                featurizer = SpikeBinner(spec.channels, spec.rate, bin_s, self.epoch, stream=role)
             else:
                 featurizer = LfpFeaturizer(
-                    spec.channels, spec.rate, bin_s, profile.features, _EPOCH, stream=role
+                    spec.channels, spec.rate, bin_s, profile.features, self.epoch, stream=role
                 )
             raw = None
             if self.options.record is not None:
@@ -154,8 +193,8 @@ class Engine:
             self.inputs.append(EngineInput(source, featurizer, raw))
         shapes = [tuple(engine_input.featurizer.value_shape) for engine_input in self.inputs]
         model_index = list(roles).index(self.model_input)
-        aligner = BinAligner(shapes, bin_s, _EPOCH, engine.late_deadline_ms / 1000.0, engine.late_policy)
-        self.records = RecordRing(
+        aligner = BinAligner(shapes, bin_s, self.epoch, engine.late_deadline_ms / 1000.0, engine.late_policy)
+        self.records = self.options.record_ring(
             record_dtype(len(self.output_labels), shapes[model_index]), self.options.record_ring_bins
         )
         outlet = KinematicsOutlet(profile.streams.output, self.output_labels, self.output_units, 1.0 / bin_s)
@@ -222,6 +261,38 @@ class Engine:
     def set_output_enabled(self, enabled: bool) -> None:
         """The safety stop: when disabled, the output velocity is zero and the position holds."""
         self.loop.post.enabled = enabled
+
+    def start_recording(self, path: Path) -> None:
+        """Record to a new Session file from now on, while decoding goes on.
+
+        Raises
+        ------
+        EngineError
+            If a recording is already running.
+        """
+        if self.recorder is not None:
+            raise EngineError("a recording is already running; stop it first")
+        for engine_input in self.inputs:
+            source = engine_input.source
+            engine_input.raw = ChunkRing(
+                int(_RAW_RING_S * max(source.rate, 100.0)), source.n_channels, source.dtype
+            )
+        self.recorder = self._make_recorder(Path(path), self.records.records.dtype["features"].shape)
+        self.recorder.start()
+
+    def stop_recording(self) -> dict:
+        """Finish and close the recording (decoding goes on); returns its counters, ``{}`` if none ran."""
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return {}
+        recorder.stop()
+        for engine_input in self.inputs:
+            engine_input.raw = None
+        return {
+            "bins_written": recorder.bins_written,
+            "missed_records": recorder.missed_records,
+            "error": recorder.error,
+        }
 
     def check_alive(self) -> None:
         """Raise if the decode thread stopped on an error.

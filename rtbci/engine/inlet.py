@@ -200,6 +200,10 @@ class LslInput:
         self.reconnects += 1
         self.state = ConnectionState.CONNECTED
 
+    def drop_queued(self) -> int:
+        """Discard every sample queued in the inlet (the backlog from before serving); returns how many."""
+        return self.inlet.flush()
+
     def time_correction(self) -> float:
         """The current clock offset to the source in seconds (blocks briefly; not for the hot path)."""
         return self.inlet.time_correction(timeout=1.0)

@@ -30,6 +30,8 @@ _MAX_WAIT_S = 0.005
 # A timestamp step larger than this (forwards or backwards) restarts the input's featurizer,
 # instead of letting it fill the gap with empty bins.
 _JUMP_S = 1.0
+# Before serving its first bin, the engine skips bins that ended longer ago than this.
+_STALE_AT_START_S = 0.1
 # Young-generation garbage is collected every this many bins, and only with this much slack.
 _GC_EVERY_BINS = 500
 _GC_SLACK_S = 0.008
@@ -75,6 +77,7 @@ class EngineInput:
     raw: ChunkRing | None = None
     last_timestamp: float | None = None
     timestamp_jumps: int = 0
+    skipped_at_start: int = 0
     health_before_restarts: dict[str, int] = field(default_factory=dict)
 
     def health(self) -> dict:
@@ -88,6 +91,7 @@ class EngineInput:
             state=str(self.source.state),
             reconnects=self.source.reconnects,
             timestamp_jumps=self.timestamp_jumps,
+            skipped_at_start=self.skipped_at_start,
             last_timestamp=self.last_timestamp,
             stream=self.source.stream_name,
             raw_overflow_chunks=self.raw.overflow_chunks if self.raw is not None else 0,
@@ -184,6 +188,9 @@ class DecodeLoop(threading.Thread):
             gc.collect()
             gc.freeze()
             gc.disable()
+            # Samples queued while warming up are stale by now: serving starts from fresh data.
+            for engine_input in self.inputs:
+                engine_input.source.drop_queued()
             self.ready.set()
             self._serve()
         except Exception as error:  # surfaced by the engine, which owns the user-facing report
@@ -225,11 +232,18 @@ class DecodeLoop(threading.Thread):
             engine_input.timestamp_jumps += 1
             engine_input.restart_featurizer()
         engine_input.last_timestamp = float(timestamps[n - 1])
-        if engine_input.raw is not None:
-            engine_input.raw.write(data, timestamps)
+        raw = engine_input.raw  # read once: recording may be switched off from another thread
+        if raw is not None:
+            raw.write(data, timestamps)
         bins = engine_input.featurizer.push(data, timestamps)
         store = self.aligner.inputs[k]
+        starting = self.aligner.next_index is None
         for j in range(len(bins.index)):
+            if starting and bins.end_times[j] < t_read - _STALE_AT_START_S:
+                # Backlog from before serving: stale data is worse than none. (Still featurized, so
+                # the filters are settled when serving starts.)
+                engine_input.skipped_at_start += 1
+                continue
             # The bin's last sample: the newest timestamp before the bin's end (in this chunk or before).
             last = int(timestamps.searchsorted(bins.end_times[j])) - 1
             t_last = timestamps[last] if last >= 0 else (previous if previous is not None else timestamps[0])

@@ -1,0 +1,43 @@
+"""``rtbci latency FILE --profile P [--backend B] [--seconds N] [--json OUT] [--plot OUT.png]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rtbci.engine.latency import LatencyRun, run_latency_test
+from rtbci.engine.latency_plot import plot_latency
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "latency", help="replay a Session in real time into the engine over LSL and measure latency"
+    )
+    parser.add_argument("file", type=Path, help="Session file (.h5) to replay")
+    parser.add_argument("--profile", type=Path, required=True, help="rig profile (streams, decoder)")
+    parser.add_argument(
+        "--backend", choices=["onnxruntime", "torch", "tensorrt"], help="override the profile"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="seconds of replay to measure (default 60)"
+    )
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the summary JSON here")
+    parser.add_argument("--plot", type=Path, metavar="OUT.png", help="write a histogram and a timeline here")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    summary, records = run_latency_test(
+        LatencyRun(
+            session_file=args.file, profile_file=args.profile, seconds=args.seconds, backend=args.backend
+        )
+    )
+    text = json.dumps(summary, indent=2, default=str)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n", encoding="utf-8")
+    if args.plot:
+        plot_latency(records, summary, args.plot)
+    return 0

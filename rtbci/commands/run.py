@@ -1,0 +1,49 @@
+"""``rtbci run --profile P [--backend B] [--seconds N] [--record FILE]``: the headless decoder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rtbci.engine import Engine, EngineOptions
+from rtbci.engine.status import format_status
+from rtbci.profile import load_profile
+
+_STATUS_EVERY_S = 0.5
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run the decoder on the profile's LSL streams (headless)")
+    parser.add_argument("--profile", type=Path, required=True, help="rig profile (streams, decoder)")
+    parser.add_argument(
+        "--backend", choices=["onnxruntime", "torch", "tensorrt"], help="override the profile"
+    )
+    parser.add_argument("--seconds", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument(
+        "--record", type=Path, metavar="FILE.h5", help="record inputs, features, outputs, timing"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    engine = Engine.from_profile(profile, EngineOptions(backend=args.backend, record=args.record))
+    engine.start()
+    print(f"rtbci run: decoding {profile.rig.name} with {engine.backend.info()}", file=sys.stderr)
+    started = time.monotonic()
+    try:
+        while args.seconds is None or time.monotonic() - started < args.seconds:
+            time.sleep(_STATUS_EVERY_S)
+            engine.check_alive()
+            line = format_status(engine.snapshot(), engine.recent())
+            print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(file=sys.stderr)
+        report = engine.stop()
+    print(json.dumps(report, indent=2, default=str))
+    return 0

@@ -1,0 +1,222 @@
+"""The end-to-end latency test: a Session replayed in real time into the engine, in separate processes.
+
+Two child processes talk only through real LSL on loopback: one replays the
+file at speed 1, the other runs the engine with the profile's decoder. The
+engine process follows its per-bin records and sends their timing back when
+it stops. End-to-end latency is ``t_push - t_last_sample``: the engine's push
+of a bin's output minus the LSL timestamp of the bin's newest input sample
+(the moment the replay made that sample due).
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rtbci.engine.records import FLAG_OVERDUE, TIMESTAMP_FIELDS
+from rtbci.engine.status import record_latencies
+from rtbci.errors import UserError
+from rtbci.timing import latency_summary_ms
+
+__all__ = ["LatencyRun", "bin_accounting", "run_latency_test", "summarize"]
+
+# Fields of the per-bin records the engine process sends back.
+_KEPT_FIELDS = ("seq", "index", "end_time", *TIMESTAMP_FIELDS, "late_mask", "flags", "gap_bins")
+_TAP_POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    """One latency test.
+
+    Attributes
+    ----------
+    session_file
+        Session to replay.
+    profile_file
+        Rig profile (streams, bins, decoder).
+    seconds
+        Seconds of replay to measure.
+    backend
+        Backend name; None takes the profile's.
+    backend_factory
+        Instead of the profile's artifact, build the backend with this importable
+        function of no arguments (tests use it before a trained model exists).
+    model_input
+        With ``backend_factory``: ``"lfp"`` or ``"spikes"``.
+    """
+
+    session_file: Path
+    profile_file: Path
+    seconds: float
+    backend: str | None = None
+    backend_factory: Callable[[], object] | None = None
+    model_input: str = "lfp"
+
+
+def _replay_process(run: LatencyRun, ready, done_queue) -> None:
+    from rtbci.io.store import read_session
+    from rtbci.profile import load_profile
+    from rtbci.replay import ReplayOptions, SessionPlayer, outlet_identities
+
+    profile = load_profile(run.profile_file)
+    session = read_session(run.session_file)
+    identities = outlet_identities(session, profile)
+    player = SessionPlayer(session, identities)
+    inputs = [stream.name for stream in session.streams.values() if stream.kind in ("spikes", "lfp")]
+    ready.set()
+    if not player.wait_for_consumers(60.0, inputs):
+        done_queue.put({"error": "the engine never connected to the replayed streams"})
+        return
+    report = player.run(ReplayOptions(speed=1.0, seconds=run.seconds, progress=False))
+    done_queue.put(
+        {
+            "last_push": float(report.push_times[-1]) if report.push_times.size else 0.0,
+            "first_push": float(report.push_times[0]) if report.push_times.size else 0.0,
+            "lateness": latency_summary_ms(report.lateness_s) if report.push_times.size else None,
+            "drift_ms": report.drift_s() * 1e3,
+            "chunks": report.chunks,
+        }
+    )
+
+
+def _engine_process(run: LatencyRun, stop, result_queue) -> None:
+    from rtbci.engine.engine import Engine, EngineOptions
+    from rtbci.profile import load_profile
+
+    try:
+        profile = load_profile(run.profile_file)
+        options = EngineOptions(backend=run.backend)
+        if run.backend_factory is not None:
+            engine = Engine(profile, run.backend_factory(), run.model_input, options)
+        else:
+            engine = Engine.from_profile(profile, options)
+        engine.start()
+    except Exception as error:  # sent to the parent, which reports it
+        result_queue.put({"error": f"{type(error).__name__}: {error}"})
+        return
+    kept: list[np.ndarray] = []
+    cursor = 0
+    # Follow the record ring from this (non-decode) thread; the ring holds a minute of bins.
+    while not stop.wait(_TAP_POLL_S):
+        records, cursor, _ = engine.records.read_since(cursor)
+        kept.append(records[list(_KEPT_FIELDS)])
+    report = engine.stop()
+    records, cursor, _ = engine.records.read_since(cursor)
+    kept.append(records[list(_KEPT_FIELDS)])
+    report.pop("latency_recent", None)
+    report.pop("decoder_recent", None)
+    result_queue.put({"records": np.concatenate(kept), "report": report, "backend": engine.backend.info()})
+
+
+def bin_accounting(indices: np.ndarray) -> dict[str, int]:
+    """Dropped and duplicated bins in a run's decoded bin indices (in decode order).
+
+    A bin is dropped when an index between the first and the last decoded one
+    was never decoded, and duplicated when an index was decoded more than once.
+    """
+    if indices.size == 0:
+        return {"dropped": 0, "duplicated": 0}
+    unique = np.unique(indices)
+    expected = int(indices.max() - indices.min() + 1)
+    return {"dropped": expected - unique.size, "duplicated": int(indices.size - unique.size)}
+
+
+def summarize(records: np.ndarray, first_push: float, last_push: float) -> dict:
+    """The latency JSON from the engine's per-bin records.
+
+    Only bins that end while the replay was playing count: the engine keeps
+    holding its output after the replay stops, and those bins are not data.
+    """
+    played = records[(records["end_time"] >= first_push) & (records["end_time"] <= last_push)]
+    if played.size == 0:
+        raise UserError("the engine decoded no bins while the replay played")
+    end_to_end, decoder = record_latencies(played)
+    summary = latency_summary_ms(end_to_end)
+    accounting = bin_accounting(played["index"])
+    stages = {}
+    has_input = played["t_last_sample"] > 0
+    for earlier, later in itertools.pairwise(TIMESTAMP_FIELDS):
+        gaps = played[later][has_input] - played[earlier][has_input]
+        stages[f"{earlier}->{later}"] = latency_summary_ms(gaps)
+    return {
+        "bins": int(played.size),
+        "p50_ms": summary["p50_ms"],
+        "p99_ms": summary["p99_ms"],
+        "p999_ms": summary["p999_ms"],
+        "max_ms": summary["max_ms"],
+        "mean_ms": summary["mean_ms"],
+        "late": int(np.count_nonzero(played["late_mask"])),
+        "overdue": int(np.count_nonzero(played["flags"] & FLAG_OVERDUE)),
+        "dropped": accounting["dropped"],
+        "duplicated": accounting["duplicated"],
+        "gap_bins": int(played["gap_bins"].sum()),
+        "decoder": latency_summary_ms(decoder),
+        "stages": stages,
+    }
+
+
+def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.ndarray]:
+    """Replay and engine in separate processes over LSL; returns (summary JSON, per-bin records).
+
+    Raises
+    ------
+    UserError
+        If either process fails (the message says which and why).
+    """
+    from tqdm import tqdm
+
+    context = mp.get_context("spawn")
+    replay_ready = context.Event()
+    stop_engine = context.Event()
+    replay_done = context.Queue()
+    engine_result = context.Queue()
+    replay = context.Process(target=_replay_process, args=(run, replay_ready, replay_done), daemon=True)
+    engine = context.Process(target=_engine_process, args=(run, stop_engine, engine_result), daemon=True)
+    load_before = os.getloadavg()
+    replay.start()
+    if not replay_ready.wait(120.0):
+        replay.terminate()
+        raise UserError(f"{run.session_file}: the replay process did not start")
+    engine.start()
+    started = time.monotonic()
+    outcome: dict = {}
+    collector = threading.Thread(target=lambda: outcome.update(replay_done.get()), daemon=True)
+    collector.start()
+    with tqdm(total=round(run.seconds), unit="s", desc="latency test", disable=not progress) as bar:
+        while collector.is_alive() and engine.is_alive():
+            collector.join(1.0)
+            bar.n = min(round(time.monotonic() - started), bar.total)
+            bar.refresh()
+    stop_engine.set()
+    result = engine_result.get(timeout=60.0) if engine.is_alive() or not engine_result.empty() else {}
+    engine.join(10.0)
+    replay.join(10.0)
+    for process in (engine, replay):
+        if process.is_alive():
+            process.terminate()
+    if "error" in result:
+        raise UserError(f"engine process failed: {result['error']}")
+    if "error" in outcome:
+        raise UserError(f"replay process failed: {outcome['error']}")
+    if "records" not in result:
+        raise UserError(f"engine process exited (code {engine.exitcode}) without results")
+    records = result["records"]
+    summary = summarize(records, outcome["first_push"], outcome["last_push"])
+    summary.update(
+        replay={k: outcome[k] for k in ("lateness", "drift_ms", "chunks")},
+        engine=result["report"],
+        backend=result["backend"],
+        load_average_before=list(load_before),
+        load_average_after=list(os.getloadavg()),
+        cpus=os.cpu_count(),
+    )
+    return summary, records
