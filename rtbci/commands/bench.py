@@ -12,6 +12,8 @@ from pathlib import Path
 
 # Benchmark name -> module in the top-level ``benchmarks`` package.
 BENCHMARKS: dict[str, str] = {
+    "accuracy": "benchmarks.accuracy",
+    "features": "benchmarks.features",
     "runtime": "benchmarks.runtime",
 }
 

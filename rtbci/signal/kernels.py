@@ -111,9 +111,15 @@ def _observe(t, period, clock_i, clock_f):
     clock_f[CLOCK_LAST_T] = t
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})
 def _is_clean(chunk):
-    """True if every sample of the chunk is finite (one vectorisable pass)."""
+    """True if every sample of the chunk is finite.
+
+    ``x * 0`` is NaN exactly for NaN and Inf, so one sum finds any of them;
+    "reassoc" lets LLVM split the sum into vector lanes (a serial float sum
+    costs more than the filters). It must not get "nnan"/"ninf", which would
+    let it assume the answer.
+    """
     probe = 0.0
     for j in range(chunk.shape[0]):
         for ch in range(chunk.shape[1]):
@@ -292,39 +298,72 @@ def _take_rows(chunk, start, stop, clean, last_good, block, nan_counts):
 
 
 @njit(cache=True, fastmath=FILTER_MATH)
-def _sections(block, m, sos, state, first, stop):
-    """Sections ``first..stop-1`` (transposed direct form II) in place on rows ``0..m-1`` of ``block``.
+def _section_into(src, dst, m, sos, state, s):
+    """Section ``s`` (transposed direct form II) from rows ``0..m-1`` of ``src`` into ``dst``.
 
-    Sections are the outer loop and channels the inner one: each section's
-    coefficients stay in registers and the channel loop vectorises.
+    ``src`` and ``dst`` must be different arrays: LLVM checks for overlap at
+    run time, and the same array passed twice falls back to scalar code.
+    Channels are the inner loop, so it vectorises.
     """
+    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+    z1, z2 = state[s, 0], state[s, 1]
+    for r in range(m):
+        for ch in range(src.shape[1]):
+            x = src[r, ch]
+            y = b0 * x + z1[ch]
+            z1[ch] = b1 * x - a1 * y + z2[ch]
+            z2[ch] = b2 * x - a2 * y
+            dst[r, ch] = y
+
+
+@njit(cache=True, fastmath=FILTER_MATH)
+def _sections_in_place(block, m, sos, state, first, stop):
+    """Sections ``first..stop-1`` in place on rows ``0..m-1`` of ``block``."""
     for s in range(first, stop):
         b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+        z1, z2 = state[s, 0], state[s, 1]
         for r in range(m):
             for ch in range(block.shape[1]):
                 x = block[r, ch]
-                y = b0 * x + state[s, 0, ch]
-                state[s, 0, ch] = b1 * x - a1 * y + state[s, 1, ch]
-                state[s, 1, ch] = b2 * x - a2 * y
+                y = b0 * x + z1[ch]
+                z1[ch] = b1 * x - a1 * y + z2[ch]
+                z2[ch] = b2 * x - a2 * y
                 block[r, ch] = y
 
 
 @njit(cache=True, fastmath=FILTER_MATH)
+def _section_sum(src, m, sos, state, s, acc, feature, square):
+    """Section ``s`` on rows ``0..m-1`` of ``src``; its output (or square) is summed into ``acc[feature]``."""
+    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+    z1, z2 = state[s, 0], state[s, 1]
+    total = acc[feature]
+    if square:
+        for r in range(m):
+            for ch in range(src.shape[1]):
+                x = src[r, ch]
+                y = b0 * x + z1[ch]
+                z1[ch] = b1 * x - a1 * y + z2[ch]
+                z2[ch] = b2 * x - a2 * y
+                total[ch] += y * y
+    else:
+        for r in range(m):
+            for ch in range(src.shape[1]):
+                x = src[r, ch]
+                y = b0 * x + z1[ch]
+                z1[ch] = b1 * x - a1 * y + z2[ch]
+                z2[ch] = b2 * x - a2 * y
+                total[ch] += y
+
+
+@njit(cache=True)
 def _branch(notched, scratch, m, sos, state, first, stop, acc, feature, square):
     """Filter notched rows through sections ``first..stop-1``; sum the output (or its square) in ``acc``."""
-    for r in range(m):
-        for ch in range(notched.shape[1]):
-            scratch[r, ch] = notched[r, ch]
-    _sections(scratch, m, sos, state, first, stop - 1)
-    s = stop - 1
-    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-    for r in range(m):
-        for ch in range(notched.shape[1]):
-            x = scratch[r, ch]
-            y = b0 * x + state[s, 0, ch]
-            state[s, 0, ch] = b1 * x - a1 * y + state[s, 1, ch]
-            state[s, 1, ch] = b2 * x - a2 * y
-            acc[feature, ch] += y * y if square else y
+    if stop - first == 1:
+        _section_sum(notched, m, sos, state, first, acc, feature, square)
+        return
+    _section_into(notched, scratch, m, sos, state, first)
+    _sections_in_place(scratch, m, sos, state, first + 1, stop - 1)
+    _section_sum(scratch, m, sos, state, stop - 1, acc, feature, square)
 
 
 @njit(cache=True, nogil=True)
@@ -372,8 +411,12 @@ def lfp_push(
             open_bin += 1
         stop = _extend_segment(timestamps, j, open_bin, notched.shape[0], timing, clock_i, clock_f)
         m = stop - j
-        _take_rows(chunk, j, stop, clean, last_good, notched, nan_counts)
-        _sections(notched, m, sos, state, 0, n_notch)
+        if n_notch == 0:
+            _take_rows(chunk, j, stop, clean, last_good, notched, nan_counts)
+        else:
+            _take_rows(chunk, j, stop, clean, last_good, scratch, nan_counts)
+            _section_into(scratch, notched, m, sos, state, 0)
+            _sections_in_place(notched, m, sos, state, 1, n_notch)
         _branch(notched, scratch, m, sos, state, n_notch, n_notch + n_lmp, acc, 0, False)
         first = n_notch + n_lmp
         for band in range(n_bands):
