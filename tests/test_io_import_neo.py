@@ -1,15 +1,17 @@
-"""The generic neo path on neo's own ExampleRawIO: two segments, two signal streams, events and epochs."""
+"""The generic neo path (neo's ExampleRawIO: two segments, events, epochs) and the channel classes."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import neo
 import numpy as np
 import pytest
+from neo.rawio.baserawio import _signal_channel_dtype, _signal_stream_dtype
 
 from rtbci.io.importers import ImportOptions
-from rtbci.io.importers.neo_formats import session_from_neo_reader
+from rtbci.io.importers.neo_formats import _signal_groups, session_from_neo_reader
 from rtbci.io.session import StreamKind
 
 
@@ -86,3 +88,29 @@ def test_keep_units_labels_each_unit(reader, tmp_path):
     session = session_from_neo_reader(reader, "example", Path("example.fake"), options)
     assert "spike_events" not in session.streams
     assert session.streams["spikes"].channel_labels == ["unit0#0", "unit1#0", "unit2#0"]
+
+
+def test_blackrock_channel_classes():
+    streams = np.array([("nsx2", "2", "2"), ("nsx6", "6", "6")], dtype=_signal_stream_dtype)
+    channels = np.array(
+        [
+            # name, id, rate, dtype, units, gain, offset, stream_id, buffer_id
+            ("elec1", "1", 1000.0, "int16", "uV", 0.25, 0.0, "2", "2"),
+            ("ainp1", "129", 1000.0, "int16", "mV", 0.15, 0.0, "2", "2"),
+            ("elec2", "2", 1000.0, "int16", "uV", 0.25, 0.0, "2", "2"),
+            ("sync", "130", 1000.0, "int16", "mV", 0.15, 0.0, "2", "2"),  # id above 128: analog input
+            ("elec1", "1", 30000.0, "int16", "uV", 0.25, 0.0, "6", "6"),
+        ],
+        dtype=_signal_channel_dtype,
+    )
+    reader = SimpleNamespace(header={"signal_streams": streams, "signal_channels": channels})
+    groups = {(g.base_name, g.stream_index): g for g in _signal_groups(reader, "blackrock")}
+    assert set(groups) == {("lfp", 0), ("analog", 0), ("broadband", 1)}
+    assert groups["lfp", 0].kind == StreamKind.LFP and groups["lfp", 0].labels == ["elec1", "elec2"]
+    assert groups["lfp", 0].channel_indexes == [0, 2]
+    assert groups["analog", 0].kind == StreamKind.ANALOG and groups["analog", 0].labels == ["ainp1", "sync"]
+    assert groups["analog", 0].units == "mV"
+    assert groups["broadband", 1].kind == StreamKind.ANALOG and groups["broadband", 1].rate == 30000.0
+    # Outside Blackrock, a channel id says nothing about analog inputs.
+    other = {g.base_name: g.labels for g in _signal_groups(reader, "plexon") if g.stream_index == 0}
+    assert other == {"lfp": ["elec1", "elec2", "sync"], "analog": ["ainp1"]}
