@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "accuracy": "benchmarks.accuracy",
     "features": "benchmarks.features",
     "runtime": "benchmarks.runtime",
+    "replay_drift": "benchmarks.replay_drift",
 }
 
 
