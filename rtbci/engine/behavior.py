@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from rtbci.engine.resolve import resolve_stream
+from rtbci.engine.rolling import RollingBuffer
 from rtbci.lsl import require_pylsl
 from rtbci.profile import StreamSpec
 from rtbci.train.metrics import r2_per_axis
@@ -56,47 +57,31 @@ class BehaviorFollower:
         self.inlet = pylsl.StreamInlet(info, max_buflen=2, processing_flags=pylsl.proc_clocksync)
         self.inlet.open_stream(timeout=timeout)
         self.labels = _channel_labels(self.inlet.info(timeout), spec.channels)
-        self.keep = int(seconds * max(spec.rate, 100.0))
-        # Twice the history: new samples are appended, and the newest half is moved to the
-        # front only when the end is reached, so the kept span is always one contiguous slice.
-        self._values = np.zeros((2 * self.keep, spec.channels), dtype=np.float64)
-        self._times = np.zeros(2 * self.keep, dtype=np.float64)
-        self._end = 0
-        self.samples = 0
+        self.rolling = RollingBuffer(int(seconds * max(spec.rate, 100.0)), spec.channels)
 
     def poll(self) -> int:
         """Take every sample waiting in the inlet; returns how many came."""
-        data, timestamps = self.inlet.pull_chunk(timeout=0.0, max_samples=self.keep, as_numpy=True)
-        n = len(timestamps)
-        if n == 0:
-            return 0
-        if self._end + n > self._values.shape[0]:
-            start = max(0, self._end - self.keep + n)
-            kept = self._end - start
-            self._values[:kept] = self._values[start : self._end]
-            self._times[:kept] = self._times[start : self._end]
-            self._end = kept
-        self._values[self._end : self._end + n] = data
-        self._times[self._end : self._end + n] = timestamps
-        self._end += n
-        self.samples += n
-        return n
+        data, timestamps = self.inlet.pull_chunk(
+            timeout=0.0, max_samples=self.rolling.capacity, as_numpy=True
+        )
+        if len(timestamps):
+            self.rolling.append(timestamps, data)
+        return len(timestamps)
 
     @property
     def times(self) -> np.ndarray:
         """LSL timestamps of the kept samples, oldest first (a view)."""
-        return self._times[max(0, self._end - self.keep) : self._end]
+        return self.rolling.times
 
     def channels(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
         """The kept samples of the named channels, ``(n, len(names))`` (a copy)."""
-        columns = [self.labels.index(name) for name in names]
-        return self._values[max(0, self._end - self.keep) : self._end][:, columns]
+        return self.rolling.values[:, [self.labels.index(name) for name in names]]
 
     def latest(self, names: list[str] | tuple[str, ...]) -> np.ndarray | None:
         """The newest sample of the named channels, or ``None`` before the first sample."""
-        if self._end == 0:
+        if len(self.rolling) == 0:
             return None
-        return self._values[self._end - 1, [self.labels.index(name) for name in names]]
+        return self.rolling.values[-1, [self.labels.index(name) for name in names]]
 
     def at(self, times: np.ndarray, names: list[str] | tuple[str, ...]) -> np.ndarray:
         """The named channels at ``times`` (linear interpolation); NaN outside the kept span."""

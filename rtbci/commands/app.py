@@ -1,0 +1,30 @@
+"""``rtbci app --profile P``: the decoder dashboard on a rig's live LSL streams."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("app", help="open the decoder dashboard (PySide6) for a rig profile")
+    parser.add_argument(
+        "--profile", type=Path, help="rig profile to open with (choose in the app if not given)"
+    )
+    parser.add_argument(
+        "--backend", choices=["onnxruntime", "torch", "tensorrt"], help="override the profile's backend"
+    )
+    parser.add_argument("--connect", action="store_true", help="connect and start decoding at once")
+    parser.add_argument(
+        "--record-dir",
+        type=Path,
+        default=Path("recordings"),
+        help="where recordings go (default ./recordings)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from apps.decoder.launch import run_app  # Qt is imported here, never by rtbci itself
+
+    return run_app(args.profile, args.backend, args.connect, args.record_dir)

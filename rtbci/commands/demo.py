@@ -1,0 +1,67 @@
+"""``rtbci demo [--headless] [--seconds N]``: the simulated rig, the bundled demo decoder, and the app.
+
+With a display (``DISPLAY`` or ``WAYLAND_DISPLAY`` set) the dashboard opens; without one, or with
+``--headless``, the demo decodes for ``--seconds`` and prints bins, latency and R² against the
+simulated truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rtbci.demo import DEMO_PROFILE, best_backend, check_demo_profile, run_headless
+
+_HEADLESS_DEFAULT_S = 30.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="simulated rig + bundled demo decoder + dashboard (headless without a display)",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=DEMO_PROFILE,
+        help="simulated-rig profile (default: profiles/demo.toml)",
+    )
+    parser.add_argument("--headless", action="store_true", help="no window: decode, then print a summary")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help=f"headless: how long to decode (default {_HEADLESS_DEFAULT_S:g}); window: close after this long",
+    )
+    parser.add_argument(
+        "--backend", choices=["onnxruntime", "torch", "tensorrt"], help="default: the best available"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    parser.set_defaults(func=run)
+
+
+def has_display() -> bool:
+    """Whether a window can open: an X11 or Wayland display, or an explicit Qt platform (e.g. offscreen)."""
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seconds is not None and args.seconds <= 0:
+        print(f"rtbci demo: --seconds must be > 0, got {args.seconds}", file=sys.stderr)
+        return 2
+    headless = args.headless
+    if not headless and not has_display():
+        print("rtbci demo: no display (DISPLAY and WAYLAND_DISPLAY are unset): running headless", flush=True)
+        headless = True
+    if headless:
+        seconds = args.seconds or _HEADLESS_DEFAULT_S
+        summary = run_headless(args.profile, seconds, args.backend, args.seed)
+        print(f"rtbci demo: {seconds:g} s of the simulated rig through the decoder")
+        print("\n".join(summary.lines()))
+        return 0
+    check_demo_profile(args.profile)
+    from apps.decoder.launch import run_demo_window  # Qt is imported here, never by rtbci itself
+
+    return run_demo_window(args.profile, args.backend or best_backend(), args.seed, args.seconds)

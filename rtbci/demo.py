@@ -1,0 +1,320 @@
+"""The demo: the simulated rig as LSL streams, the decoder in its own process, and a live score.
+
+:class:`SimulatedRig` runs ``rtbci simulate --lsl`` as a subprocess (so the rig
+has its own interpreter and core time, like a real amplifier). :func:`run_headless`
+is ``rtbci demo --headless``: rig plus engine, then a summary of bins, latency and
+R² against the simulated truth. The windowed demo (``apps.decoder``) uses the same
+two pieces.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from rtbci.engine.behavior import BehaviorFollower, r2_with_truth
+from rtbci.engine.engine import EngineOptions
+from rtbci.engine.process import EngineProcess
+from rtbci.engine.resolve import resolve_stream
+from rtbci.engine.status import record_latencies
+from rtbci.errors import UserError
+from rtbci.profile import Profile, load_profile
+from rtbci.timing import latency_summary_ms
+
+__all__ = [
+    "DEMO_PROFILE",
+    "HeadlessSummary",
+    "SimulatedRig",
+    "best_backend",
+    "check_demo_profile",
+    "run_headless",
+]
+
+DEMO_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "demo.toml"
+# How often the headless demo reads the engine's records and the truth.
+_POLL_S = 0.1
+_PR_SET_PDEATHSIG = 1
+
+
+def best_backend() -> str:
+    """``tensorrt`` where TensorRT is installed, else ``onnxruntime`` (the CPU default)."""
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "onnxruntime"
+    return "tensorrt"
+
+
+def check_demo_profile(path: Path) -> Profile:
+    """Load a profile for the demo: it needs a ``[model]`` section and a behavior stream.
+
+    Raises
+    ------
+    UserError
+        Naming the file and what is missing.
+    """
+    try:
+        profile = load_profile(path)
+    except ValueError as error:  # ProfileError
+        raise UserError(str(error)) from None
+    if profile.model is None:
+        raise UserError(
+            f"{path}: no [model] section, so there is no decoder to run. The bundled demo model "
+            "lives in profiles/models/demo/ with a [model] section in profiles/demo.toml; train or "
+            "export one and point [model] artifact/sha256 at it"
+        )
+    return profile
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the demo process dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class SimulatedRig:
+    """``rtbci simulate --lsl`` in a subprocess, serving the profile's streams.
+
+    Use as a context manager; on exit the subprocess is stopped (SIGTERM, then SIGKILL).
+
+    Parameters
+    ----------
+    profile
+        Names the streams; its subject must be ``sim-S<k>``.
+    seed
+        Simulation seed.
+    timeout
+        Seconds to wait for the streams to appear.
+    """
+
+    def __init__(self, profile: Profile, seed: int = 0, timeout: float = 60.0) -> None:
+        self.profile = profile
+        self.seed = seed
+        self.timeout = timeout
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> SimulatedRig:
+        """Start the subprocess and wait until its spikes stream is visible.
+
+        Raises
+        ------
+        UserError
+            If the simulator exits, or its streams do not appear in time.
+        """
+        command = [sys.executable, "-m", "rtbci.cli", "simulate", "--lsl"]
+        command += ["--profile", str(self.profile.path), "--seed", str(self.seed)]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Its own session: a Ctrl-C meant for the demo reaches it only through stop().
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().strip()
+                raise UserError(f"the simulated rig exited with code {self.process.returncode}: {error}")
+            try:
+                resolve_stream(self.profile.streams.spikes, "spikes", 1.0)
+                return self
+            except UserError:
+                continue
+        self.stop()
+        raise UserError(f"the simulated rig's streams did not appear within {self.timeout:g} s")
+
+    @property
+    def pid(self) -> int | None:
+        """The simulator's process id while it runs."""
+        return self.process.pid if self.process is not None else None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the simulator (SIGTERM lets it close its outlets; SIGKILL if it hangs)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stderr.close()
+        self.process = None
+
+    def __enter__(self) -> SimulatedRig:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class HeadlessSummary:
+    """What ``rtbci demo --headless`` prints.
+
+    Attributes
+    ----------
+    bins
+        Bins decoded during the run.
+    latency_ms
+        End-to-end latency (push minus the bin's last input sample): p50/p99/p999/max.
+    decoder_ms
+        Backend step plus post-processing only.
+    late, overdue, gaps
+        From the engine's counters.
+    r2
+        Velocity R² per axis against the simulated truth (at bin end + the training lag).
+    r2_bins
+        Bins the R² is computed over.
+    missed_records
+        Records the reader lost (it fell a full ring behind).
+    backend
+        What decoded.
+    """
+
+    bins: int
+    latency_ms: dict[str, float]
+    decoder_ms: dict[str, float]
+    late: int
+    overdue: int
+    gaps: int
+    r2: dict[str, float]
+    r2_bins: int
+    missed_records: int
+    backend: dict
+
+    def lines(self) -> list[str]:
+        """The summary as printed."""
+
+        def percentiles(summary: dict[str, float]) -> str:
+            return "  ".join(f"{q} {summary[f'{q}_ms']:.2f} ms" for q in ("p50", "p99", "max"))
+
+        r2 = " ".join(f"{name} {value:.3f}" for name, value in self.r2.items()) or "n/a (no behavior stream)"
+        return [
+            f"bins decoded      {self.bins} (late {self.late}, overdue {self.overdue}, gaps {self.gaps})",
+            f"latency (e2e)     {percentiles(self.latency_ms)}",
+            f"decoder only      {percentiles(self.decoder_ms)}",
+            f"velocity R²       {r2} over {self.r2_bins} bins",
+            f"backend           {self.backend.get('backend')} on {self.backend.get('device')}",
+        ]
+
+
+class _Scorer:
+    """Accumulates decoded bins and, once the truth has caught up, their lagged true velocities."""
+
+    def __init__(self, follower: BehaviorFollower | None, names: list[str], columns: list[int], lag_s: float):
+        self.follower = follower
+        self.names = names
+        self.columns = columns
+        self.lag_s = lag_s
+        self.pending: list[np.ndarray] = []
+        self.decoded: list[np.ndarray] = []
+        self.truth: list[np.ndarray] = []
+
+    def add(self, records: np.ndarray) -> None:
+        if self.follower is None or not len(records):
+            return
+        self.pending.append(records)
+
+    def score_ready(self) -> None:
+        if self.follower is None or not self.pending:
+            return
+        self.follower.poll()
+        newest = self.follower.times[-1] if len(self.follower.times) else -np.inf
+        records = np.concatenate(self.pending)
+        due = records["end_time"] + self.lag_s <= newest
+        ready = records[due]
+        self.pending = [records[~due]]
+        if len(ready):
+            self.decoded.append(ready["output"][:, self.columns].astype(np.float64))
+            self.truth.append(self.follower.at(ready["end_time"] + self.lag_s, self.names))
+
+    def r2(self) -> tuple[dict[str, float], int]:
+        if not self.decoded:
+            return {}, 0
+        decoded, truth = np.concatenate(self.decoded), np.concatenate(self.truth)
+        values = r2_with_truth(decoded, truth)
+        return dict(zip(self.names, values.tolist(), strict=True)), int(np.isfinite(truth).all(axis=1).sum())
+
+
+def run_headless(
+    profile_path: Path, seconds: float, backend: str | None = None, seed: int = 0
+) -> HeadlessSummary:
+    """Run the simulated rig and the decoder for ``seconds`` without a window and score it.
+
+    Parameters
+    ----------
+    profile_path
+        A profile of the simulated rig with a ``[model]`` section (default demo: ``profiles/demo.toml``).
+    seconds
+        How long to decode.
+    backend
+        Backend override; ``None`` takes the best available.
+    seed
+        Simulation seed.
+
+    Returns
+    -------
+    HeadlessSummary
+    """
+    profile = check_demo_profile(profile_path)
+    engine = EngineProcess(profile_path, EngineOptions(backend=backend or best_backend()))
+    follower = None
+    with SimulatedRig(profile, seed):
+        try:
+            description = engine.start()
+            names = [name for name in profile.output.kinematics if name.startswith("vel_")]
+            if profile.streams.behavior is not None:
+                follower = BehaviorFollower(
+                    profile.streams.behavior, timeout=profile.engine.resolve_timeout_s
+                )
+            columns = [description.output_labels.index(name) for name in names]
+            scorer = _Scorer(follower, names, columns, profile.features.kinematics_lag_ms / 1000.0)
+            kept = []
+            started = time.monotonic()
+            with tqdm(total=round(seconds), unit="s", desc="decoding", leave=False) as bar:
+                while (elapsed := time.monotonic() - started) < seconds:
+                    time.sleep(_POLL_S)
+                    records = engine.records.read_new()
+                    kept.append(
+                        records[["end_time", "t_last_sample", "t_decode_start", "t_decode_end", "t_push"]]
+                    )
+                    scorer.add(records)
+                    scorer.score_ready()
+                    bar.update(min(round(elapsed), bar.total) - bar.n)
+            time.sleep(profile.features.kinematics_lag_ms / 1000.0 + 0.05)
+            scorer.score_ready()
+            status = engine.status()
+            missed = engine.records.missed
+        finally:
+            if follower is not None:
+                follower.close()
+            engine.stop()
+    timing = np.concatenate(kept)
+    end_to_end, decoder = record_latencies(timing)
+    if not end_to_end.size:
+        raise UserError(f"no bins were decoded in {seconds:g} s: are the simulated streams flowing?")
+    r2, r2_bins = scorer.r2()
+    return HeadlessSummary(
+        bins=len(timing),
+        latency_ms=latency_summary_ms(end_to_end),
+        decoder_ms=latency_summary_ms(decoder),
+        late=status["late"],
+        overdue=status["overdue"],
+        gaps=status["gaps"],
+        r2=r2,
+        r2_bins=r2_bins,
+        missed_records=missed,
+        backend=description.backend,
+    )

@@ -1,0 +1,96 @@
+"""Shared pieces for the app, demo and engine-process tests: a real exported decoder artifact from a
+randomly initialised model, and copies of the demo profile with stream names no one else uses."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rtbci.models import Decoder, Encoder, EncoderConfig, RidgeHead
+from rtbci.models.checkpoint import Checkpoint, save_checkpoint
+from rtbci.runtime.export import export_artifact
+from rtbci.runtime.manifest import read_manifest
+
+DEMO_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "demo.toml"
+LFP_FEATURES = 5  # LMP + the demo profile's four bands
+
+
+def export_random_artifact(out_dir: Path, seed: int = 0) -> Path:
+    """A small LFP decoder with random weights, exported (ONNX + manifest) into ``out_dir``."""
+    torch.manual_seed(seed)
+    config = EncoderConfig(
+        modality="lfp",
+        n_channels=96,
+        n_features=LFP_FEATURES,
+        d_model=32,
+        n_layers=1,
+        n_heads=2,
+        window_bins=8,
+    )
+    decoder = Decoder(Encoder(config), RidgeHead(config.d_model, 2))
+    decoder.encoder.set_normalization(np.zeros(LFP_FEATURES), np.full(LFP_FEATURES, 50.0))
+    checkpoint = Checkpoint(
+        encoder_config=config,
+        state_dict=decoder.state_dict(),
+        session_ids=["sim-S0-d00"],
+        kinematics_names=["vel_x", "vel_y"],
+        kinematics_units="m/s",
+        features={"bin_ms": 20.0},
+        metrics={"heldout_r2": 0.0, "calibration_date": "2026-01-01"},
+    )
+    save_checkpoint(out_dir / "random.ckpt", checkpoint)
+    export_artifact(out_dir / "random.ckpt", out_dir / "artifact", parity_steps=20)
+    return out_dir / "artifact"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return repr(value)
+
+
+def _toml_tables(data: dict, prefix: str = "") -> list[str]:
+    """TOML text of a parsed profile (tables, sub-tables, arrays of tables, scalars and lists)."""
+    lines = [
+        f"{key} = {_toml_value(value)}" for key, value in data.items() if not isinstance(value, dict | list)
+    ]
+    lines += [
+        f"{key} = {_toml_value(value)}"
+        for key, value in data.items()
+        if isinstance(value, list) and not (value and isinstance(value[0], dict))
+    ]
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            lines += ["", f"[{name}]", *_toml_tables(value, f"{name}.")]
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                lines += ["", f"[[{name}]]", *_toml_tables(item, f"{name}.")]
+    return lines
+
+
+def write_unique_profile(tmp_path: Path, artifact: Path, backend: str = "onnxruntime") -> Path:
+    """The demo profile with unique stream names and the given artifact; returns the file written."""
+    data = tomllib.loads(DEMO_PROFILE.read_text())
+    tag = uuid.uuid4().hex[:10]
+    for role in ("spikes", "lfp", "behavior", "output"):
+        data["streams"][role]["name"] = f"test-{tag}-{role}"
+        data["streams"][role]["source_id"] = f"test-{tag}-{role}-src"
+    data["model"] = {
+        "artifact": str(artifact),
+        "sha256": read_manifest(artifact).sha256,
+        "backend": backend,
+        "input": "lfp",
+    }
+    path = tmp_path / f"profile-{tag}.toml"
+    path.write_text("\n".join(_toml_tables(data)) + "\n")
+    return path
