@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,24 @@ def test_featurize_spikes_only_session():
     binned = featurize(session, make_profile(8), progress=False)
     assert binned.spikes.shape == (144, 8)
     assert binned.lfp.shape == (144, 0, 0) and binned.feature_names == []
+
+
+def test_simulated_session_replayed_in_its_recorded_chunks_matches_featurize():
+    """A simulator session: featurize() equals the live objects fed the session's own LSL chunking."""
+    from rtbci.profile import load_profile
+    from rtbci.sim import SimConfig, simulate_session
+
+    profile = load_profile(Path(__file__).resolve().parents[1] / "profiles" / "demo.toml")
+    session = simulate_session(SimConfig(), subject=0, session=0, minutes=0.1, seed=3)
+    binned = featurize(session, profile, progress=False)
+    assert binned.spikes.shape[1] == binned.lfp.shape[1] == 96
+    assert binned.kinematics_names == ["vel_x", "vel_y"] and np.isfinite(binned.lfp).all()
+    assert len(binned) == 300 - 6  # 6 s of 20 ms bins, less those whose end + 100 ms is past the data
+    epoch = session.streams["lfp"].timestamps[0]
+    lfp = LfpFeaturizer(96, 1000.0, profile.bin_s, profile.features, epoch)
+    stream = session.streams["lfp"]
+    assert stream.chunk_sizes is not None
+    bounds = np.concatenate([[0], np.cumsum(stream.chunk_sizes)])
+    live = [lfp.push(stream.data[a:b], stream.timestamps[a:b]) for a, b in itertools.pairwise(bounds)]
+    live_values = np.concatenate([bins.values for bins in live if len(bins)])
+    np.testing.assert_array_equal(live_values[: len(binned)], binned.lfp)

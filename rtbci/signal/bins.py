@@ -118,6 +118,7 @@ class BinnedStream:
         self._clock_f = np.zeros(kernels.N_CLOCK_FLOAT, np.float64)
         self._nan_counts = np.zeros(self.n_channels, np.int64)
         self._bad_timestamps = 0
+        self._no_bins = Bins.concatenate([], value_shape)
         # Room for a few bins per chunk; grown (rarely, after a gap) when a chunk needs more.
         self._allocate_output(4)
 
@@ -159,7 +160,10 @@ class BinnedStream:
             written = self._push_kernel(samples, timestamps)
             if written >= 0:
                 return self._take(written)
-            self._allocate_output(-written)
+            if written == kernels.NON_FINITE_TIMESTAMPS:
+                timestamps = self._repaired_timestamps(timestamps)
+            else:
+                self._allocate_output(-written)
 
     def flush_until(self, t: float) -> Bins:
         """Close every bin that ends at or before ``t``, even with no later sample.
@@ -226,6 +230,8 @@ class BinnedStream:
         self._out_values = np.zeros((n_bins, *self.value_shape), np.float32)
 
     def _take(self, written: int) -> Bins:
+        if written == 0:
+            return self._no_bins  # most chunks close no bin; its arrays are empty, so sharing is safe
         index = self._out_index[:written].copy()
         return Bins(
             index=index,
@@ -256,8 +262,6 @@ class BinnedStream:
             raise ChunkShapeError(
                 f"stream {self.stream!r}: samples must be numeric, got dtype {samples.dtype}"
             )
-        if not np.isfinite(timestamps.sum()):
-            timestamps = self._repaired_timestamps(timestamps)
         return np.ascontiguousarray(samples), np.ascontiguousarray(timestamps)
 
     def _repaired_timestamps(self, timestamps: np.ndarray) -> np.ndarray:

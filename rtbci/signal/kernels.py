@@ -44,6 +44,9 @@ CLOCK_GAP_SECONDS = 1  # time missing in gaps, summed
 CLOCK_LAST_GAP_FROM = 2
 CLOCK_LAST_GAP_TO = 3
 N_CLOCK_FLOAT = 4
+# Returned by the push kernels, with nothing changed, when a timestamp is NaN
+# or Inf; the caller repairs the timestamps and pushes again.
+NON_FINITE_TIMESTAMPS = np.iinfo(np.int64).min
 # Index into the float64 timing array passed to every kernel.
 TIMING_EPOCH = 0
 TIMING_BIN_S = 1
@@ -72,7 +75,10 @@ def _bin_of(t, epoch, bin_s):
 
 @njit(cache=True)
 def bins_needed(timestamps, timing, clock_i):
-    """Upper bound on the bins that a chunk with these timestamps can close."""
+    """Upper bound on the bins that a chunk with these timestamps can close.
+
+    Returns :data:`NON_FINITE_TIMESTAMPS` if a timestamp is NaN or Inf.
+    """
     n = timestamps.shape[0]
     if n == 0:
         return 0
@@ -81,8 +87,12 @@ def bins_needed(timestamps, timing, clock_i):
         open_bin = clock_i[CLOCK_OPEN_BIN]
     else:
         open_bin = _bin_of(timestamps[0], epoch, bin_s)
+    if not np.isfinite(timestamps[0]):
+        return NON_FINITE_TIMESTAMPS
     highest = open_bin
     for j in range(n):
+        if not np.isfinite(timestamps[j]):
+            return NON_FINITE_TIMESTAMPS
         closes = _bin_of(timestamps[j] + period, epoch, bin_s)
         if closes > highest:
             highest = closes
@@ -227,10 +237,13 @@ def spike_push(
 ):
     """Add a chunk of spike counts to the open bins; write closed bins to ``out_*``.
 
-    Returns the number of bins written, or minus the number needed if
-    ``out_index`` is too short (nothing is changed then).
+    Returns the number of bins written; or, with nothing changed, minus the
+    number needed if ``out_index`` is too short, or
+    :data:`NON_FINITE_TIMESTAMPS` if a timestamp is NaN or Inf.
     """
     needed = bins_needed(timestamps, timing, clock_i)
+    if needed == NON_FINITE_TIMESTAMPS:
+        return needed
     if needed > out_index.shape[0]:
         return -needed
     epoch, bin_s, period = timing[TIMING_EPOCH], timing[TIMING_BIN_S], timing[TIMING_PERIOD]
@@ -395,6 +408,8 @@ def lfp_push(
     return convention as :func:`spike_push`.
     """
     needed = bins_needed(timestamps, timing, clock_i)
+    if needed == NON_FINITE_TIMESTAMPS:
+        return needed
     if needed > out_index.shape[0]:
         return -needed
     epoch, bin_s, period = timing[TIMING_EPOCH], timing[TIMING_BIN_S], timing[TIMING_PERIOD]
