@@ -146,7 +146,9 @@ def test_add_sessions_keeps_old_sessions(context):
     assert new_session.shape == before.shape and not torch.allclose(new_session, before)
     # A grown encoder reloads into a fresh one built from its (updated) config.
     fresh = Encoder(dataclasses.replace(encoder.config)).eval()
+    table_before = fresh.tokenizer.session_table().chunks[0]
     fresh.load_state_dict(encoder.state_dict())
+    assert fresh.tokenizer.session_table().chunks[0] is table_before  # an optimizer built earlier stays valid
     assert torch.equal(fresh(x, torch.tensor([3, 1])), encoder(x, torch.tensor([3, 1])))
 
 

@@ -65,21 +65,14 @@ class GrowingTable(nn.Module):
     ----------
     n_entries
         Initial number of entries.
-    entry_shape
-        Shape of one entry.
     init
         Returns a fresh ``(n, *entry_shape)`` tensor for ``n`` new entries.
     """
 
-    def __init__(self, n_entries: int, entry_shape: tuple[int, ...], init: Callable[[int], torch.Tensor]):
+    def __init__(self, n_entries: int, init: Callable[[int], torch.Tensor]):
         super().__init__()
-        self.entry_shape = entry_shape
         self.init = init
         self.chunks = nn.ParameterList([nn.Parameter(init(n_entries))])
-
-    @property
-    def n_entries(self) -> int:
-        return sum(chunk.shape[0] for chunk in self.chunks)
 
     def grow(self, n: int) -> str:
         """Add ``n`` entries; returns the local name of their new parameter."""
@@ -90,17 +83,20 @@ class GrowingTable(nn.Module):
         return f"chunks.{len(self.chunks) - 1}"
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
-        # A saved table may have several chunks (it grew); load it as one chunk of all entries.
+        # A saved table that grew has several chunks, while a table built from a config has one chunk
+        # of all entries: load such a state as one chunk. Parameters are replaced only when even that
+        # does not fit, so an optimizer built before loading keeps training the live tensors.
         chunk_prefix = prefix + "chunks."
         keys = sorted(
             (k for k in state_dict if k.startswith(chunk_prefix)), key=lambda k: int(k[len(chunk_prefix) :])
         )
-        if keys:
+        own_shapes = [tuple(chunk.shape) for chunk in self.chunks]
+        if keys and [tuple(state_dict[k].shape) for k in keys] != own_shapes:
             merged = torch.cat([state_dict.pop(k) for k in keys], dim=0)
             state_dict[chunk_prefix + "0"] = merged
-            self.chunks = nn.ParameterList(
-                [nn.Parameter(torch.empty_like(merged, device=self.chunks[0].device))]
-            )
+            if own_shapes != [tuple(merged.shape)]:
+                device = self.chunks[0].device
+                self.chunks = nn.ParameterList([nn.Parameter(torch.empty_like(merged, device=device))])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
@@ -155,13 +151,11 @@ class Tokenizer(nn.Module):
         self.project = nn.Linear(group_size * self.channel_dim, d)
         self.token_embedding = nn.Parameter(torch.randn(self.n_tokens, d) * 0.02)
         if config.context == "embedding":
-            self.session_context = GrowingTable(config.n_sessions, (d,), _normal_init((d,)))
+            self.session_context = GrowingTable(config.n_sessions, _normal_init((d,)))
         else:
-            self.session_stitch = GrowingTable(
-                config.n_sessions, (config.n_channels, config.n_channels), _identity_init(config.n_channels)
-            )
+            self.session_stitch = GrowingTable(config.n_sessions, _identity_init(config.n_channels))
         if config.n_subjects > 0:
-            self.subject_context = GrowingTable(config.n_subjects, (d,), _normal_init((d,)))
+            self.subject_context = GrowingTable(config.n_subjects, _normal_init((d,)))
 
     def session_table(self) -> GrowingTable:
         """The per-session table (context vectors or stitching read-ins)."""
