@@ -1,11 +1,14 @@
 """Numba kernels of the streaming featurizers: the per-sample hot path.
 
-Every kernel walks a chunk sample by sample, in arrival order, and does the
-same arithmetic in the same order whatever the chunking; that is what makes
-the output of any chunking equal to a one-shot pass (ARCHITECTURE.md rule 1).
+Every kernel takes the samples of a chunk in arrival order, in segments that
+fall in one bin, and does the same arithmetic per sample and channel in the
+same order whatever the chunking; that is what makes the output of any
+chunking equal to a one-shot pass (ARCHITECTURE.md rule 1).
 
 Inner loops run over channels, which are contiguous in a ``(n_samples,
-n_channels)`` chunk and in every state array, so LLVM vectorises them.
+n_channels)`` chunk and in every state array, so LLVM vectorises them. Nothing
+allocates, and array views are made once per filter section and segment, never
+per sample (a view costs an atomic reference count).
 
 Bin timing, shared by both featurizers
 --------------------------------------
@@ -82,17 +85,16 @@ def bins_needed(timestamps, timing, clock_i):
     n = timestamps.shape[0]
     if n == 0:
         return 0
+    for j in range(n):
+        if not np.isfinite(timestamps[j]):
+            return NON_FINITE_TIMESTAMPS
     epoch, bin_s, period = timing[TIMING_EPOCH], timing[TIMING_BIN_S], timing[TIMING_PERIOD]
     if clock_i[CLOCK_STARTED]:
         open_bin = clock_i[CLOCK_OPEN_BIN]
     else:
         open_bin = _bin_of(timestamps[0], epoch, bin_s)
-    if not np.isfinite(timestamps[0]):
-        return NON_FINITE_TIMESTAMPS
     highest = open_bin
     for j in range(n):
-        if not np.isfinite(timestamps[j]):
-            return NON_FINITE_TIMESTAMPS
         closes = _bin_of(timestamps[j] + period, epoch, bin_s)
         if closes > highest:
             highest = closes
