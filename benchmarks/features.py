@@ -9,7 +9,8 @@ with carried ``zi`` per chunk, then numpy means. Reported:
 - ``realtime_factor``: seconds of signal per second of processing;
 - ``scipy_ratio``: our realtime factor over the baseline's;
 - ``realtime_factor_at_p50`` and ``scipy_ratio_at_p50``: the same from median
-  chunk times, which other processes on a shared machine disturb less;
+  chunk times, and ``realtime_factor_cpu`` from this thread's CPU time: both
+  are disturbed less by other processes on a shared machine;
 - ``per_chunk_p50_us`` .. ``per_chunk_max_us``: time to process one chunk of both streams;
 - ``chunk_invariance_max_abs_err``: largest difference between the chunked
   passes (20 ms chunks, and random chunks of 1..500 samples) and a one-shot pass;
@@ -100,17 +101,21 @@ def chunk_bounds(n_samples: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, n_samples)) for start in range(0, n_samples, size)]
 
 
-def time_chunks(process, n_chunks: int, desc: str) -> np.ndarray:
-    """Call ``process(i)`` for every chunk; return each call's seconds."""
+def time_chunks(process, n_chunks: int, desc: str) -> tuple[np.ndarray, float]:
+    """Call ``process(i)`` for every chunk; return each call's wall seconds, and the loop's CPU seconds.
+
+    CPU time of this thread leaves out the time other processes held the core.
+    """
     seconds = np.zeros(n_chunks)
+    cpu_start = time.thread_time()
     for i in tqdm(range(n_chunks), desc=desc, unit="chunk", mininterval=1.0, leave=False):
         start = time.perf_counter()
         process(i)
         seconds[i] = time.perf_counter() - start
-    return seconds
+    return seconds, time.thread_time() - cpu_start
 
 
-def run_ours(args: argparse.Namespace, data: dict[str, np.ndarray]) -> tuple[np.ndarray, Bins, Bins]:
+def run_ours(args: argparse.Namespace, data: dict[str, np.ndarray]) -> tuple[np.ndarray, float, Bins, Bins]:
     lfp, spikes = make_featurizers(args)
     lfp_chunks = chunk_bounds(len(data["lfp"]), round(args.chunk_ms * args.lfp_rate / 1000))
     spike_chunks = chunk_bounds(len(data["spikes"]), round(args.chunk_ms * args.spike_rate / 1000))
@@ -123,15 +128,18 @@ def run_ours(args: argparse.Namespace, data: dict[str, np.ndarray]) -> tuple[np.
         a, b = spike_chunks[i]
         spike_out.append(spikes.push(data["spikes"][a:b], data["spikes_times"][a:b]))
 
-    seconds = time_chunks(process, len(lfp_chunks), "featurizers")
+    seconds, cpu_seconds = time_chunks(process, len(lfp_chunks), "featurizers")
     return (
         seconds,
+        cpu_seconds,
         Bins.concatenate(lfp_out, lfp.value_shape),
         Bins.concatenate(spike_out, spikes.value_shape),
     )
 
 
-def run_baseline(args: argparse.Namespace, data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def run_baseline(
+    args: argparse.Namespace, data: dict[str, np.ndarray]
+) -> tuple[np.ndarray, float, np.ndarray]:
     baseline = ScipyBaseline(args.lfp_channels, args.lfp_rate, FeatureConfig())
     lfp_chunks = chunk_bounds(len(data["lfp"]), round(args.chunk_ms * args.lfp_rate / 1000))
     spike_chunks = chunk_bounds(len(data["spikes"]), round(args.chunk_ms * args.spike_rate / 1000))
@@ -143,8 +151,8 @@ def run_baseline(args: argparse.Namespace, data: dict[str, np.ndarray]) -> tuple
         a, b = spike_chunks[i]
         baseline.spikes(data["spikes"][a:b])
 
-    seconds = time_chunks(process, len(lfp_chunks), "scipy baseline")
-    return seconds, np.stack(features)
+    seconds, cpu_seconds = time_chunks(process, len(lfp_chunks), "scipy baseline")
+    return seconds, cpu_seconds, np.stack(features)
 
 
 def invariance_error(
@@ -176,12 +184,12 @@ def run(args: argparse.Namespace) -> dict:
     run_baseline(args, warm)
 
     data = make_signals(args, args.seconds)
-    seconds, lfp_bins, spike_bins = run_ours(args, data)
+    seconds, cpu_seconds, lfp_bins, spike_bins = run_ours(args, data)
     baseline_data = make_signals(args, args.baseline_seconds)
-    baseline_seconds, baseline_features = run_baseline(args, baseline_data)
+    baseline_seconds, baseline_cpu_seconds, baseline_features = run_baseline(args, baseline_data)
 
     # Same features as the baseline on the baseline's signal (our float32 vs scipy's float64).
-    reference_lfp = run_ours(args, baseline_data)[1].values
+    reference_lfp = run_ours(args, baseline_data)[2].values
     k = min(len(reference_lfp), len(baseline_features))
     scipy_diff = float(np.abs(reference_lfp[:k] - baseline_features[:k]).max())
 
@@ -195,6 +203,8 @@ def run(args: argparse.Namespace) -> dict:
         "scipy_ratio": realtime / baseline_realtime,
         # The same at the median chunk: robust to other processes preempting this one.
         "realtime_factor_at_p50": args.chunk_ms / summary["p50_ms"],
+        "realtime_factor_cpu": args.seconds / cpu_seconds,
+        "scipy_realtime_factor_cpu": args.baseline_seconds / baseline_cpu_seconds,
         "scipy_ratio_at_p50": baseline_summary["p50_ms"] / summary["p50_ms"],
         "per_chunk_p50_us": summary["p50_ms"] * 1e3,
         "per_chunk_p99_us": summary["p99_ms"] * 1e3,

@@ -116,3 +116,17 @@ def test_lmp_follows_a_slow_wave():
     bin_centres = (np.arange(len(lmp)) + 0.5) * 0.02
     # A causal 5 Hz low-pass delays a 1 Hz wave a little; the shape is kept.
     assert np.corrcoef(lmp[50:], 100 * np.sin(2 * np.pi * (bin_centres[50:] - 0.06)))[0, 1] > 0.99
+
+
+def test_low_rate_without_notches_still_matches_scipy():
+    """At 100 Hz no mains notch fits below Nyquist: the notched signal is the raw one."""
+    rate = 100.0
+    features = FeatureConfig(bands_hz=((8.0, 15.0), (15.0, 30.0), (30.0, 80.0)))
+    featurizer = LfpFeaturizer(3, rate, 0.02, features, epoch=0.0, precision="float64")
+    assert featurizer.filter_bank.notch.shape == (0, 6)
+    assert featurizer.feature_names == ["lmp", "8-15Hz", "15-30Hz"]
+    x = np.random.default_rng(2).standard_normal((1000, 3)) * 10
+    ours = featurizer.push(x, np.arange(1000) / rate).values
+    band = signal.sosfilt(featurizer.filter_bank.bands[1], x, axis=0) ** 2
+    expected = np.log(band.reshape(500, 2, 3).mean(axis=1) + POWER_FLOOR)
+    np.testing.assert_allclose(ours[:, :, 2], expected, atol=1e-5)
