@@ -65,3 +65,10 @@ def test_reset_starts_over():
     assert binner.health["samples"] == 0 and binner.health["bins"] == 0
     bins = binner.push(np.ones((20, 1)), 5.0 + np.arange(20) / 1000.0)
     assert bins.index.tolist() == [250] and bins.values[0, 0] == 20.0
+
+
+def test_returned_bins_are_not_overwritten_by_later_pushes():
+    binner = SpikeBinner(2, 1000.0, 0.02, epoch=0.0)
+    first = binner.push(np.ones((20, 2)), np.arange(20) / 1000.0)
+    binner.push(np.full((20, 2), 5.0), 0.02 + np.arange(20) / 1000.0)
+    assert first.values.tolist() == [[20.0, 20.0]] and first.index.tolist() == [0]
