@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rtbci.signal import SpikeBinner
 
@@ -47,6 +48,8 @@ def test_flush_until_closes_bins_without_a_later_sample():
     late = binner.push(np.full((1, 1), 3.0), np.array([0.015]))
     assert len(late) == 0 and binner.health["late_samples"] == 1
     assert binner.flush_until(0.06).values[:, 0].tolist() == [3.0]
+    with pytest.raises(ValueError, match="finite time"):
+        binner.flush_until(float("nan"))
 
 
 def test_zero_and_single_sample_chunks():

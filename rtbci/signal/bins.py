@@ -8,6 +8,7 @@ counters, and hands the per-sample work to a numba kernel in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,9 +173,17 @@ class BinnedStream:
         closed here that had no sample is counted in ``health["empty_bins"]``;
         samples that arrive for it later go into the open bin and are counted
         as ``late_samples``.
+
+        Raises
+        ------
+        ValueError
+            If ``t`` is NaN or infinite.
         """
+        t = float(t)
+        if not math.isfinite(t):
+            raise ValueError(f"stream {self.stream!r}: flush_until needs a finite time, got {t}")
         while True:
-            written = self._flush_kernel(float(t))
+            written = self._flush_kernel(t)
             if written >= 0:
                 return self._take(written)
             self._allocate_output(-written)
