@@ -27,6 +27,8 @@ COMMAND_MODULES = [
     "rtbci.commands.run",
     "rtbci.commands.replay",
     "rtbci.commands.latency",
+    "rtbci.commands.app",
+    "rtbci.commands.demo",
 ]
 
 

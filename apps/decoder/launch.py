@@ -1,0 +1,71 @@
+"""Starting the dashboard: ``rtbci app`` and the windowed ``rtbci demo``."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from apps.decoder.main_window import DecoderWindow
+from rtbci.demo import DEMO_PROFILE, SimulatedRig, check_demo_profile
+
+__all__ = ["application", "run_app", "run_demo_window"]
+
+
+def application() -> QtWidgets.QApplication:
+    """The process's QApplication (created once)."""
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication(sys.argv[:1])
+        app.setApplicationName("rtbci decoder")
+    return app
+
+
+def _install_error_dialogs(window: DecoderWindow) -> None:
+    """An exception escaping a Qt slot becomes an error dialog (and a line on stderr), not a crash."""
+
+    def hook(kind, error, tb) -> None:
+        print("".join(traceback.format_exception(kind, error, tb)), file=sys.stderr)
+        window.report_error("Unexpected error", f"{kind.__name__}: {error}")
+
+    sys.excepthook = hook
+
+
+def _known_profiles(first: Path | None) -> list[Path]:
+    profiles = sorted(DEMO_PROFILE.parent.glob("*.toml")) if DEMO_PROFILE.parent.is_dir() else []
+    if first is not None:
+        profiles = [first] + [path for path in profiles if path.resolve() != Path(first).resolve()]
+    return profiles
+
+
+def run_app(profile: Path | None, backend: str | None, connect: bool, record_dir: Path) -> int:
+    """``rtbci app``: the dashboard on a rig's live streams; returns the exit code."""
+    app = application()
+    window = DecoderWindow(_known_profiles(profile), backend=backend, record_dir=record_dir)
+    _install_error_dialogs(window)
+    window.show()
+    if connect:
+        window.connect_engine()
+    return app.exec()
+
+
+def run_demo_window(profile: Path, backend: str, seed: int, seconds: float | None) -> int:
+    """The windowed demo: the simulated rig in a subprocess, the decoder, and the dashboard.
+
+    Closing the window stops the engine process, then the simulator.
+    """
+    rig_profile = check_demo_profile(profile)
+    app = application()
+    with SimulatedRig(rig_profile, seed):
+        window = DecoderWindow([profile], backend=backend)
+        _install_error_dialogs(window)
+        window.show()
+        window.connect_engine()
+        if seconds is not None:
+            QtCore.QTimer.singleShot(int(seconds * 1000), window.close)
+        try:
+            return app.exec()
+        finally:
+            window.stop_engine()

@@ -1,0 +1,269 @@
+"""The main window: panels laid out, the engine started and stopped, and the ~30 Hz redraw."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from apps.decoder.controls import Controls
+from apps.decoder.feed import DashboardFeed, FeedConfig
+from apps.decoder.health_panel import HealthPanel
+from apps.decoder.kinematics_panel import KinematicsPanel
+from apps.decoder.latency_panel import LatencyPanel
+from apps.decoder.model_card import ModelCard
+from rtbci.engine.engine import EngineOptions
+from rtbci.engine.process import EngineProcess
+from rtbci.errors import UserError
+from rtbci.profile import Profile, load_profile
+
+__all__ = ["DecoderWindow", "EngineState"]
+
+REDRAW_MS = 33  # about 30 frames a second
+
+
+class EngineState(StrEnum):
+    """Where the window's engine stands."""
+
+    IDLE = "idle"
+    STARTING = "starting"
+    RUNNING = "running"
+
+
+class DecoderWindow(QtWidgets.QMainWindow):
+    """The decoder dashboard.
+
+    Parameters
+    ----------
+    profiles
+        Profiles offered in the chooser; the first is selected.
+    backend
+        Backend override for the engine (``None``: the profile's).
+    record_dir
+        Where recordings are written (``<rig>-<time>.h5``).
+    feed_config
+        History lengths and status polling.
+
+    Attributes
+    ----------
+    state
+        :class:`EngineState`.
+    engine, feed
+        The running engine process and what the panels read (``None`` when idle).
+    errors
+        Every error shown to the user, in order (the dialogs are not modal, so nothing blocks).
+    frames
+        Redraws done since the window opened.
+    """
+
+    def __init__(
+        self,
+        profiles: list[Path],
+        backend: str | None = None,
+        record_dir: Path = Path("recordings"),
+        feed_config: FeedConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("rtbci decoder")
+        self.resize(1500, 900)
+        self.backend = backend
+        self.record_dir = Path(record_dir)
+        self.feed_config = feed_config or FeedConfig()
+        self.state = EngineState.IDLE
+        self.engine: EngineProcess | None = None
+        self.feed: DashboardFeed | None = None
+        self.profile: Profile | None = None
+        self.errors: list[str] = []
+        self.frames = 0
+        self.recording_path: Path | None = None
+        self._status_seen: dict | None = None
+        self._reported_engine_error = False
+
+        self.controls = Controls(profiles)
+        self.model_card = ModelCard()
+        self.controls.connect_requested.connect(self.connect_engine)
+        self.controls.stop_requested.connect(self.stop_engine)
+        self.controls.output_toggled.connect(self.set_output_enabled)
+        self.controls.recording_toggled.connect(self.set_recording)
+        central = QtWidgets.QWidget()
+        self.layout_grid = QtWidgets.QGridLayout(central)
+        side = QtWidgets.QVBoxLayout()
+        side.addWidget(self.controls)
+        side.addWidget(self.model_card)
+        self.side = side
+        self.plots = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.layout_grid.addWidget(self.plots, 0, 0)
+        self.layout_grid.addLayout(side, 0, 1)
+        self.layout_grid.setColumnStretch(0, 3)
+        self.layout_grid.setColumnStretch(1, 1)
+        self.setCentralWidget(central)
+        self.kinematics: KinematicsPanel | None = None
+        self.latency: LatencyPanel | None = None
+        self.health: HealthPanel | None = None
+        if profiles:
+            self._choose_profile(profiles[0])
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    # -- panels -----------------------------------------------------------------------------------
+
+    def _choose_profile(self, path: Path) -> Profile | None:
+        try:
+            profile = load_profile(path)
+        except ValueError as error:  # ProfileError: names the file and every bad field
+            self.report_error("Invalid profile", str(error))
+            return None
+        self.profile = profile
+        self._build_panels(profile)
+        self.model_card.show_profile(profile)
+        return profile
+
+    def _build_panels(self, profile: Profile) -> None:
+        for panel in (self.kinematics, self.latency, self.health):
+            if panel is not None:
+                panel.setParent(None)
+                panel.deleteLater()
+        features = profile.features
+        self.kinematics = KinematicsPanel(
+            profile.output.velocity_clamp, features.bin_ms, self.feed_config.trace_s, self.feed_config.trail_s
+        )
+        self.latency = LatencyPanel(
+            features.bin_ms, profile.engine.late_deadline_ms, self.feed_config.latency_s
+        )
+        self.health = HealthPanel(profile)
+        self.plots.addWidget(self.kinematics)
+        self.plots.addWidget(self.latency)
+        self.plots.setSizes([500, 400])
+        self.side.addWidget(self.health)
+
+    # -- engine control ---------------------------------------------------------------------------
+
+    def connect_engine(self, profile_path: str | Path | None = None) -> None:
+        """Start the engine process on the chosen profile; it connects and warms up in the background."""
+        if self.state is not EngineState.IDLE:
+            return
+        path = Path(profile_path or self.controls.profile_box.currentData())
+        if self._choose_profile(path) is None:
+            return
+        self.engine = EngineProcess(path, EngineOptions(backend=self.backend))
+        self.engine.launch()
+        self.state = EngineState.STARTING
+        self._reported_engine_error = False
+        self.controls.set_state(running=False, starting=True)
+        self.health.show_stopped("starting — resolving streams, loading the model, warming up")
+        self.statusBar().showMessage(f"starting the engine on {path.name}…")
+
+    def stop_engine(self) -> None:
+        """Stop decoding (and recording) and end the engine process."""
+        if self.feed is not None:
+            self.feed.close()
+            self.feed = None
+        if self.engine is not None:
+            report = self.engine.stop()
+            self.engine = None
+            if report:
+                self.statusBar().showMessage(f"stopped after {report.get('bins', 0)} bins")
+        self.recording_path = None
+        self.state = EngineState.IDLE
+        self.controls.set_state(running=False)
+        if self.health is not None:
+            self.health.show_stopped("stopped")
+
+    def set_output_enabled(self, enabled: bool) -> None:
+        """The output toggle; ``False`` is the safety stop: zero velocity, held position."""
+        if self.engine is None or self.state is not EngineState.RUNNING:
+            return
+        if self.controls.output_button.isChecked() != enabled:  # called directly, not by the button
+            self.controls.output_button.setChecked(enabled)  # emits output_toggled, which calls back here
+            return
+        try:
+            self.engine.set_output_enabled(enabled)
+        except UserError as error:
+            self.report_error("Output toggle failed", str(error))
+            return
+        self.statusBar().showMessage("output enabled" if enabled else "SAFETY STOP: output zeroed and held")
+
+    def set_recording(self, on: bool) -> None:
+        """Start or stop recording to a new Session file in :attr:`record_dir`."""
+        if self.engine is None or self.state is not EngineState.RUNNING:
+            return
+        try:
+            if on:
+                self.record_dir.mkdir(parents=True, exist_ok=True)
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                self.recording_path = self.record_dir / f"{self.profile.rig.name}-{stamp}.h5"
+                self.engine.start_recording(self.recording_path)
+                self.statusBar().showMessage(f"recording to {self.recording_path}")
+            else:
+                counters = self.engine.stop_recording()
+                self.statusBar().showMessage(
+                    f"recorded {counters.get('bins_written', 0)} bins to {self.recording_path}"
+                )
+                self.recording_path = None
+        except (UserError, OSError) as error:
+            self.report_error("Recording failed", str(error))
+            with QtCore.QSignalBlocker(self.controls.record_button):
+                self.controls.record_button.setChecked(False)
+
+    # -- redraw -----------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self.state is EngineState.STARTING:
+            self._poll_start()
+        if self.state is EngineState.RUNNING:
+            try:
+                self.feed.update()
+            except UserError as error:
+                self.report_error("The engine stopped", str(error))
+                self.stop_engine()
+                return
+            self.kinematics.refresh(self.feed)
+            self.latency.refresh(self.feed)
+            if self.feed.status is not self._status_seen:
+                self._status_seen = self.feed.status
+                self.health.refresh(self.feed)
+                self._check_engine_errors(self.feed.status)
+            self.frames += 1
+
+    def _poll_start(self) -> None:
+        try:
+            description = self.engine.poll_started()
+        except UserError as error:
+            self.report_error("The engine could not start", str(error))
+            self.engine.stop()
+            self.engine = None
+            self.state = EngineState.IDLE
+            self.controls.set_state(running=False)
+            self.health.show_stopped("could not start (see the error)")
+            return
+        if description is None:
+            return
+        self.feed = DashboardFeed(self.profile, self.engine, self.feed_config)
+        self.feed.attach_truth()
+        self.model_card.show_engine(description)
+        self.state = EngineState.RUNNING
+        self.controls.set_state(running=True)
+        self.statusBar().showMessage(f"decoding {self.profile.rig.name} → {description.output_stream}")
+
+    def _check_engine_errors(self, status: dict) -> None:
+        if status["errors"] and not self._reported_engine_error:
+            self._reported_engine_error = True
+            self.report_error("The decoder reported an error", "\n".join(status["errors"]))
+
+    def report_error(self, title: str, message: str) -> None:
+        """Show ``message`` in a dialog that does not block the redraw (and keep it in :attr:`errors`)."""
+        self.errors.append(f"{title}: {message}")
+        self.statusBar().showMessage(f"{title}: {message.splitlines()[0]}")
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, title, message, parent=self)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Closing the window stops the engine process; nothing is left running."""
+        self.timer.stop()
+        self.stop_engine()
+        super().closeEvent(event)
