@@ -81,7 +81,7 @@ class TaskConfig:
     correction_probability: float = 0.3
     target_hold_s: Range = (0.3, 0.6)
     inter_trial_s: Range = (0.1, 0.5)
-    jitter_m: float = 0.0005
+    jitter_m: float = 0.0003
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class PopulationConfig:
     units_per_array: tuple[int, int] = (96, 192)
     baseline_hz: Range = (2.0, 40.0)
     untuned_fraction: float = 0.15
-    depth_median_hz: float = 8.0
+    depth_median_hz: float = 10.0
     depth_log_sd: float = 0.6
     speed_mean_hz: float = 2.0
     speed_sd_hz: float = 4.0
@@ -186,7 +186,7 @@ class LfpConfig:
         Spread of per-channel gains (electrode impedance).
     """
 
-    lmp_uv_per_hz: float = -6.0
+    lmp_uv_per_hz: float = -5.0
     lmp_space_constant_um: float = 500.0
     lmp_far_field: float = 0.3
     lmp_cutoff_hz: float = 10.0
@@ -203,7 +203,7 @@ class LfpConfig:
     line_harmonics: tuple[float, ...] = (0.3, 0.1)
     amplifier_uv: float = 2.0
     spike_bleed_uv: float = 3.0
-    mua_uv2_per_hz: float = 4.0
+    mua_uv2_per_hz: float = 2.0
     mua_space_constant_um: float = 200.0
     channel_gain_log_sd: float = 0.15
 

@@ -34,8 +34,13 @@ class SimProfileError(UserError):
 
 
 def markers_stream_name(profile: Profile) -> str:
-    """Name of the markers stream: the spikes stream's name with a ``-markers`` suffix."""
-    return f"{profile.streams.spikes.name or profile.rig.name}-markers"
+    """Name of the markers stream: the spikes stream's name with ``spikes`` replaced by ``markers``.
+
+    ``rtbci-sim-spikes`` gives ``rtbci-sim-markers``; a name without that
+    suffix gets ``-markers`` appended.
+    """
+    name = profile.streams.spikes.name or profile.rig.name
+    return name.removesuffix("spikes") + "markers" if name.endswith("spikes") else f"{name}-markers"
 
 
 def _subject_index(profile: Profile) -> int:
