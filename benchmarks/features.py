@@ -11,7 +11,9 @@ with carried ``zi`` per chunk, then numpy means. Reported:
 - ``realtime_factor_at_p50`` and ``scipy_ratio_at_p50``: the same from median
   chunk times, and ``realtime_factor_cpu`` from this thread's CPU time: both
   are disturbed less by other processes on a shared machine;
-- ``per_chunk_p50_us`` .. ``per_chunk_max_us``: time to process one chunk of both streams;
+- ``per_chunk_p50_us`` .. ``per_chunk_max_us``: time to process one chunk of both streams,
+  fed back to back; ``paced_per_chunk`` the same with chunks fed at the rig's
+  pace (one per 20 ms), as the engine sees them;
 - ``chunk_invariance_max_abs_err``: largest difference between the chunked
   passes (20 ms chunks, and random chunks of 1..500 samples) and a one-shot pass;
 - ``scipy_max_abs_diff``: largest difference between our features and the baseline's.
@@ -45,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spike-channels", type=int, default=256)
     parser.add_argument("--spike-rate", type=float, default=1000.0)
     parser.add_argument("--chunk-ms", type=float, default=20.0, help="chunk length (also the bin width)")
+    parser.add_argument(
+        "--paced-seconds",
+        type=float,
+        default=10.0,
+        help="signal fed again at the rig's pace (one chunk per chunk-ms) for per-chunk latency; 0 skips",
+    )
     parser.add_argument("--precision", choices=["float32", "float64"], default="float32")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -101,21 +109,29 @@ def chunk_bounds(n_samples: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, n_samples)) for start in range(0, n_samples, size)]
 
 
-def time_chunks(process, n_chunks: int, desc: str) -> tuple[np.ndarray, float]:
+def time_chunks(process, n_chunks: int, desc: str, pace_s: float = 0.0) -> tuple[np.ndarray, float]:
     """Call ``process(i)`` for every chunk; return each call's wall seconds, and the loop's CPU seconds.
 
     CPU time of this thread leaves out the time other processes held the core.
+    With ``pace_s`` > 0, chunk ``i`` is processed no earlier than ``i * pace_s``
+    after the first, as chunks arrive from a rig.
     """
     seconds = np.zeros(n_chunks)
     cpu_start = time.thread_time()
+    first = time.perf_counter()
     for i in tqdm(range(n_chunks), desc=desc, unit="chunk", mininterval=1.0, leave=False):
+        wait = first + i * pace_s - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
         start = time.perf_counter()
         process(i)
         seconds[i] = time.perf_counter() - start
     return seconds, time.thread_time() - cpu_start
 
 
-def run_ours(args: argparse.Namespace, data: dict[str, np.ndarray]) -> tuple[np.ndarray, float, Bins, Bins]:
+def run_ours(
+    args: argparse.Namespace, data: dict[str, np.ndarray], pace_s: float = 0.0
+) -> tuple[np.ndarray, float, Bins, Bins]:
     lfp, spikes = make_featurizers(args)
     lfp_chunks = chunk_bounds(len(data["lfp"]), round(args.chunk_ms * args.lfp_rate / 1000))
     spike_chunks = chunk_bounds(len(data["spikes"]), round(args.chunk_ms * args.spike_rate / 1000))
@@ -128,7 +144,8 @@ def run_ours(args: argparse.Namespace, data: dict[str, np.ndarray]) -> tuple[np.
         a, b = spike_chunks[i]
         spike_out.append(spikes.push(data["spikes"][a:b], data["spikes_times"][a:b]))
 
-    seconds, cpu_seconds = time_chunks(process, len(lfp_chunks), "featurizers")
+    desc = "featurizers, paced" if pace_s else "featurizers"
+    seconds, cpu_seconds = time_chunks(process, len(lfp_chunks), desc, pace_s)
     return (
         seconds,
         cpu_seconds,
@@ -196,6 +213,10 @@ def run(args: argparse.Namespace) -> dict:
     realtime = float(args.seconds / seconds.sum())
     baseline_realtime = float(args.baseline_seconds / baseline_seconds.sum())
     summary = latency_summary_ms(seconds)
+    paced = None
+    if args.paced_seconds > 0:
+        paced_seconds = run_ours(args, make_signals(args, args.paced_seconds), args.chunk_ms / 1e3)[0]
+        paced = latency_summary_ms(paced_seconds)
     baseline_summary = latency_summary_ms(baseline_seconds)
     result = {
         "realtime_factor": realtime,
@@ -212,6 +233,8 @@ def run(args: argparse.Namespace) -> dict:
         "per_chunk_max_us": summary["max_ms"] * 1e3,
         "per_chunk": summary,
         "scipy_per_chunk": baseline_summary,
+        "paced_per_chunk_p99_us": paced["p99_ms"] * 1e3 if paced else None,
+        "paced_per_chunk": paced,
         "chunk_invariance_max_abs_err": invariance_error(args, data, (lfp_bins, spike_bins)),
         "scipy_max_abs_diff": scipy_diff,
         "bins": len(lfp_bins),
