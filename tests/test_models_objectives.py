@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rtbci.models import (
@@ -14,6 +15,15 @@ from rtbci.models import (
     masked_reconstruction_loss,
     random_keep,
 )
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small models on a shared 2-core machine: a second torch thread mostly waits on the first."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def toy_spikes(batch: int, bins: int, channels: int, seed: int) -> torch.Tensor:
