@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "rtbci.commands.latency",
     "rtbci.commands.app",
     "rtbci.commands.demo",
+    "rtbci.commands.calibrate",
 ]
 
 

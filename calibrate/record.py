@@ -1,0 +1,247 @@
+"""``--record``: record spikes, LFP and behavior from the profile's LSL streams into a Session file.
+
+The file is written while recording (SWMR, flushed every second, so even a killed
+process keeps what came) and closed before any fitting starts: nothing recorded
+is lost if calibration fails later. The inputs are the engine's own LSL inlets
+(:class:`rtbci.engine.inlet.LslInput`), with clock sync onto this machine's clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from calibrate.errors import CalibrationDataError
+from rtbci.engine.inlet import LslInput
+from rtbci.engine.resolve import describe, resolve_stream
+from rtbci.io.session import SessionMeta, StreamKind
+from rtbci.io.store import SessionWriter, StreamLayout
+from rtbci.lsl import require_pylsl
+from rtbci.profile import Profile
+
+__all__ = ["RecordedBlock", "StreamHealth", "record_block", "stream_channel_labels"]
+
+# Inlet buffer while recording: generous, since the loop also writes to disk between pulls.
+RECORD_BUFFER_S = 10
+_POLL_S = 0.02
+_KINDS = {"spikes": StreamKind.SPIKES, "lfp": StreamKind.LFP, "behavior": StreamKind.KINEMATICS}
+# A step between consecutive timestamps longer than this many sample periods counts as a gap.
+_GAP_PERIODS = 5.0
+
+
+@dataclass
+class StreamHealth:
+    """What one stream delivered while recording.
+
+    Attributes
+    ----------
+    samples
+        Samples recorded.
+    expected
+        Samples the nominal rate promises over the recording.
+    gaps
+        Jumps in the timestamps longer than five sample periods.
+    reconnects
+        Times the inlet found the stream again after losing it.
+    state
+        ``connected`` or ``lost`` at the end.
+    """
+
+    samples: int = 0
+    expected: int = 0
+    gaps: int = 0
+    reconnects: int = 0
+    state: str = "connected"
+
+    def summary(self) -> str:
+        """E.g. ``'59998/60000 samples, 0 gaps, connected'``."""
+        return f"{self.samples}/{self.expected} samples, {self.gaps} gaps, {self.state}"
+
+
+@dataclass
+class RecordedBlock:
+    """A finished recording.
+
+    Attributes
+    ----------
+    path
+        The Session file.
+    session_id
+        Its session id (``<subject>-cal-<UTC time>``).
+    seconds
+        Wall-clock recording time.
+    health
+        Per stream role (``spikes``, ``lfp``, ``behavior``).
+    """
+
+    path: Path
+    session_id: str
+    seconds: float
+    health: dict[str, StreamHealth] = field(default_factory=dict)
+
+
+def stream_channel_labels(info, n_channels: int, role: str) -> list[str]:
+    """Channel labels from an LSL stream description; ``<role><i>`` where it names none."""
+    labels = []
+    channel = info.desc().child("channels").child("channel")
+    while not channel.empty() and len(labels) < n_channels:
+        labels.append(channel.child_value("label"))
+        channel = channel.next_sibling()
+    if len(labels) == n_channels and all(labels) and len(set(labels)) == n_channels:
+        return labels
+    return [f"{role}{index:03d}" for index in range(n_channels)]
+
+
+def _stream_units(info) -> str:
+    channel = info.desc().child("channels").child("channel")
+    return "" if channel.empty() else channel.child_value("unit")
+
+
+def _open_inputs(profile: Profile) -> dict[str, LslInput]:
+    behavior = profile.streams.behavior
+    if behavior is None:
+        raise CalibrationDataError(
+            f"{profile.path}: no [streams.behavior]. Calibration fits the decoder to behavior: add the "
+            "task software's (or simulator's) behavior stream to the profile, recorded with the neural data"
+        )
+    specs = {"spikes": profile.streams.spikes, "lfp": profile.streams.lfp, "behavior": behavior}
+    timeout = profile.engine.resolve_timeout_s
+    return {
+        role: LslInput(spec, role, resolve_stream(spec, role, timeout), RECORD_BUFFER_S, timeout)
+        for role, spec in specs.items()
+    }
+
+
+def record_block(
+    profile: Profile,
+    seconds: float,
+    path: str | Path,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[float, str], None] | None = None,
+    show_bar: bool = True,
+) -> RecordedBlock:
+    """Record the profile's spikes, LFP and behavior streams for ``seconds`` into a new Session file.
+
+    Parameters
+    ----------
+    profile
+        Names the streams (``[streams]``) and the subject.
+    seconds
+        How long to record.
+    path
+        The Session file to create (its folder is created).
+    stop
+        Set it to end the recording early (what came so far is kept).
+    on_progress
+        Called about four times a second with the fraction done and a stream-health line.
+    show_bar
+        Show a tqdm bar with the stream health.
+
+    Returns
+    -------
+    RecordedBlock
+
+    Raises
+    ------
+    CalibrationDataError
+        If the profile has no behavior stream, or a stream sent nothing (the file is kept).
+    StreamMissingError, StreamMismatchError
+        If a stream is not found or does not match the profile.
+    """
+    pylsl = require_pylsl()
+    path = Path(path)
+    if path.exists():
+        raise CalibrationDataError(f"{path}: already exists; a recording never overwrites a file")
+    inputs = _open_inputs(profile)
+    infos = {role: source.inlet.info(profile.engine.resolve_timeout_s) for role, source in inputs.items()}
+    now = datetime.now(UTC)
+    session_id = f"{profile.rig.subject}-cal-{now:%Y%m%dT%H%M%SZ}"
+    meta = SessionMeta(
+        subject=profile.rig.subject,
+        session_id=session_id,
+        task="calibration",
+        date=now.isoformat(timespec="seconds"),
+        channel_regions=profile.channel_regions(),
+        provenance={
+            "tool": "rtbci calibrate --record",
+            "profile": str(profile.path),
+            **{f"stream_{role}": describe(info) for role, info in infos.items()},
+        },
+    )
+    layouts = [
+        StreamLayout(
+            role,
+            _KINDS[role],
+            source.n_channels,
+            source.rate,
+            stream_channel_labels(infos[role], source.n_channels, role),
+            _stream_units(infos[role]),
+            source.dtype,
+        )
+        for role, source in inputs.items()
+    ]
+    health = {role: StreamHealth() for role in inputs}
+    last_time = dict.fromkeys(inputs, np.nan)
+    stop = stop or threading.Event()
+    started = pylsl.local_clock()
+    elapsed = 0.0
+    try:
+        with (
+            SessionWriter(path, meta, layouts, flush_interval_s=1.0) as writer,
+            tqdm(total=seconds, desc="record", unit="s", bar_format=_BAR, disable=not show_bar) as bar,
+        ):
+            next_report = 0.0
+            while True:
+                for role, source in inputs.items():
+                    n = source.pull()
+                    if n:
+                        times = source.timestamps[:n]
+                        writer.append(role, source.data[:n], times)
+                        steps = np.diff(np.concatenate([[last_time[role]], times]))
+                        health[role].gaps += int(np.sum(steps > _GAP_PERIODS / source.rate))
+                        health[role].samples += n
+                        last_time[role] = times[-1]
+                elapsed = pylsl.local_clock() - started
+                if elapsed >= seconds or stop.is_set():
+                    break
+                if elapsed >= next_report:
+                    next_report = elapsed + 0.25
+                    line = _health_line(inputs, health, elapsed)
+                    bar.update(min(elapsed, seconds) - bar.n)
+                    bar.set_postfix_str(line)
+                    if on_progress is not None:
+                        on_progress(min(1.0, elapsed / seconds), line)
+                stop.wait(_POLL_S)
+            bar.update(min(elapsed, seconds) - bar.n)
+    finally:
+        for role, source in inputs.items():
+            health[role].expected = round(elapsed * source.rate)
+            health[role].reconnects = source.reconnects
+            health[role].state = str(source.state)
+            source.close()
+    silent = [role for role, item in health.items() if item.samples == 0]
+    if silent:
+        raise CalibrationDataError(
+            f"{path}: the {', '.join(silent)} stream(s) sent no samples in {elapsed:.1f} s of recording "
+            "(the file is kept with what came); check that the source is streaming"
+        )
+    return RecordedBlock(path, session_id, elapsed, health)
+
+
+_BAR = "{desc}: {n:.0f}/{total:.0f} s |{bar}| {postfix}"
+
+
+def _health_line(inputs: dict[str, LslInput], health: dict[str, StreamHealth], elapsed: float) -> str:
+    parts = []
+    for role, source in inputs.items():
+        rate = health[role].samples / elapsed if elapsed > 0 else 0.0
+        state = "" if source.state == "connected" else f" {source.state}"
+        parts.append(f"{role} {rate:.0f}/{source.rate:g} Hz{state}")
+    return ", ".join(parts)

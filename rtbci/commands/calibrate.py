@@ -1,0 +1,101 @@
+"""``rtbci calibrate --profile P (--from FILE | --record SECONDS) [--full] [--json OUT] [--force]``.
+
+Fits the profile's decoder to a new session (Stage A: new session row and ridge
+head on a frozen backbone, seconds; ``--full`` adds Stage B, a fine-tune of every
+weight), scores it on the held-out last 20% of the block against ridge on the raw
+features and the previous decoder, exports the artifact with a PNG report, and
+writes a new profile version (the previous one is archived as ``<name>.v<N>.toml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="fit the decoder to a new session in seconds, score it on held-out data, update the profile",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("--profile", required=True, type=Path, help="rig profile (.toml) with a [model]")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="FILE",
+        help="Session file (.h5), or a recording to import (.nwb, .xdf, ...)",
+    )
+    source.add_argument(
+        "--record",
+        type=float,
+        metavar="SECONDS",
+        help="record this long from the profile's LSL streams (spikes, LFP, behavior) first",
+    )
+    parser.add_argument(
+        "--save",
+        type=Path,
+        metavar="FILE",
+        help="where --record writes its Session file (default recordings/<subject>-cal-<time>.h5)",
+    )
+    parser.add_argument("--full", action="store_true", help="also run Stage B: fine-tune all weights")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the report JSON here")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write the new profile version even if it scores worse than the previous decoder on "
+        "held-out data, or if the profile (or --out-profile) changed or exists",
+    )
+    parser.add_argument(
+        "--out-profile",
+        type=Path,
+        metavar="FILE",
+        help="write the new profile version here instead of updating --profile in place",
+    )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="refuse blocks shorter than this (default 60; the last 20%% is held out)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: torch and the calibrate package load only for this subcommand.
+    from calibrate import CalibrationConfig, accept_calibration, run_calibration
+
+    result = run_calibration(
+        args.profile,
+        session_file=args.source,
+        record_seconds=args.record,
+        record_path=args.save,
+        config=CalibrationConfig(full=args.full, min_seconds=args.min_seconds),
+    )
+    if result.recorded is not None:
+        print(f"recorded {result.recorded.path} ({result.recorded.seconds:.1f} s):")
+        for role, health in result.recorded.health.items():
+            print(f"  {role:9s} {health.summary()}")
+    print(result.summary())
+    stage_b = "" if result.stage_b_seconds is None else f", Stage B {result.stage_b_seconds:.1f} s"
+    print(f"fit: Stage A {result.stage_a_seconds:.1f} s{stage_b}")
+    print(f"artifact: {result.exported.artifact_dir} (sha256 {result.exported.manifest.sha256})")
+    print(f"TensorRT engine: {result.exported.tensorrt}")
+    print(f"report: {result.report_png}")
+    version = accept_calibration(result, force=args.force, out_profile=args.out_profile)
+    report = result.to_json()
+    report["profile_written"] = str(version.path) if version is not None else None
+    report["profile_archived"] = str(version.archived) if version is not None and version.archived else None
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if version is None:
+        print(f"profile NOT updated: {args.profile} keeps the previous decoder (--force uses the new one)")
+        return 1
+    archived = f" (previous version saved as {version.archived})" if version.archived else ""
+    print(f"profile: wrote {version.path}{archived}")
+    return 0

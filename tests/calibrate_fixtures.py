@@ -1,0 +1,99 @@
+"""Shared pieces for the calibration tests: a profile copy with unique stream names and a small
+trained "previous" decoder artifact, and simulated calibration blocks of the demo subject."""
+
+from __future__ import annotations
+
+import tomllib
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rtbci.io.session import Session
+from rtbci.io.store import write_session
+from rtbci.models.checkpoint import save_checkpoint
+from rtbci.models.decoder import Decoder
+from rtbci.models.heads import RidgeHead
+from rtbci.profile import load_profile
+from rtbci.runtime.export import export_artifact
+from rtbci.signal import featurize
+from rtbci.sim import SimConfig, simulate_session
+from rtbci.train.checkpoints import decoder_checkpoint
+from rtbci.train.data import SessionBins
+from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
+from rtbci.train.latents import encode_bins
+
+DEMO_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "demo.toml"
+
+
+def simulated_block(seconds: float, session: int = 5, seed: int = 11) -> Session:
+    """A simulated recording of the demo subject (a session the test model never saw)."""
+    return simulate_session(SimConfig(), 0, session, seconds / 60.0, seed)
+
+
+def write_block(session: Session, path: Path) -> Path:
+    """Write a Session file and return its path."""
+    write_session(path, session)
+    return path
+
+
+def profile_text_with_model(tag: str, artifact: str | None, sha256: str | None) -> str:
+    """The demo profile's text with unique stream names and (optionally) a [model] table."""
+    text = DEMO_PROFILE.read_text(encoding="utf-8")
+    for role in ("spikes", "lfp", "behavior", "output"):
+        data = tomllib.loads(text)["streams"][role]
+        text = text.replace(f'name = "{data["name"]}"', f'name = "test-{tag}-{role}"', 1)
+        text = text.replace(f'source_id = "{data["source_id"]}"', f'source_id = "test-{tag}-{role}-src"', 1)
+    if artifact is not None:
+        text += f'\n[model]\nartifact = "{artifact}"\nsha256 = "{sha256}"\n'
+    return text
+
+
+def make_previous_profile(folder: Path, fit_session: Session, oracle: bool = False) -> Path:
+    """A profile in ``folder`` whose [model] is a tiny LFP decoder fit on ``fit_session``.
+
+    The backbone is a randomly initialised tiny encoder (no pretraining: the tests
+    check the calibration machinery, the benchmark checks accuracy); the head is a
+    ridge fit on the first 80% of ``fit_session``, or on all of it with ``oracle``
+    (a previous decoder that has seen the held-out block, so calibration cannot beat it).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:10]
+    bare = folder / "bare.toml"
+    bare.write_text(profile_text_with_model(tag, None, None), encoding="utf-8")
+    profile = load_profile(bare)
+    binned = featurize(fit_session, profile, progress=False)
+    session_ids = ["sim-S0-d90", binned.session_id]
+    torch.manual_seed(0)
+    encoder = new_encoder(profile, "lfp", binned.lfp.shape[-1], len(session_ids), SIZES["tiny"])
+    bins = SessionBins.from_binned(binned, context=1)
+    normalizer = fit_lfp_normalization([bins])
+    encoder.set_normalization(normalizer.mean, normalizer.std)
+    encoder.eval()
+    latents = encode_bins(encoder, bins.lfp, bins.context)
+    stop = len(latents) if oracle else int(0.8 * len(latents))
+    head = RidgeHead(encoder.config.d_model, bins.kinematics.shape[1]).fit(
+        latents[:stop], bins.kinematics[:stop], alpha=1.0
+    )
+    checkpoint = decoder_checkpoint(Decoder(encoder, head).eval(), session_ids, profile, {"heldout_r2": 0.0})
+    checkpoint_path = save_checkpoint(folder / "previous.pt", checkpoint)
+    manifest = export_artifact(checkpoint_path, folder / "models" / "previous", parity_steps=20)
+    bare.unlink()
+    path = folder / "rig.toml"
+    path.write_text(profile_text_with_model(tag, "models/previous", manifest.sha256), encoding="utf-8")
+    return path
+
+
+def heldout_r2_by_onnxruntime(
+    artifact_dir: Path, session: Session, profile_path: Path, heldout_start: int
+) -> np.ndarray:
+    """Recompute held-out R² by stepping the artifact in ONNX Runtime over every bin from the first."""
+    from rtbci.runtime import load_backend
+    from rtbci.train.metrics import r2_per_axis
+
+    binned = featurize(session, load_profile(profile_path), progress=False)
+    backend = load_backend("onnxruntime", artifact_dir)
+    backend.reset()
+    predicted = np.stack([backend.step(features) for features in binned.lfp])
+    return r2_per_axis(binned.kinematics[heldout_start:], predicted[heldout_start:])
