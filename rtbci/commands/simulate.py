@@ -68,7 +68,8 @@ def _write_files(args: argparse.Namespace) -> int:
     samples_per_session = round(args.minutes * 60.0 * config.rate_hz)
     jobs = [(subject, session) for subject in range(args.subjects) for session in range(args.sessions)]
     args.out.mkdir(parents=True, exist_ok=True)
-    with tqdm(total=len(jobs) * samples_per_session / config.rate_hz, unit="s", unit_scale=True) as bar:
+    # Counted in samples, shown in simulated seconds.
+    with tqdm(total=len(jobs) * samples_per_session, unit="s", unit_scale=1.0 / config.rate_hz) as bar:
         for subject, session in jobs:
             name = session_id(subject, session)
             bar.set_description(name)
@@ -78,7 +79,7 @@ def _write_files(args: argparse.Namespace) -> int:
                 session,
                 args.minutes,
                 args.seed,
-                on_progress=lambda n: bar.update(n / config.rate_hz),
+                on_progress=bar.update,
             )
             write_session(args.out / f"{name}.h5", result)
     print(f"wrote {len(jobs)} sessions to {args.out}")
