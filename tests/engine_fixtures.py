@@ -4,6 +4,7 @@ a simulated Session, and a replay running on a thread."""
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -14,6 +15,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from rtbci.io.session import Session
+from rtbci.lsl import require_pylsl
 from rtbci.profile import Profile, profile_from_dict
 from rtbci.replay import ReplayOptions, ReplayReport, SessionPlayer, outlet_identities
 from rtbci.sim import SimConfig, simulate_session
@@ -112,3 +114,71 @@ class ThreadedReplay:
 def make_lfp_backend() -> OnnxLinearBackend:
     """The linear test decoder for the demo rig's LFP features (96 channels x 5 features)."""
     return OnnxLinearBackend((96, 5))
+
+
+def wait_for(condition, timeout: float = 20.0, poll: float = 0.05) -> bool:
+    """Poll ``condition()`` until it is true or ``timeout`` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    return bool(condition())
+
+
+def only_streams(session: Session, *names: str) -> Session:
+    """The same session with only the named streams."""
+    return Session(session.meta, {name: session.streams[name] for name in names})
+
+
+class SyntheticRig:
+    """Live spikes and LFP outlets under a profile's identities, whose timestamps the test can move.
+
+    Pushes 10-sample chunks at 1 kHz on an absolute schedule. ``clock_offset`` is added to every
+    timestamp (a jump or a clock reset is a change of it); ``nan_channels`` makes the LFP samples
+    of those channels NaN and Inf while set.
+    """
+
+    def __init__(self, profile: Profile, n_channels: int = 96) -> None:
+        pylsl = require_pylsl()
+        self.n_channels = n_channels
+        self.outlets = {}
+        for role, fmt in (("spikes", "int16"), ("lfp", "float32")):
+            spec = getattr(profile.streams, role)
+            info = pylsl.StreamInfo(spec.name, spec.type, n_channels, spec.rate, fmt, spec.source_id)
+            self.outlets[role] = pylsl.StreamOutlet(info)
+        self.clock_offset = 0.0
+        self.nan_channels: slice | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.rng = np.random.default_rng(0)
+
+    def start(self) -> SyntheticRig:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        pylsl = require_pylsl()
+        start = float(np.ceil(pylsl.local_clock()))
+        chunk = 0
+        while not self.stop.is_set():
+            times = start + (chunk * 10 + np.arange(10)) / 1000.0
+            delay = times[-1] - pylsl.local_clock()
+            if delay > 0:
+                time.sleep(delay)
+            stamps = times + self.clock_offset
+            spikes = self.rng.poisson(0.05, (10, self.n_channels)).astype(np.int16)
+            lfp = 50.0 * np.sin(2 * np.pi * 12.0 * times)[:, None] + self.rng.normal(
+                0, 5, (10, self.n_channels)
+            )
+            lfp = lfp.astype(np.float32)
+            if self.nan_channels is not None:
+                lfp[::2, self.nan_channels] = np.nan
+                lfp[1::2, self.nan_channels] = np.inf
+            self.outlets["spikes"].push_chunk(spikes, stamps.tolist())
+            self.outlets["lfp"].push_chunk(lfp, stamps.tolist())
+            chunk += 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5.0)

@@ -27,6 +27,8 @@ __all__ = ["AlignedBin", "BinAligner", "InputBins"]
 
 # An input whose newest bin lies this many bins behind the bin clock has had its clock reset.
 _RESET_BINS = 50
+# A missing bin overdue by more than this is not late but skipped by a jump of the inputs' clock.
+_MAX_CATCH_UP_S = 1.0
 
 
 class InputBins:
@@ -77,7 +79,15 @@ class InputBins:
         return int(self.index[(self.tail - 1) % self.capacity]) if self.tail > self.head else None
 
     def drop_before(self, index: int) -> None:
-        """Discard stored bins older than ``index`` (they came after their bin was decoded)."""
+        """Discard stored bins before ``index``: they came after their bin was decoded.
+
+        Not when even the newest stored bin is far behind ``index``: that is what
+        an input sends after its clock was reset, and the aligner re-anchors on
+        those bins once every input has been reset.
+        """
+        newest = self.newest_index()
+        if newest is None or newest < index - _RESET_BINS:
+            return
         while self.tail > self.head and self.index[self.head % self.capacity] < index:
             self.head += 1
             self.stale += 1
@@ -199,8 +209,20 @@ class BinAligner:
             inputs.drop_before(n)
         firsts = [inputs.first_index() for inputs in self.inputs]
         complete = all(first == n for first in firsts)
-        if not complete and now < self.end_time(n) + self.deadline_s:
-            return None
+        if not complete:
+            overdue_s = now - (self.end_time(n) + self.deadline_s)
+            if overdue_s < 0:
+                return None
+            if overdue_s > _MAX_CATCH_UP_S:
+                # Deadlines are on the inputs' clock, which advances with real time while they are
+                # silent; a bin this far overdue means that clock jumped. Resume at the bin due now.
+                skipped = int(overdue_s // self.bin_s)
+                self.gap_bins += skipped
+                self._pending_gap += skipped
+                n = self.next_index = n + skipped
+                for inputs in self.inputs:
+                    inputs.drop_before(n)
+                firsts = [inputs.first_index() for inputs in self.inputs]
         late_mask = 0
         t_last = 0.0
         t_read = 0.0

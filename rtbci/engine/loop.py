@@ -76,6 +76,7 @@ class EngineInput:
     featurizer: Featurizer
     raw: ChunkRing | None = None
     last_timestamp: float | None = None
+    last_read: float = 0.0
     timestamp_jumps: int = 0
     skipped_at_start: int = 0
     health_before_restarts: dict[str, int] = field(default_factory=dict)
@@ -202,21 +203,47 @@ class DecodeLoop(threading.Thread):
             gc.unfreeze()
 
     def _serve(self) -> None:
-        clock = self.clock
         aligner = self.aligner
         stop = self.stop_requested
         while not stop.is_set():
             for k in range(len(self.inputs)):
                 self._pull(k, 0.0)
-            while (ready := aligner.pop(clock())) is not None:
+            # One bin per pass: every input is pulled again before the next bin is judged, so a
+            # bin is never called late while its data waits in an inlet (after a slow step).
+            ready = aligner.pop(self.source_now())
+            if ready is not None:
                 self._decode(ready)
+                continue
             waiting = aligner.waiting_for()
             deadline = aligner.next_deadline()
-            timeout = _MAX_WAIT_S if deadline is None else min(max(deadline - clock(), 0.0), _MAX_WAIT_S)
+            if deadline is None:
+                timeout = _MAX_WAIT_S
+            else:
+                timeout = min(max(deadline - self.source_now(), 0.0), _MAX_WAIT_S)
             if waiting is not None and timeout > 0.0:
                 self._pull(waiting, timeout)
             elif waiting is None and timeout > 0.0:
                 stop.wait(timeout)
+
+    def source_now(self) -> float:
+        """The inputs' clock now: each input's newest timestamp advanced by the time since it was
+        read, and the earliest of those.
+
+        Deadlines are kept on this clock rather than on ours, so that a source whose
+        timestamps jumped, were reset, or run ahead (a replay faster than real time)
+        is still given the same time to deliver a bin, instead of every bin since
+        being due at once. A silent input's estimate advances with our clock, so
+        deadlines keep firing while it is gone. The earliest input sets the pace:
+        when the inputs' clocks step one after the other, nothing is decoded
+        against the one that stepped first.
+        """
+        now = self.clock()
+        earliest = None
+        for engine_input in self.inputs:
+            if engine_input.last_timestamp is not None:
+                estimate = engine_input.last_timestamp + (now - engine_input.last_read)
+                earliest = estimate if earliest is None or estimate < earliest else earliest
+        return now if earliest is None else earliest
 
     def _pull(self, k: int, timeout: float) -> None:
         engine_input = self.inputs[k]
@@ -232,6 +259,7 @@ class DecodeLoop(threading.Thread):
             engine_input.timestamp_jumps += 1
             engine_input.restart_featurizer()
         engine_input.last_timestamp = float(timestamps[n - 1])
+        engine_input.last_read = t_read
         raw = engine_input.raw  # read once: recording may be switched off from another thread
         if raw is not None:
             raw.write(data, timestamps)
@@ -282,6 +310,6 @@ class DecodeLoop(threading.Thread):
         counters.decoded += 1
         if counters.decoded % _GC_EVERY_BINS == 0:
             deadline = self.aligner.next_deadline()
-            if deadline is not None and deadline - clock() > _GC_SLACK_S:
+            if deadline is not None and deadline - self.source_now() > _GC_SLACK_S:
                 gc.collect(0)
                 counters.gc_runs += 1

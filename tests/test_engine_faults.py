@@ -1,0 +1,182 @@
+"""Faults with real LSL on loopback: a stream vanishes and returns, NaN/Inf bursts, timestamp jumps and
+clock resets, and a backend slower than the bin rate."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import numpy as np
+import pytest
+from engine_fixtures import (
+    OnnxLinearBackend,
+    SyntheticRig,
+    ThreadedReplay,
+    only_streams,
+    simulated_session,
+    unique_profile,
+    wait_for,
+)
+
+from rtbci.engine import Engine, EngineOptions
+from rtbci.engine.latency import bin_accounting
+from rtbci.engine.records import FLAG_OVERDUE
+from rtbci.engine.status import format_status
+from rtbci.io.store import read_session
+from rtbci.replay import ReplayOptions
+
+pytestmark = pytest.mark.slow
+
+
+def _all_records(engine: Engine) -> np.ndarray:
+    records, _, missed = engine.records.read_since(0)
+    assert missed == 0
+    return records
+
+
+def test_stream_vanishes_and_returns(tmp_path):
+    profile = unique_profile(tmp_path, late_policy="hold")
+    session = simulated_session(10.0)
+    spikes = ThreadedReplay(only_streams(session, "spikes"), profile, ReplayOptions(progress=False)).start()
+    lfp = ThreadedReplay(only_streams(session, "lfp"), profile, ReplayOptions(progress=False)).start()
+    engine = Engine(profile, OnnxLinearBackend((96, 5)), "lfp", EngineOptions(record=tmp_path / "gap.h5"))
+    try:
+        engine.start()
+        assert wait_for(lambda: engine.snapshot()["bins"] >= 50)
+        lfp.close()
+        del lfp
+        gc.collect()  # destroys the LFP outlet: the stream is gone from the network
+        assert wait_for(lambda: engine.snapshot()["late_by_input"]["lfp"] >= 40)
+        status_during_gap = format_status(engine.snapshot(), engine.recent())
+        decoded_during_gap = engine.snapshot()["bins"]
+        lfp = ThreadedReplay(only_streams(session, "lfp"), profile, ReplayOptions(progress=False)).start()
+        late_before_return = engine.snapshot()["late"]
+        # Back on the same bin grid: bins complete again without standing in for the LFP.
+        assert wait_for(lambda: (engine.recent(25)["late_mask"] == 0).all() and engine.snapshot()["late"] > 0)
+        time.sleep(0.5)
+        records = _all_records(engine)
+    finally:
+        snapshot = engine.stop()
+        spikes.close()
+        lfp.close()
+    assert snapshot["errors"] == []
+    assert decoded_during_gap >= 90  # the output kept coming while the LFP was gone
+    assert "late" in status_during_gap and late_before_return > 0
+    lfp_health = snapshot["inputs"]["lfp"]
+    assert lfp_health["gaps"] + lfp_health["timestamp_jumps"] >= 1
+    assert bin_accounting(records["index"]) == {"dropped": 0, "duplicated": 0}
+    late = records["late_mask"] != 0
+    assert late.any() and not late[-25:].any()
+    # Held input: while the LFP was missing (bit 1), the decoder saw the LFP's last bin again and again.
+    lfp_late = (records["late_mask"] & 0b10) != 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], lfp_late.astype(int), [0]])))
+    starts, stops = edges[::2], edges[1::2]
+    longest = np.argmax(stops - starts)
+    held = records["features"][starts[longest] : stops[longest]]
+    assert len(held) >= 40
+    np.testing.assert_array_equal(held[1:], np.broadcast_to(held[0], held[1:].shape))
+    # The gap is in the recording too.
+    recorded = read_session(tmp_path / "gap.h5", ["timing"]).streams["timing"]
+    assert np.count_nonzero(recorded.data[:, 7]) >= 40
+
+
+def test_nan_and_inf_bursts_are_sanitised_and_counted(tmp_path):
+    profile = unique_profile(tmp_path)
+    rig = SyntheticRig(profile).start()
+    engine = Engine(profile, OnnxLinearBackend((96, 5)), "lfp")
+    try:
+        engine.start()
+        assert wait_for(lambda: engine.snapshot()["bins"] >= 20)
+        rig.nan_channels = slice(10, 40)
+        assert wait_for(lambda: engine.snapshot()["inputs"]["lfp"]["nan_total"] > 3000)
+        rig.nan_channels = None
+        assert wait_for(lambda: engine.snapshot()["bins"] >= 150)
+        records = _all_records(engine)
+    finally:
+        snapshot = engine.stop()
+        rig.close()
+    assert snapshot["errors"] == []
+    assert np.isfinite(records["features"]).all()
+    assert np.isfinite(records["output"]).all()
+    assert snapshot["inputs"]["lfp"]["nan_total"] > 3000
+
+
+def test_timestamp_jump_and_clock_reset_are_handled(tmp_path):
+    profile = unique_profile(tmp_path)
+    rig = SyntheticRig(profile).start()
+    engine = Engine(profile, OnnxLinearBackend((96, 5)), "lfp", EngineOptions(record_ring_bins=20000))
+    try:
+        engine.start()
+        assert wait_for(lambda: engine.snapshot()["bins"] >= 30)
+        rig.clock_offset = 5.0  # the source's clock jumps 5 s ahead
+        assert wait_for(lambda: engine.snapshot()["inputs"]["lfp"]["timestamp_jumps"] >= 1)
+        bins_after_jump = engine.snapshot()["bins"]
+        assert wait_for(lambda: engine.snapshot()["bins"] >= bins_after_jump + 30)
+        rig.clock_offset = -60.0  # ... and is then reset a minute back
+        assert wait_for(lambda: engine.snapshot()["clock_resets"] >= 1)
+        bins_after_reset = engine.snapshot()["bins"]
+        assert wait_for(lambda: engine.snapshot()["bins"] >= bins_after_reset + 30)
+        records = _all_records(engine)
+    finally:
+        snapshot = engine.stop()
+        rig.close()
+    assert snapshot["errors"] == []
+    assert snapshot["inputs"]["lfp"]["timestamp_jumps"] >= 2
+    # The ~250 bins the forward jump skipped are counted (as a gap, or as late if one input's jump
+    # was seen a bin before the other's), never silent.
+    assert snapshot["gap_bins"] + snapshot["late"] >= 200
+    # The bin numbers follow the source's clock: forward by ~250 bins, then back by ~3250.
+    steps = np.diff(records["index"])
+    assert steps.max() >= 200 and steps.min() <= -3000
+    assert np.count_nonzero(steps == 1) >= len(steps) - 30  # otherwise one bin after another
+    # Decoding went on with complete bins after both events.
+    assert (records["late_mask"][-20:] == 0).all()
+
+
+class SlowBackend:
+    """A real backend made slower than the bin rate while ``slow`` is set (overload)."""
+
+    def __init__(self, inner: OnnxLinearBackend, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+        self.slow = False
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def step(self, features: np.ndarray) -> np.ndarray:
+        if self.slow:
+            time.sleep(self.delay_s)
+        return self.inner.step(features)
+
+    def info(self) -> dict:
+        return self.inner.info()
+
+
+def test_overload_is_bounded_counted_and_recovers(tmp_path):
+    profile = unique_profile(tmp_path)
+    rig = SyntheticRig(profile).start()
+    backend = SlowBackend(OnnxLinearBackend((96, 5)), delay_s=0.035)
+    engine = Engine(profile, backend, "lfp")
+    try:
+        engine.start()
+        assert wait_for(lambda: engine.snapshot()["bins"] >= 20)
+        backend.slow = True  # 35 ms per 20 ms bin
+        time.sleep(2.0)
+        during = engine.snapshot()
+        backend.slow = False
+        assert wait_for(lambda: not (engine.recent(25)["flags"] & FLAG_OVERDUE).any(), timeout=20.0)
+        records = _all_records(engine)
+    finally:
+        snapshot = engine.stop()
+        rig.close()
+    assert snapshot["errors"] == []
+    assert during["overdue"] > 20
+    # Bounded: the backlog lives in fixed rings; nothing grows without limit.
+    stores = engine.loop.aligner.inputs
+    assert all(store.tail - store.head <= store.capacity for store in stores)
+    assert snapshot["overdue"] >= during["overdue"]
+    # It caught up: the newest bins are decoded on time again, and none was lost or repeated.
+    assert bin_accounting(records["index"]) == {"dropped": 0, "duplicated": 0}
+    latency = records["t_push"] - records["t_last_sample"]
+    assert latency[-25:].max() < latency.max()

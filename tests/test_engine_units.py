@@ -1,0 +1,177 @@
+"""The engine's pure parts: bin aligner, post-processing, rings, accounting, stream predicates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from rtbci.engine.align import BinAligner
+from rtbci.engine.latency import bin_accounting
+from rtbci.engine.postprocess import PostProcessor, output_channels
+from rtbci.engine.records import record_dtype
+from rtbci.engine.resolve import predicate_for
+from rtbci.engine.ring import ChunkRing, RecordRing
+from rtbci.profile import OutputConfig, StreamSpec
+
+BIN_S = 0.02
+
+
+def _aligner(policy: str = "hold", deadline_s: float = 0.01) -> BinAligner:
+    return BinAligner([(3,), (3, 2)], BIN_S, 0.0, deadline_s, policy, capacity=8)
+
+
+def _add(aligner: BinAligner, k: int, index: int, value: float) -> None:
+    shape = aligner.inputs[k].values.shape[1:]
+    end = aligner.end_time(index)
+    aligner.inputs[k].add(index, np.full(shape, value, np.float32), end - 0.001, end)
+
+
+def test_bin_waits_for_every_input_then_decodes_in_order():
+    aligner = _aligner()
+    _add(aligner, 0, 10, 1.0)
+    assert aligner.pop(now=0.0) is None  # input 1 has not delivered bin 10
+    _add(aligner, 1, 10, 2.0)
+    _add(aligner, 0, 11, 3.0)
+    first = aligner.pop(now=0.0)
+    assert first.index == 10 and first.late_mask == 0
+    assert first.values[0][0] == 1.0 and first.values[1][0, 0] == 2.0
+    assert first.end_time == pytest.approx(11 * BIN_S)
+    assert aligner.pop(now=0.0) is None  # bin 11 still misses input 1 and is not due
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("hold", 2.0), ("zeros", 0.0)])
+def test_late_input_is_stood_in_for_at_the_deadline_and_counted(policy, expected):
+    aligner = _aligner(policy)
+    _add(aligner, 0, 10, 1.0)
+    _add(aligner, 1, 10, 2.0)
+    aligner.pop(now=0.0)
+    _add(aligner, 0, 11, 5.0)
+    due = aligner.end_time(11) + aligner.deadline_s
+    assert aligner.pop(now=due - 1e-4) is None
+    late = aligner.pop(now=due)
+    assert late.index == 11 and late.late_mask == 0b10
+    assert late.values[0][0] == 5.0 and late.values[1][0, 0] == expected
+    assert aligner.late_bins == 1 and aligner.late_by_input == [0, 1]
+    # The late input's bin 11 arrives after all: it is counted as stale, never decoded twice.
+    _add(aligner, 1, 11, 9.0)
+    _add(aligner, 0, 12, 1.0)
+    _add(aligner, 1, 12, 1.0)
+    assert aligner.pop(now=due).index == 12
+    assert aligner.inputs[1].stale == 1
+
+
+def test_forward_jump_of_every_input_is_a_counted_gap():
+    aligner = _aligner()
+    for index in (10, 50):
+        _add(aligner, 0, index, 1.0)
+        _add(aligner, 1, index, 1.0)
+    assert aligner.pop(now=0.0).index == 10
+    jumped = aligner.pop(now=0.0)
+    assert jumped.index == 50 and jumped.gap_bins == 39
+    assert aligner.gap_bins == 39
+
+
+def test_consistent_jump_back_is_a_clock_reset():
+    aligner = _aligner()
+    _add(aligner, 0, 1000, 1.0)
+    _add(aligner, 1, 1000, 1.0)
+    aligner.pop(now=0.0)
+    _add(aligner, 0, 5, 1.0)
+    _add(aligner, 1, 5, 1.0)
+    reset = aligner.pop(now=0.0)
+    assert reset.index == 5 and reset.clock_reset
+    assert aligner.clock_resets == 1
+
+
+def test_a_full_input_ring_drops_its_oldest_bins_and_counts_them():
+    aligner = _aligner()
+    for index in range(20):
+        _add(aligner, 0, index, float(index))
+    assert aligner.inputs[0].overflow == 12
+    assert aligner.inputs[0].first_index() == 12
+
+
+def test_postprocess_gain_clamp_smoothing_and_integration():
+    config = OutputConfig(kinematics=("vel_x", "vel_y"), velocity_clamp=0.5, smoothing_ms=0.0, gain=2.0)
+    post = PostProcessor(config, BIN_S)
+    out = post.process(np.array([0.1, 1.0], np.float32))
+    np.testing.assert_allclose(out, [0.2, 0.5, 0.2 * BIN_S, 0.5 * BIN_S], rtol=1e-6)
+    out = post.process(np.array([0.1, -1.0], np.float32))
+    np.testing.assert_allclose(out[2:], [0.4 * BIN_S, 0.0], atol=1e-7)
+
+
+def test_postprocess_smoother_is_the_profiles_exponential_time_constant():
+    post = PostProcessor(OutputConfig(smoothing_ms=60.0, velocity_clamp=10.0), BIN_S)
+    alpha = 1.0 - math.exp(-BIN_S / 0.06)
+    first = post.process(np.array([1.0, 0.0], np.float32))[0]
+    second = post.process(np.array([1.0, 0.0], np.float32))[0]
+    assert first == pytest.approx(alpha, rel=1e-6)
+    assert second == pytest.approx(alpha + alpha * (1 - alpha), rel=1e-6)
+
+
+def test_postprocess_replaces_nonfinite_values_and_counts_them():
+    post = PostProcessor(OutputConfig(smoothing_ms=0.0), BIN_S)
+    post.process(np.array([0.25, -0.25], np.float32))
+    out = post.process(np.array([np.nan, np.inf], np.float32))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[:2], [0.25, -0.25])
+    assert post.nonfinite == 2
+
+
+def test_safety_stop_zeroes_velocity_and_holds_position():
+    post = PostProcessor(OutputConfig(smoothing_ms=0.0), BIN_S)
+    held = post.process(np.array([0.3, 0.1], np.float32))[2:].copy()
+    post.enabled = False
+    out = post.process(np.array([0.3, 0.1], np.float32))
+    np.testing.assert_array_equal(out[:2], [0.0, 0.0])
+    np.testing.assert_array_equal(out[2:], held)
+
+
+def test_output_channels_add_a_position_per_velocity():
+    labels, units = output_channels(OutputConfig(kinematics=("vel_x", "vel_y", "grip"), units="m/s"))
+    assert labels == ["vel_x", "vel_y", "grip", "pos_x", "pos_y"]
+    assert units == ["m/s", "m/s", "m/s", "m", "m"]
+
+
+def test_chunk_ring_keeps_chunks_across_the_wrap_and_counts_overflow():
+    ring = ChunkRing(capacity=25, n_channels=2, dtype=np.dtype(np.int16), max_chunks=8)
+    written = []
+    for k in range(6):
+        chunk = np.full((10, 2), k, np.int16)
+        stamps = np.arange(10) + 10.0 * k
+        assert ring.write(chunk, stamps)
+        written.append((chunk, stamps))
+        got = list(ring.read())
+        assert len(got) == 1
+        np.testing.assert_array_equal(got[0][0], chunk)
+        np.testing.assert_array_equal(got[0][1], stamps)
+    assert ring.write(np.zeros((10, 2), np.int16), np.zeros(10))
+    assert ring.write(np.zeros((10, 2), np.int16), np.zeros(10))
+    assert not ring.write(np.zeros((10, 2), np.int16), np.zeros(10))  # the reader is a ring behind
+    assert ring.overflow_chunks == 1 and ring.overflow_samples == 10
+    assert [len(stamps) for _, stamps in ring.read()] == [10, 10]
+
+
+def test_record_ring_readers_follow_their_own_cursor_and_see_what_they_missed():
+    ring = RecordRing(record_dtype(4, (3,)), capacity=5)
+    for seq in range(8):
+        ring.slot()["seq"] = seq
+        ring.commit()
+    records, cursor, missed = ring.read_since(0)
+    assert missed == 3 and cursor == 8
+    assert list(records["seq"]) == [3, 4, 5, 6, 7]
+    assert list(ring.last(2)["seq"]) == [6, 7]
+    records, cursor, missed = ring.read_since(cursor)
+    assert len(records) == 0 and missed == 0
+
+
+def test_bin_accounting_finds_dropped_and_duplicated_bins():
+    assert bin_accounting(np.array([3, 4, 5, 6])) == {"dropped": 0, "duplicated": 0}
+    assert bin_accounting(np.array([3, 4, 4, 7])) == {"dropped": 2, "duplicated": 1}
+
+
+def test_stream_predicate_uses_every_identifier_that_is_set():
+    spec = StreamSpec(channels=4, rate=1000.0, name="lfp", source_id="rig-1")
+    assert predicate_for(spec) == "name='lfp' and source_id='rig-1'"
