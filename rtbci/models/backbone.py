@@ -14,7 +14,16 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-__all__ = ["Block", "RMSNorm", "SelfAttention", "SwiGLU", "apply_rotary", "rotary_tables", "window_mask"]
+__all__ = [
+    "Block",
+    "RMSNorm",
+    "SelfAttention",
+    "SwiGLU",
+    "apply_rotary",
+    "bin_rotary",
+    "rotary_tables",
+    "window_mask",
+]
 
 Rotary = tuple[torch.Tensor, torch.Tensor]
 
@@ -40,6 +49,18 @@ def rotary_tables(positions: torch.Tensor, head_dim: int, base: float = 10000.0)
     inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
     angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
     return angles.cos().float(), angles.sin().float()
+
+
+def bin_rotary(
+    n_bins: int, tokens_per_bin: int, head_dim: int, device: torch.device, first_bin: int = 0
+) -> Rotary:
+    """Rotary tables for ``n_bins`` bins of ``tokens_per_bin`` tokens; a bin's tokens share its position.
+
+    Built on the CPU in float64 (not every accelerator has float64) and then moved to ``device``.
+    """
+    positions = torch.arange(n_bins, dtype=torch.float64).repeat_interleave(tokens_per_bin) + first_bin
+    cos, sin = rotary_tables(positions, head_dim)
+    return cos.to(device), sin.to(device)
 
 
 def apply_rotary(x: torch.Tensor, rotary: Rotary) -> torch.Tensor:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rtbci.models.backbone import Block, RMSNorm, rotary_tables, window_mask
+from rtbci.models.backbone import Block, RMSNorm, bin_rotary, window_mask
 from rtbci.models.tokenizer import Tokenizer
 
 __all__ = ["Encoder", "EncoderConfig"]
@@ -180,8 +180,7 @@ class Encoder(nn.Module):
         token_bins = torch.arange(T, device=x.device).repeat_interleave(N)
         keep_flat = keep.reshape(B, T * N) if keep is not None else None
         mask = window_mask(token_bins, self.config.window_bins, keep_flat)
-        cos, sin = rotary_tables(token_bins + first_bin, self.head_dim)
-        rotary = (cos.to(x.device), sin.to(x.device))
+        rotary = bin_rotary(T, N, self.head_dim, x.device, first_bin)
         h = tokens.reshape(B, T * N, d)
         for block in self.blocks:
             h = block(h, rotary, mask)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from rtbci.models.backbone import Block, RMSNorm, rotary_tables, window_mask
+from rtbci.models.backbone import Block, RMSNorm, bin_rotary, window_mask
 from rtbci.models.encoder import Encoder
 from rtbci.models.tokenizer import Tokenizer
 
@@ -71,8 +71,7 @@ class TokenDecoder(nn.Module):
         h = torch.where(keep[..., None], latents, self.mask_token) + self.token_embedding
         token_bins = torch.arange(T, device=latents.device).repeat_interleave(N)
         mask = window_mask(token_bins, self.window_bins)
-        cos, sin = rotary_tables(token_bins, d // self.blocks[0].attn.n_heads)
-        rotary = (cos.to(latents.device), sin.to(latents.device))
+        rotary = bin_rotary(T, N, d // self.blocks[0].attn.n_heads, latents.device)
         h = h.reshape(B, T * N, d)
         for block in self.blocks:
             h = block(h, rotary, mask)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rtbci.models.backbone import rotary_tables
+from rtbci.models.backbone import bin_rotary
 from rtbci.models.decoder import Decoder
 
 __all__ = ["STATE_NAMES", "FullWindowStep", "StreamingStep"]
@@ -54,20 +54,14 @@ class StreamingStep(nn.Module):
         self.decoder = decoder
         self.n_tokens = encoder.n_tokens
         self.window_bins = config.window_bins
-        self.input_shape = (
-            (config.n_channels,)
-            if config.modality == "spikes"
-            else (
-                config.n_channels,
-                config.n_features,
-            )
-        )
+        channels, features = config.n_channels, config.n_features
+        self.input_shape = (channels,) if config.modality == "spikes" else (channels, features)
         self.register_buffer("session", torch.tensor([session_index]), persistent=False)
         subject = torch.tensor([subject_index]) if subject_index is not None else None
         self.register_buffer("subject", subject, persistent=False)
-        key_bins = torch.arange(self.window_bins).repeat_interleave(self.n_tokens)
-        key_cos, key_sin = rotary_tables(key_bins, encoder.head_dim)
-        query_cos, query_sin = rotary_tables(key_bins[-self.n_tokens :], encoder.head_dim)
+        # Slot order is bin order: cached bins at positions 0 .. W-2, the new bin at W-1.
+        key_cos, key_sin = bin_rotary(self.window_bins, self.n_tokens, encoder.head_dim, torch.device("cpu"))
+        query_cos, query_sin = key_cos[-self.n_tokens :], key_sin[-self.n_tokens :]
         for name, table in [
             ("key_cos", key_cos),
             ("key_sin", key_sin),
