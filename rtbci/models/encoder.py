@@ -65,9 +65,17 @@ class EncoderConfig:
             raise ValueError(f"spike encoders take one feature per channel, not n_features={self.n_features}")
         if self.context not in ("embedding", "stitching"):
             raise ValueError(f"context must be embedding or stitching, not {self.context!r}")
-        for name in ("n_channels", "n_features", "patch_channels", "d_model", "n_layers", "n_heads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        sizes = {
+            "n_channels": self.n_channels,
+            "n_features": self.n_features,
+            "patch_channels": self.patch_channels,
+            "d_model": self.d_model,
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+        }
+        for name, value in sizes.items():
+            if value < 1:
+                raise ValueError(f"{name} must be positive, not {value}")
         if self.window_bins < 2:
             raise ValueError(f"window_bins must be at least 2, not {self.window_bins}")
         if self.n_sessions < 1 or self.n_subjects < 0:
