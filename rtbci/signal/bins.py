@@ -8,6 +8,7 @@ counters, and hands the per-sample work to a numba kernel in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -16,7 +17,11 @@ import numpy as np
 from rtbci.errors import UserError
 from rtbci.signal import kernels
 
-__all__ = ["BinnedStream", "Bins", "ChannelCountError", "ChunkShapeError"]
+__all__ = ["BinnedStream", "Bins", "ChannelCountError", "ChunkShapeError", "KernelSetup"]
+
+# Samples per work block of the kernel: a 20 ms bin at 2 kHz fits in one, and
+# two (BLOCK_SAMPLES, C) float32 blocks of 256 channels stay in L2.
+BLOCK_SAMPLES = 64
 
 
 class ChunkShapeError(UserError):
@@ -71,8 +76,33 @@ class Bins:
         )
 
 
+@dataclass(frozen=True)
+class KernelSetup:
+    """What a featurizer asks of the shared kernel (:func:`rtbci.signal.kernels.push`).
+
+    Attributes
+    ----------
+    mode
+        ``kernels.MODE_COUNTS`` or ``kernels.MODE_LFP``.
+    n_sums
+        Sums kept per channel over the open bin (F).
+    dtype
+        Arithmetic of sums and filters.
+    sos
+        ``(S, 6)`` filter sections, in kernel order; none for counts.
+    sections
+        ``(n_notch, n_lmp, n_bands, sections_per_band)``.
+    """
+
+    mode: int
+    n_sums: int
+    dtype: np.dtype
+    sos: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 6)))
+    sections: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
 class BinnedStream:
-    """Chunk checks, bin clock, output buffers and health shared by the featurizers.
+    """Chunk checks, bin clock, kernel state, output buffers and health of a featurizer.
 
     Parameters
     ----------
@@ -87,7 +117,9 @@ class BinnedStream:
     stream
         Stream name used in error messages and health.
     value_shape
-        Shape of one bin's values.
+        Shape of one bin's values: ``(C,)`` or ``(C, F)``.
+    setup
+        Mode, filters and arithmetic of the kernel.
     """
 
     def __init__(
@@ -98,6 +130,7 @@ class BinnedStream:
         epoch: float,
         stream: str,
         value_shape: tuple[int, ...],
+        setup: KernelSetup,
     ) -> None:
         if n_channels <= 0:
             raise ValueError(f"stream {stream!r}: n_channels must be positive, got {n_channels}")
@@ -120,18 +153,19 @@ class BinnedStream:
         self._nan_counts = np.zeros(self.n_channels, np.int64)
         self._bad_timestamps = 0
         self._no_bins = Bins.concatenate([], value_shape)
+        dtype = np.dtype(setup.dtype)
+        n = self.n_channels
+        self._layout = np.array([setup.mode, *setup.sections], np.int64)
+        self._sos = np.ascontiguousarray(setup.sos, dtype=dtype)
+        self._state = np.zeros((len(setup.sos), 2, n), dtype)
+        self._last_good = np.zeros(n, dtype)
+        self._notched = np.zeros((BLOCK_SAMPLES if setup.mode == kernels.MODE_LFP else 0, n), dtype)
+        self._scratch = np.zeros((BLOCK_SAMPLES, n), dtype)
+        self._acc = np.zeros((setup.n_sums, n), dtype)
+        self._held = np.zeros((setup.n_sums, n), dtype)
+        self._n_outputs = setup.n_sums
         # Room for a few bins per chunk; grown (rarely, after a gap) when a chunk needs more.
         self._allocate_output(4)
-
-    # -- what a subclass provides -------------------------------------------------
-    def _push_kernel(self, samples: np.ndarray, timestamps: np.ndarray) -> int:
-        raise NotImplementedError
-
-    def _flush_kernel(self, t: float) -> int:
-        raise NotImplementedError
-
-    def _reset_state(self) -> None:
-        raise NotImplementedError
 
     # -- public API -----------------------------------------------------------------
     def push(self, samples: np.ndarray, timestamps: np.ndarray) -> Bins:
@@ -194,7 +228,8 @@ class BinnedStream:
         self._clock_f[:] = 0.0
         self._nan_counts[:] = 0
         self._bad_timestamps = 0
-        self._reset_state()
+        for array in (self._state, self._last_good, self._notched, self._scratch, self._acc, self._held):
+            array[...] = 0
 
     @property
     def health(self) -> dict:
@@ -234,9 +269,41 @@ class BinnedStream:
         }
 
     # -- helpers ----------------------------------------------------------------------
+    def _push_kernel(self, samples: np.ndarray, timestamps: np.ndarray) -> int:
+        return kernels.push(
+            samples,
+            timestamps,
+            self._timing,
+            self._layout,
+            self._sos,
+            self._state,
+            self._last_good,
+            self._notched,
+            self._scratch,
+            self._acc,
+            self._held,
+            self._nan_counts,
+            self._clock_i,
+            self._clock_f,
+            self._out_index,
+            self._out_values,
+        )
+
+    def _flush_kernel(self, t: float) -> int:
+        return kernels.flush(
+            t,
+            self._timing,
+            self._layout,
+            self._acc,
+            self._held,
+            self._clock_i,
+            self._out_index,
+            self._out_values,
+        )
+
     def _allocate_output(self, n_bins: int) -> None:
         self._out_index = np.zeros(n_bins, np.int64)
-        self._out_values = np.zeros((n_bins, *self.value_shape), np.float32)
+        self._out_values = np.zeros((n_bins, self.n_channels, self._n_outputs), np.float32)
 
     def _take(self, written: int) -> Bins:
         if written == 0:
@@ -245,7 +312,7 @@ class BinnedStream:
         return Bins(
             index=index,
             end_times=self.epoch + (index + 1) * self.bin_s,
-            values=self._out_values[:written].copy(),
+            values=self._out_values[:written].reshape(written, *self.value_shape).copy(),
         )
 
     def _checked(self, samples: np.ndarray, timestamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

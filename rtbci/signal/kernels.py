@@ -50,6 +50,15 @@ N_CLOCK_FLOAT = 4
 # Returned by the push kernels, with nothing changed, when a timestamp is NaN
 # or Inf; the caller repairs the timestamps and pushes again.
 NON_FINITE_TIMESTAMPS = np.iinfo(np.int64).min
+# Index into the int64 layout array, and its modes.
+LAYOUT_MODE = 0
+LAYOUT_NOTCH = 1
+LAYOUT_LMP = 2
+LAYOUT_BANDS = 3
+LAYOUT_PER_BAND = 4
+N_LAYOUT = 5
+MODE_COUNTS = 0  # spike counts: sum per bin
+MODE_LFP = 1  # LFP: notch, LMP and band power per bin
 # Index into the float64 timing array passed to every kernel.
 TIMING_EPOCH = 0
 TIMING_BIN_S = 1
@@ -180,115 +189,36 @@ def _extend_segment(timestamps, j, open_bin, max_len, timing, clock_i, clock_f):
 
 
 @njit(cache=True)
-def _emit_spikes(bin_index, r, acc, clock_i, out_index, out_values):
-    if clock_i[CLOCK_ACC_N] == 0:
-        clock_i[CLOCK_EMPTY_BINS] += 1
-    for ch in range(acc.shape[0]):
-        out_values[r, ch] = acc[ch]
-        acc[ch] = 0.0
-    out_index[r] = bin_index
-    clock_i[CLOCK_ACC_N] = 0
-    clock_i[CLOCK_BINS] += 1
+def _emit(mode, bin_index, r, acc, held, clock_i, out_index, out_values):
+    """Write the open bin to row ``r`` of the output and clear its sums.
 
-
-@njit(cache=True)
-def _emit_lfp(bin_index, r, acc, held, clock_i, out_index, out_values):
-    n = clock_i[CLOCK_ACC_N]
-    if n > 0:
-        inv = 1.0 / n
-        for ch in range(acc.shape[1]):
-            held[0, ch] = acc[0, ch] * inv
-            acc[0, ch] = 0.0
-        for f in range(1, acc.shape[0]):
-            for ch in range(acc.shape[1]):
-                held[f, ch] = np.log(acc[f, ch] * inv + POWER_FLOOR)
-                acc[f, ch] = 0.0
-    else:
-        clock_i[CLOCK_EMPTY_BINS] += 1  # a gap: hold the last features
-    for ch in range(held.shape[1]):
-        for f in range(held.shape[0]):
-            out_values[r, ch, f] = held[f, ch]
-    out_index[r] = bin_index
-    clock_i[CLOCK_ACC_N] = 0
-    clock_i[CLOCK_BINS] += 1
-
-
-@njit(cache=True)
-def _add_spikes(chunk, start, stop, clean, last_good, acc, nan_counts):
-    """Add samples ``start..stop-1`` to the bin's counts; NaN/Inf takes the channel's last good value."""
-    if clean:
-        for j in range(start, stop):
-            for ch in range(acc.shape[0]):
-                acc[ch] += chunk[j, ch]
-        for ch in range(acc.shape[0]):
-            last_good[ch] = chunk[stop - 1, ch]
-        return
-    for j in range(start, stop):
-        for ch in range(acc.shape[0]):
-            value = chunk[j, ch]
-            if np.isfinite(value):
-                last_good[ch] = value
-            else:
-                nan_counts[ch] += 1
-            acc[ch] += last_good[ch]
-
-
-@njit(cache=True, nogil=True)
-def spike_push(
-    chunk, timestamps, timing, last_good, acc, nan_counts, clock_i, clock_f, out_index, out_values
-):
-    """Add a chunk of spike counts to the open bins; write closed bins to ``out_*``.
-
-    Returns the number of bins written; or, with nothing changed, minus the
-    number needed if ``out_index`` is too short, or
-    :data:`NON_FINITE_TIMESTAMPS` if a timestamp is NaN or Inf.
+    Counts are written as summed. LFP features are means over the bin's
+    samples: feature 0 (LMP) as is, the band powers as logs; a bin with no
+    sample repeats the last features.
     """
-    needed = bins_needed(timestamps, timing, clock_i)
-    if needed == NON_FINITE_TIMESTAMPS:
-        return needed
-    if needed > out_index.shape[0]:
-        return -needed
-    epoch, bin_s, period = timing[TIMING_EPOCH], timing[TIMING_BIN_S], timing[TIMING_PERIOD]
-    n = chunk.shape[0]
-    clean = _is_clean(chunk)
-    r = 0
-    j = 0
-    while j < n:
-        open_bin, sample_bin = _start_sample(timestamps[j], timing, clock_i, clock_f)
-        while open_bin < sample_bin:
-            _emit_spikes(open_bin, r, acc, clock_i, out_index, out_values)
-            r += 1
-            open_bin += 1
-        stop = _extend_segment(timestamps, j, open_bin, n, timing, clock_i, clock_f)
-        _add_spikes(chunk, j, stop, clean, last_good, acc, nan_counts)
-        clock_i[CLOCK_ACC_N] += stop - j
-        clock_i[CLOCK_SAMPLES] += stop - j
-        covered = _bin_of(timestamps[stop - 1] + period, epoch, bin_s)
-        while open_bin < covered:
-            _emit_spikes(open_bin, r, acc, clock_i, out_index, out_values)
-            r += 1
-            open_bin += 1
-        clock_i[CLOCK_OPEN_BIN] = open_bin
-        j = stop
-    return r
-
-
-@njit(cache=True, nogil=True)
-def spike_flush(t, timing, acc, clock_i, out_index, out_values):
-    """Close every bin that ends at or before ``t``; same return convention as :func:`spike_push`."""
-    if not clock_i[CLOCK_STARTED]:
-        return 0
-    open_bin = clock_i[CLOCK_OPEN_BIN]
-    stop = _bin_of(t, timing[TIMING_EPOCH], timing[TIMING_BIN_S])
-    if stop - open_bin > out_index.shape[0]:
-        return -(stop - open_bin)
-    r = 0
-    while open_bin < stop:
-        _emit_spikes(open_bin, r, acc, clock_i, out_index, out_values)
-        r += 1
-        open_bin += 1
-    clock_i[CLOCK_OPEN_BIN] = open_bin
-    return r
+    n = clock_i[CLOCK_ACC_N]
+    if n == 0:
+        clock_i[CLOCK_EMPTY_BINS] += 1
+    if mode == MODE_COUNTS:
+        for ch in range(acc.shape[1]):
+            out_values[r, ch, 0] = acc[0, ch]
+            acc[0, ch] = 0.0
+    else:
+        if n > 0:
+            inv = 1.0 / n
+            for ch in range(acc.shape[1]):
+                held[0, ch] = acc[0, ch] * inv
+                acc[0, ch] = 0.0
+            for f in range(1, acc.shape[0]):
+                for ch in range(acc.shape[1]):
+                    held[f, ch] = np.log(acc[f, ch] * inv + POWER_FLOOR)
+                    acc[f, ch] = 0.0
+        for ch in range(held.shape[1]):
+            for f in range(held.shape[0]):
+                out_values[r, ch, f] = held[f, ch]
+    out_index[r] = bin_index
+    clock_i[CLOCK_ACC_N] = 0
+    clock_i[CLOCK_BINS] += 1
 
 
 @njit(cache=True)
@@ -312,9 +242,18 @@ def _take_rows(chunk, start, stop, clean, last_good, block, nan_counts):
         last_good[ch] = block[m - 1, ch]
 
 
+@njit(cache=True, inline="always")
+def _biquad(x, b0, b1, b2, a1, a2, z1, z2, ch):
+    """One sample of a second-order section (transposed direct form II) on channel ``ch``."""
+    y = b0 * x + z1[ch]
+    z1[ch] = b1 * x - a1 * y + z2[ch]
+    z2[ch] = b2 * x - a2 * y
+    return y
+
+
 @njit(cache=True, fastmath=FILTER_MATH)
 def _section_into(src, dst, m, sos, state, s):
-    """Section ``s`` (transposed direct form II) from rows ``0..m-1`` of ``src`` into ``dst``.
+    """Section ``s`` from rows ``0..m-1`` of ``src`` into ``dst``.
 
     ``src`` and ``dst`` must be different arrays: LLVM checks for overlap at
     run time, and the same array passed twice falls back to scalar code.
@@ -324,11 +263,7 @@ def _section_into(src, dst, m, sos, state, s):
     z1, z2 = state[s, 0], state[s, 1]
     for r in range(m):
         for ch in range(src.shape[1]):
-            x = src[r, ch]
-            y = b0 * x + z1[ch]
-            z1[ch] = b1 * x - a1 * y + z2[ch]
-            z2[ch] = b2 * x - a2 * y
-            dst[r, ch] = y
+            dst[r, ch] = _biquad(src[r, ch], b0, b1, b2, a1, a2, z1, z2, ch)
 
 
 @njit(cache=True, fastmath=FILTER_MATH)
@@ -339,55 +274,71 @@ def _sections_in_place(block, m, sos, state, first, stop):
         z1, z2 = state[s, 0], state[s, 1]
         for r in range(m):
             for ch in range(block.shape[1]):
-                x = block[r, ch]
-                y = b0 * x + z1[ch]
-                z1[ch] = b1 * x - a1 * y + z2[ch]
-                z2[ch] = b2 * x - a2 * y
-                block[r, ch] = y
+                block[r, ch] = _biquad(block[r, ch], b0, b1, b2, a1, a2, z1, z2, ch)
 
 
 @njit(cache=True, fastmath=FILTER_MATH)
-def _section_sum(src, m, sos, state, s, acc, feature, square):
-    """Section ``s`` on rows ``0..m-1`` of ``src``; its output (or square) is summed into ``acc[feature]``."""
+def _section_sum(src, m, sos, state, s, total, square):
+    """Section ``s`` on rows ``0..m-1`` of ``src``; its output (or its square) is summed into ``total``."""
     b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
     z1, z2 = state[s, 0], state[s, 1]
-    total = acc[feature]
     if square:
         for r in range(m):
             for ch in range(src.shape[1]):
-                x = src[r, ch]
-                y = b0 * x + z1[ch]
-                z1[ch] = b1 * x - a1 * y + z2[ch]
-                z2[ch] = b2 * x - a2 * y
+                y = _biquad(src[r, ch], b0, b1, b2, a1, a2, z1, z2, ch)
                 total[ch] += y * y
     else:
         for r in range(m):
             for ch in range(src.shape[1]):
-                x = src[r, ch]
-                y = b0 * x + z1[ch]
-                z1[ch] = b1 * x - a1 * y + z2[ch]
-                z2[ch] = b2 * x - a2 * y
-                total[ch] += y
+                total[ch] += _biquad(src[r, ch], b0, b1, b2, a1, a2, z1, z2, ch)
 
 
 @njit(cache=True)
-def _branch(notched, scratch, m, sos, state, first, stop, acc, feature, square):
-    """Filter notched rows through sections ``first..stop-1``; sum the output (or its square) in ``acc``."""
+def _branch(notched, scratch, m, sos, state, first, stop, total, square):
+    """Filter notched rows through sections ``first..stop-1``; sum the output (or its square) in ``total``."""
     if stop - first == 1:
-        _section_sum(notched, m, sos, state, first, acc, feature, square)
+        _section_sum(notched, m, sos, state, first, total, square)
         return
     _section_into(notched, scratch, m, sos, state, first)
     _sections_in_place(scratch, m, sos, state, first + 1, stop - 1)
-    _section_sum(scratch, m, sos, state, stop - 1, acc, feature, square)
+    _section_sum(scratch, m, sos, state, stop - 1, total, square)
+
+
+@njit(cache=True)
+def _add_counts(block, m, total):
+    for r in range(m):
+        for ch in range(block.shape[1]):
+            total[ch] += block[r, ch]
+
+
+@njit(cache=True)
+def _add_lfp(m, layout, sos, state, notched, scratch, acc):
+    """Notch the rows in ``scratch``, then add the LMP and each band's power to ``acc``."""
+    n_notch, n_lmp, n_bands, per_band = (
+        layout[LAYOUT_NOTCH],
+        layout[LAYOUT_LMP],
+        layout[LAYOUT_BANDS],
+        layout[LAYOUT_PER_BAND],
+    )
+    if n_notch == 0:
+        notched[:m] = scratch[:m]
+    else:
+        _section_into(scratch, notched, m, sos, state, 0)
+        _sections_in_place(notched, m, sos, state, 1, n_notch)
+    _branch(notched, scratch, m, sos, state, n_notch, n_notch + n_lmp, acc[0], False)
+    first = n_notch + n_lmp
+    for band in range(n_bands):
+        _branch(notched, scratch, m, sos, state, first, first + per_band, acc[1 + band], True)
+        first += per_band
 
 
 @njit(cache=True, nogil=True)
-def lfp_push(
+def push(
     chunk,
     timestamps,
     timing,
-    sos,
     layout,
+    sos,
     state,
     last_good,
     notched,
@@ -400,22 +351,46 @@ def lfp_push(
     out_index,
     out_values,
 ):
-    """Filter a chunk of LFP, add its features to the open bins, write closed bins to ``out_*``.
+    """Add a chunk to the open bins; write the bins it closes to ``out_index``/``out_values``.
 
-    ``layout`` is ``[n_notch, n_lmp, n_bands, sections_per_band]``; ``sos``
-    holds the sections in that order and ``state`` their ``(S, 2, C)`` filter
-    state. ``notched`` and ``scratch`` are ``(B, C)`` work blocks; samples go
-    through in segments of at most B that fall in one bin. ``acc`` sums, per
-    feature, the LMP and the squared band outputs over the open bin. Same
-    return convention as :func:`spike_push`.
+    Parameters
+    ----------
+    chunk, timestamps
+        ``(n, C)`` samples, any numeric dtype, and their ``(n,)`` float64 times.
+    timing
+        ``[epoch, bin_s, 1/rate]``.
+    layout
+        ``[mode, n_notch, n_lmp, n_bands, sections_per_band]`` (``LAYOUT_*``).
+        ``MODE_COUNTS`` sums samples; ``MODE_LFP`` filters them.
+    sos, state
+        ``(S, 6)`` sections (notches, LMP low-pass, each band's band-pass) and
+        their ``(S, 2, C)`` filter state; empty for counts.
+    last_good
+        ``(C,)`` the last finite sample of each channel.
+    notched, scratch
+        ``(B, C)`` work blocks; samples go through in segments of at most B
+        that fall in one bin.
+    acc, held
+        ``(F, C)`` sums over the open bin (counts, or LMP and squared band
+        outputs), and the last LFP features written.
+    nan_counts, clock_i, clock_f
+        Counters, updated in place.
+    out_index, out_values
+        ``(K,)`` and ``(K, C, F)`` room for closed bins.
+
+    Returns
+    -------
+    int
+        The number of bins written; or, with nothing changed, minus the number
+        needed if ``out_index`` is too short, or :data:`NON_FINITE_TIMESTAMPS`.
     """
     needed = bins_needed(timestamps, timing, clock_i)
     if needed == NON_FINITE_TIMESTAMPS:
         return needed
     if needed > out_index.shape[0]:
         return -needed
+    mode = layout[LAYOUT_MODE]
     epoch, bin_s, period = timing[TIMING_EPOCH], timing[TIMING_BIN_S], timing[TIMING_PERIOD]
-    n_notch, n_lmp, n_bands, per_band = layout[0], layout[1], layout[2], layout[3]
     n = chunk.shape[0]
     clean = _is_clean(chunk)
     r = 0
@@ -423,27 +398,21 @@ def lfp_push(
     while j < n:
         open_bin, sample_bin = _start_sample(timestamps[j], timing, clock_i, clock_f)
         while open_bin < sample_bin:
-            _emit_lfp(open_bin, r, acc, held, clock_i, out_index, out_values)
+            _emit(mode, open_bin, r, acc, held, clock_i, out_index, out_values)
             r += 1
             open_bin += 1
-        stop = _extend_segment(timestamps, j, open_bin, notched.shape[0], timing, clock_i, clock_f)
+        stop = _extend_segment(timestamps, j, open_bin, scratch.shape[0], timing, clock_i, clock_f)
         m = stop - j
-        if n_notch == 0:
-            _take_rows(chunk, j, stop, clean, last_good, notched, nan_counts)
+        _take_rows(chunk, j, stop, clean, last_good, scratch, nan_counts)
+        if mode == MODE_COUNTS:
+            _add_counts(scratch, m, acc[0])
         else:
-            _take_rows(chunk, j, stop, clean, last_good, scratch, nan_counts)
-            _section_into(scratch, notched, m, sos, state, 0)
-            _sections_in_place(notched, m, sos, state, 1, n_notch)
-        _branch(notched, scratch, m, sos, state, n_notch, n_notch + n_lmp, acc, 0, False)
-        first = n_notch + n_lmp
-        for band in range(n_bands):
-            _branch(notched, scratch, m, sos, state, first, first + per_band, acc, 1 + band, True)
-            first += per_band
+            _add_lfp(m, layout, sos, state, notched, scratch, acc)
         clock_i[CLOCK_ACC_N] += m
         clock_i[CLOCK_SAMPLES] += m
         covered = _bin_of(timestamps[stop - 1] + period, epoch, bin_s)
         while open_bin < covered:
-            _emit_lfp(open_bin, r, acc, held, clock_i, out_index, out_values)
+            _emit(mode, open_bin, r, acc, held, clock_i, out_index, out_values)
             r += 1
             open_bin += 1
         clock_i[CLOCK_OPEN_BIN] = open_bin
@@ -452,8 +421,8 @@ def lfp_push(
 
 
 @njit(cache=True, nogil=True)
-def lfp_flush(t, timing, acc, held, clock_i, out_index, out_values):
-    """Close every bin that ends at or before ``t``; same return convention as :func:`spike_push`."""
+def flush(t, timing, layout, acc, held, clock_i, out_index, out_values):
+    """Close every bin that ends at or before ``t``; same return convention as :func:`push`."""
     if not clock_i[CLOCK_STARTED]:
         return 0
     open_bin = clock_i[CLOCK_OPEN_BIN]
@@ -462,7 +431,7 @@ def lfp_flush(t, timing, acc, held, clock_i, out_index, out_values):
         return -(stop - open_bin)
     r = 0
     while open_bin < stop:
-        _emit_lfp(open_bin, r, acc, held, clock_i, out_index, out_values)
+        _emit(layout[LAYOUT_MODE], open_bin, r, acc, held, clock_i, out_index, out_values)
         r += 1
         open_bin += 1
     clock_i[CLOCK_OPEN_BIN] = open_bin

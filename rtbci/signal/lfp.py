@@ -8,14 +8,10 @@ import numpy as np
 
 from rtbci.profile import FeatureConfig
 from rtbci.signal import kernels
-from rtbci.signal.bins import BinnedStream
+from rtbci.signal.bins import BinnedStream, KernelSetup
 from rtbci.signal.filters import design_filter_bank
 
 __all__ = ["LfpFeaturizer"]
-
-# Samples filtered per block: a 20 ms bin at 2 kHz fits in one, and two
-# (BLOCK_SAMPLES, C) float32 blocks of 256 channels stay in L2.
-BLOCK_SAMPLES = 64
 
 
 class LfpFeaturizer(BinnedStream):
@@ -64,52 +60,18 @@ class LfpFeaturizer(BinnedStream):
         stream: str = "lfp",
         precision: Literal["float32", "float64"] = "float32",
     ) -> None:
-        self.filter_bank = design_filter_bank(rate, features)
-        n_features = len(self.filter_bank.feature_names)
-        super().__init__(n_channels, rate, bin_s, epoch, stream, value_shape=(n_channels, n_features))
-        dtype = np.dtype(precision)
-        bank = self.filter_bank
-        self._sos = np.ascontiguousarray(bank.stacked(), dtype=dtype)
-        self._layout = np.array(
-            [len(bank.notch), len(bank.lmp), bank.bands.shape[0], bank.bands.shape[1]], np.int64
+        self.filter_bank = bank = design_filter_bank(rate, features)
+        n_features = len(bank.feature_names)
+        setup = KernelSetup(
+            mode=kernels.MODE_LFP,
+            n_sums=n_features,
+            dtype=np.dtype(precision),
+            sos=bank.stacked(),
+            sections=(len(bank.notch), len(bank.lmp), bank.bands.shape[0], bank.bands.shape[1]),
         )
-        self._state = np.zeros((bank.n_sections, 2, n_channels), dtype)
-        self._last_good = np.zeros(n_channels, dtype)
-        self._notched = np.zeros((BLOCK_SAMPLES, n_channels), dtype)
-        self._scratch = np.zeros((BLOCK_SAMPLES, n_channels), dtype)
-        self._acc = np.zeros((n_features, n_channels), dtype)
-        self._held = np.zeros((n_features, n_channels), dtype)
+        super().__init__(n_channels, rate, bin_s, epoch, stream, (n_channels, n_features), setup)
 
     @property
     def feature_names(self) -> list[str]:
         """Names of the F features: ``["lmp", "8-15Hz", ...]``."""
         return self.filter_bank.feature_names
-
-    def _push_kernel(self, samples: np.ndarray, timestamps: np.ndarray) -> int:
-        return kernels.lfp_push(
-            samples,
-            timestamps,
-            self._timing,
-            self._sos,
-            self._layout,
-            self._state,
-            self._last_good,
-            self._notched,
-            self._scratch,
-            self._acc,
-            self._held,
-            self._nan_counts,
-            self._clock_i,
-            self._clock_f,
-            self._out_index,
-            self._out_values,
-        )
-
-    def _flush_kernel(self, t: float) -> int:
-        return kernels.lfp_flush(
-            t, self._timing, self._acc, self._held, self._clock_i, self._out_index, self._out_values
-        )
-
-    def _reset_state(self) -> None:
-        for array in (self._state, self._last_good, self._notched, self._scratch, self._acc, self._held):
-            array[...] = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rtbci.signal import kernels
-from rtbci.signal.bins import BinnedStream
+from rtbci.signal.bins import BinnedStream, KernelSetup
 
 __all__ = ["SpikeBinner"]
 
@@ -36,29 +36,5 @@ class SpikeBinner(BinnedStream):
     def __init__(
         self, n_channels: int, rate: float, bin_s: float, epoch: float = 0.0, stream: str = "spikes"
     ) -> None:
-        super().__init__(n_channels, rate, bin_s, epoch, stream, value_shape=(n_channels,))
-        self._last_good = np.zeros(n_channels, np.float32)
-        self._acc = np.zeros(n_channels, np.float32)
-
-    def _push_kernel(self, samples: np.ndarray, timestamps: np.ndarray) -> int:
-        return kernels.spike_push(
-            samples,
-            timestamps,
-            self._timing,
-            self._last_good,
-            self._acc,
-            self._nan_counts,
-            self._clock_i,
-            self._clock_f,
-            self._out_index,
-            self._out_values,
-        )
-
-    def _flush_kernel(self, t: float) -> int:
-        return kernels.spike_flush(
-            t, self._timing, self._acc, self._clock_i, self._out_index, self._out_values
-        )
-
-    def _reset_state(self) -> None:
-        self._last_good[:] = 0.0
-        self._acc[:] = 0.0
+        setup = KernelSetup(mode=kernels.MODE_COUNTS, n_sums=1, dtype=np.dtype(np.float32))
+        super().__init__(n_channels, rate, bin_s, epoch, stream, value_shape=(n_channels,), setup=setup)
