@@ -38,9 +38,9 @@ class LfpFeaturizer(BinnedStream):
     stream
         Stream name for errors and health.
     precision
-        Arithmetic of the filters. ``float32`` (default) is about twice as fast
-        and matches ``float64`` to well within the features' noise (see
-        ``tests/test_signal_lfp.py``).
+        Arithmetic of the filters. ``float32`` (default) is about 1.4x as fast
+        here (twice the SIMD lanes) and its RMS error against ``float64`` is
+        below 0.1% of every feature's spread (``tests/test_signal_lfp.py``).
 
     Notes
     -----
