@@ -194,3 +194,7 @@ def test_config_roundtrip_and_validation():
         small_config(modality="ecog")
     with pytest.raises(ValueError, match="n_features"):
         small_config(modality="spikes", n_features=3)
+    with pytest.raises(ValueError, match="n_layers must be positive"):
+        small_config(n_layers=0)
+    with pytest.raises(ValueError, match="heads of even size"):
+        Encoder(small_config(d_model=30, n_heads=2))
