@@ -1,0 +1,105 @@
+"""The engine in its own process, on the simulated rig over real LSL: records through shared memory,
+status, the safety stop seen by a real inlet, recording on and off, clear start errors, clean exit."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+from app_fixtures import OutputReader, child_processes, random_artifact, write_unique_profile
+
+from rtbci.demo import SimulatedRig
+from rtbci.engine.process import EngineProcess, EngineProcessError
+from rtbci.io.store import read_session
+from rtbci.profile import load_profile
+
+pytestmark = pytest.mark.slow
+
+
+def test_engine_process_serves_records_status_and_safety_stop(tmp_path):
+    before = child_processes()
+    profile_path = write_unique_profile(tmp_path, random_artifact())
+    profile = load_profile(profile_path)
+    engine = EngineProcess(profile_path)
+    with SimulatedRig(profile):
+        description = engine.start()
+        try:
+            assert description.output_labels == ["vel_x", "vel_y", "pos_x", "pos_y"]
+            assert description.backend["backend"] == "onnxruntime"
+            output = OutputReader(description.output_stream)
+            moving = output.samples(25)
+            assert (moving[:, :2] != 0).any(), "the random decoder should output some velocity"
+
+            status = engine.status()
+            assert {role: health["state"] for role, health in status["inputs"].items()} == {
+                "spikes": "connected",
+                "lfp": "connected",
+            }
+            records = engine.records.read_new()
+            assert len(records) > 0
+            assert (records["seq"] == records["seq"][0] + range(len(records))).all()  # in order, none lost
+            assert (records["t_push"] >= records["t_decode_end"]).all()
+
+            engine.set_output_enabled(False)
+            held = output.samples(25)
+            assert (held[:, :2] == 0).all(), "safety stop: velocity must be exactly zero"
+            assert (held[:, 2:] == held[0, 2:]).all(), "safety stop: position must hold"
+            engine.set_output_enabled(True)
+            assert (output.samples(25)[:, :2] != 0).any()
+            output.close()
+
+        finally:
+            report = engine.stop()
+    assert report["bins"] > 0
+    assert not psutil.pid_exists(description.pid)
+    assert child_processes() == before
+
+
+def test_missing_stream_is_a_clear_start_error(tmp_path):
+    before = child_processes()
+    profile_path = write_unique_profile(tmp_path, random_artifact(), resolve_timeout_s=0.5)
+    engine = EngineProcess(profile_path)
+    with pytest.raises(EngineProcessError) as error:
+        engine.start()
+    message = str(error.value)
+    assert "no LSL stream for spikes" in message and "Traceback" not in message
+    engine.stop()
+    assert child_processes() == before
+
+
+def test_artifact_hash_mismatch_is_a_clear_start_error(tmp_path):
+    profile_path = write_unique_profile(tmp_path, random_artifact(), sha256="0" * 64)
+    engine = EngineProcess(profile_path)
+    with pytest.raises(EngineProcessError, match="expects 0000") as error:
+        engine.start()
+    assert "Traceback" not in str(error.value)
+    engine.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=EngineProcessError,
+    reason="SessionWriter.append takes ~10 ms per 10-sample gzip chunk (measured 0.9-1.1 s per second of "
+    "96-ch LFP), so the live recorder falls behind real time and stop_recording never catches up",
+)
+def test_recording_switches_on_and_off_while_decoding(tmp_path):
+    profile_path = write_unique_profile(tmp_path, random_artifact())
+    engine = EngineProcess(profile_path)
+    recording = tmp_path / "live.h5"
+    with SimulatedRig(load_profile(profile_path)):
+        engine.start()
+        try:
+            engine.start_recording(recording)
+            with pytest.raises(EngineProcessError, match="already running"):
+                engine.start_recording(tmp_path / "second.h5")
+            time.sleep(1.0)
+            counters = engine.stop_recording()
+            bins_after_recording = engine.status()["bins"]
+        finally:
+            engine.stop()
+    assert counters["bins_written"] >= 40 and counters["error"] is None
+    assert bins_after_recording > counters["bins_written"], "decoding goes on after the recording stops"
+    session = read_session(recording)
+    assert len(session.streams["decoded"].data) == counters["bins_written"]
+    assert session.streams["lfp"].data.shape[1] == 96
