@@ -266,3 +266,12 @@ def test_exporting_leaves_the_decoder_in_eval_mode(tmp_path):
     assert not decoder.training and not decoder.encoder.blocks[0].mlp.dropout.training
     window = torch.randn(1, 4, 16, 2)
     assert torch.equal(decoder(window, torch.tensor([0])), decoder(window, torch.tensor([0])))
+
+
+def test_export_refuses_a_graph_that_disagrees_with_torch(tmp_path, monkeypatch):
+    from rtbci.runtime import export as export_module
+
+    write_checkpoint(tmp_path / "model.pt")
+    monkeypatch.setattr(export_module, "PARITY_TOLERANCE", -1.0)  # any difference at all now counts
+    with pytest.raises(ArtifactError, match="differs from torch"):
+        export_artifact(tmp_path / "model.pt", tmp_path / "art", parity_steps=5)

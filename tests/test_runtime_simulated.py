@@ -46,7 +46,7 @@ def test_onnxruntime_equals_torch_on_simulated_lfp_features(tmp_path):
                 features={"bin_ms": profile.features.bin_ms},
             ),
         )
-        export_artifact(tmp_path / "model.pt", tmp_path / "art", parity_steps=20)
+        export_artifact(tmp_path / "model.pt", tmp_path / "art", parity_steps=20, check_bins=lfp[:300])
         backend = load_backend("onnxruntime", tmp_path / "art")
         streamed = np.stack([backend.step(features) for features in lfp[:500]])
         with torch.no_grad():
