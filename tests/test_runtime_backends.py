@@ -275,3 +275,5 @@ def test_export_refuses_a_graph_that_disagrees_with_torch(tmp_path, monkeypatch)
     monkeypatch.setattr(export_module, "PARITY_TOLERANCE", -1.0)  # any difference at all now counts
     with pytest.raises(ArtifactError, match="differs from torch"):
         export_artifact(tmp_path / "model.pt", tmp_path / "art", parity_steps=5)
+    with pytest.raises(ArtifactError, match=r"no manifest\.json"):
+        load_backend("onnxruntime", tmp_path / "art")

@@ -25,6 +25,7 @@ from rtbci.models.decoder import Decoder
 from rtbci.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from rtbci.runtime.manifest import (
     GRAPH_FILE,
+    MANIFEST_FILE,
     TORCH_FILE,
     ArtifactError,
     Manifest,
@@ -205,6 +206,7 @@ def export_artifact(
     if check_bins is not None:
         error = max(error, check_parity(step, out, np.asarray(check_bins, dtype=np.float32)))
     if error > PARITY_TOLERANCE:
+        (out / MANIFEST_FILE).unlink()  # without its manifest no backend will load the refused graph
         raise ArtifactError(
             f"exported graph in {out} differs from torch by {error:.2e} > {PARITY_TOLERANCE:.0e}"
         )
