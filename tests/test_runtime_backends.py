@@ -277,3 +277,39 @@ def test_export_refuses_a_graph_that_disagrees_with_torch(tmp_path, monkeypatch)
         export_artifact(tmp_path / "model.pt", tmp_path / "art", parity_steps=5)
     with pytest.raises(ArtifactError, match=r"no manifest\.json"):
         load_backend("onnxruntime", tmp_path / "art")
+
+
+def test_stitching_model_with_subject_tokens_exports(tmp_path):
+    torch.manual_seed(0)
+    config = EncoderConfig(
+        modality="lfp",
+        n_channels=24,
+        n_features=2,
+        patch_channels=8,
+        d_model=16,
+        n_layers=1,
+        n_heads=2,
+        window_bins=5,
+        context="stitching",
+        n_sessions=2,
+        n_subjects=2,
+    )
+    decoder = Decoder(Encoder(config), RidgeHead(16, 2)).eval()
+    checkpoint = Checkpoint(
+        encoder_config=config,
+        state_dict=decoder.state_dict(),
+        session_ids=["a", "b"],
+        subject_ids=["S0", "S1"],
+        kinematics_names=["vel_x", "vel_y"],
+        kinematics_units="m/s",
+    )
+    save_checkpoint(tmp_path / "model.pt", checkpoint)
+    with pytest.raises(ArtifactError, match="subject"):
+        export_artifact(tmp_path / "model.pt", tmp_path / "none", parity_steps=5)
+    manifest = export_artifact(
+        tmp_path / "model.pt", tmp_path / "art", session_id="a", subject_id="S1", parity_steps=40
+    )
+    assert manifest.subject_id == "S1"
+    ort_out = load_backend("onnxruntime", tmp_path / "art").step(np.ones((24, 2), np.float32))
+    torch_out = load_backend("torch", tmp_path / "art").step(np.ones((24, 2), np.float32))
+    np.testing.assert_allclose(ort_out, torch_out, atol=1e-5)

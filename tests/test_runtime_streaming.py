@@ -49,6 +49,31 @@ def test_500_streaming_steps_equal_full_sliding_window_forward():
     assert (streamed - full).abs().max().item() <= 1e-5
 
 
+@pytest.mark.parametrize(
+    ("context", "scale", "n_subjects"),
+    [("stitching", "patch", 0), ("embedding", "region", 2), ("stitching", "channel", 1)],
+)
+def test_streaming_equals_full_forward_for_every_tokenizer_variant(context, scale, n_subjects):
+    regions = tuple([0] * 40 + [1] * 56)
+    decoder = make_decoder(
+        context=context,
+        spatial_scale=scale,
+        channel_regions=regions,
+        n_subjects=n_subjects,
+        d_model=32,
+        n_heads=2,
+        n_layers=2,
+        window_bins=6,
+    )
+    subject = 0 if n_subjects else None
+    bins = torch.randn(30, 96, 5)
+    streamed, _ = stream(StreamingStep(decoder, 1, subject), bins)
+    with torch.no_grad():
+        subjects = torch.tensor([subject]) if n_subjects else None
+        full = decoder(bins[None], torch.tensor([1]), subjects)[0]
+    assert (streamed - full).abs().max().item() <= 1e-5
+
+
 def test_spike_decoder_streams_counts():
     decoder = make_decoder(modality="spikes", n_features=1, window_bins=10, n_layers=2)
     bins = torch.poisson(torch.full((40, 96), 2.0))
