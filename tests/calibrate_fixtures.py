@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,25 @@ def profile_text_with_model(tag: str, artifact: str | None, sha256: str | None) 
     return text
 
 
-def make_previous_profile(folder: Path, fit_session: Session, oracle: bool = False) -> Path:
-    """A profile in ``folder`` whose [model] is a tiny LFP decoder fit on ``fit_session``.
+@dataclass(frozen=True)
+class PreviousModel:
+    """A trained decoder artifact and the stream-name tag of the profiles that use it."""
+
+    artifact_dir: Path
+    sha256: str
+    tag: str
+
+    def write_profile(self, path: Path) -> Path:
+        """A profile at ``path`` whose [model] is this artifact (absolute path)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            profile_text_with_model(self.tag, str(self.artifact_dir), self.sha256), encoding="utf-8"
+        )
+        return path
+
+
+def make_previous_model(folder: Path, fit_session: Session, oracle: bool = False) -> PreviousModel:
+    """A tiny LFP decoder artifact in ``folder`` fit on ``fit_session``.
 
     The backbone is a randomly initialised tiny encoder (no pretraining: the tests
     check the calibration machinery, the benchmark checks accuracy); the head is a
@@ -78,11 +96,9 @@ def make_previous_profile(folder: Path, fit_session: Session, oracle: bool = Fal
     )
     checkpoint = decoder_checkpoint(Decoder(encoder, head).eval(), session_ids, profile, {"heldout_r2": 0.0})
     checkpoint_path = save_checkpoint(folder / "previous.pt", checkpoint)
-    manifest = export_artifact(checkpoint_path, folder / "models" / "previous", parity_steps=20)
+    manifest = export_artifact(checkpoint_path, folder / "artifact", parity_steps=20)
     bare.unlink()
-    path = folder / "rig.toml"
-    path.write_text(profile_text_with_model(tag, "models/previous", manifest.sha256), encoding="utf-8")
-    return path
+    return PreviousModel(folder / "artifact", manifest.sha256, tag)
 
 
 def heldout_r2_by_onnxruntime(

@@ -1,0 +1,151 @@
+"""Calibration end to end from a Session file: artifact, held-out R², report, profile version, guards."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from calibrate_fixtures import (
+    heldout_r2_by_onnxruntime,
+    make_previous_model,
+    profile_text_with_model,
+    simulated_block,
+    write_block,
+)
+
+from calibrate import (
+    CalibrationConfig,
+    CalibrationDataError,
+    CalibrationError,
+    accept_calibration,
+    run_calibration,
+)
+from rtbci.cli import main
+from rtbci.io.session import Session
+from rtbci.profile import load_profile
+from rtbci.runtime import load_backend, read_manifest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory) -> dict:
+    """A previous decoder fit on one session, and a 75 s calibration block of a later session."""
+    folder = tmp_path_factory.mktemp("calibrate")
+    fit_session = simulated_block(60.0, session=4)
+    block = simulated_block(75.0, session=5)
+    return {
+        "previous": make_previous_model(folder / "previous", fit_session),
+        "oracle": make_previous_model(folder / "oracle", block, oracle=True),
+        "block": block,
+        "block_file": write_block(block, folder / "block.h5"),
+    }
+
+
+def test_calibration_from_file_writes_a_loadable_artifact_and_a_new_profile_version(blocks, tmp_path, capsys):
+    profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
+    original = profile_path.read_text()
+    report_path = tmp_path / "report.json"
+
+    # --force: this test checks the artifact and the profile version whatever the scores (the
+    # guard has its own test); a tiny random backbone may or may not beat the previous decoder.
+    code = main(
+        [
+            *("calibrate", "--profile", str(profile_path), "--from", str(blocks["block_file"])),
+            *("--json", str(report_path), "--force"),
+        ]
+    )
+
+    output = capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    assert code == 0
+    assert "held-out R²" in output and "ridge on raw features" in output and "previous decoder" in output
+    assert set(report["heldout_r2"]) == {"calibrated", "ridge_raw", "previous"}
+    assert set(report["heldout_r2"]["calibrated"]) == {"vel_x", "vel_y", "mean"}
+    start, stop = report["split_bins"]["heldout"]
+    assert report["split_bins"]["train"][1] < start and stop - start == pytest.approx(0.2 * stop, abs=1)
+    assert report["better_than_previous"] == (
+        report["heldout_r2_mean"] >= report["heldout_r2"]["previous"]["mean"]
+    )
+    assert report["tensorrt"].startswith("not built")  # no TensorRT on this machine
+    assert report["profile_written"] == str(profile_path)
+
+    # The new version points at the artifact, with its hash, date and held-out R²; the old one is archived.
+    profile = load_profile(profile_path)
+    artifact = profile.artifact_dir()
+    manifest = read_manifest(artifact)
+    assert profile.model.sha256 == manifest.sha256 == report["sha256"]
+    assert profile.model.heldout_r2 == pytest.approx(report["heldout_r2_mean"], abs=1e-6)
+    assert profile.model.calibrated == report["calibrated_at"] == manifest.calibration_date
+    assert manifest.session_id == "sim-S0-d05"
+    assert (tmp_path / "rig.v1.toml").read_text() == original
+    assert (artifact / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # The artifact loads (hash checked against the profile) and its held-out R², recomputed by
+    # stepping it in ONNX Runtime over the block from the first bin, is the reported one.
+    load_backend("onnxruntime", artifact, expected_sha256=profile.model.sha256)
+    recomputed = heldout_r2_by_onnxruntime(artifact, blocks["block"], profile_path, start)
+    reported = [report["heldout_r2"]["calibrated"][axis] for axis in ("vel_x", "vel_y")]
+    np.testing.assert_allclose(recomputed, reported, atol=1e-4)
+
+
+def test_worse_than_previous_keeps_the_old_profile_unless_forced(blocks, tmp_path):
+    profile_path = blocks["oracle"].write_profile(tmp_path / "rig.toml")
+    original = profile_path.read_text()
+    stages = []
+
+    result = run_calibration(
+        profile_path,
+        session_file=blocks["block_file"],
+        config=CalibrationConfig(show_progress=False),
+        progress=lambda update: stages.append(update.stage),
+    )
+
+    assert stages[0] == "load" and "stage_a" in stages and stages[-1] == "export"
+    assert result.heldout_r2 < result.previous_r2 and not result.better_than_previous
+    assert "WORSE than the previous one on held-out data" in result.summary()
+    assert accept_calibration(result) is None
+    assert profile_path.read_text() == original
+    assert not list(tmp_path.glob("rig.v*.toml"))
+
+    version = accept_calibration(result, force=True)
+    assert version.path == profile_path and version.archived == tmp_path / "rig.v1.toml"
+    assert version.archived.read_text() == original
+    assert load_profile(profile_path).model.sha256 == result.exported.manifest.sha256
+
+
+def _without_stream(session: Session, kind: str) -> Session:
+    kept = {name: stream for name, stream in session.streams.items() if stream.kind != kind}
+    return Session(session.meta, kept)
+
+
+def test_a_block_without_behavior_says_what_is_needed(blocks, tmp_path):
+    profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
+    source = write_block(_without_stream(blocks["block"], "kinematics"), tmp_path / "no_behavior.h5")
+    with pytest.raises(CalibrationDataError, match=r"no behavior stream.*vel_x.*at least 60 s"):
+        run_calibration(profile_path, session_file=source, config=CalibrationConfig(show_progress=False))
+
+
+def test_a_short_block_says_how_much_is_needed(tmp_path, blocks):
+    profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
+    source = write_block(simulated_block(20.0, session=6), tmp_path / "short.h5")
+    with pytest.raises(CalibrationDataError, match=r"only 20\.0 s .* needs at least 60 s .*--record 66"):
+        run_calibration(profile_path, session_file=source, config=CalibrationConfig(show_progress=False))
+    code = main(["calibrate", "--profile", str(profile_path), "--from", str(source), "--min-seconds", "90"])
+    assert code == 2  # a user error: one message, no traceback
+    assert not (tmp_path / "models").exists()
+
+
+def test_a_profile_without_a_model_is_refused(tmp_path, blocks):
+    profile_path = tmp_path / "rig.toml"
+    profile_path.write_text(profile_text_with_model("nomodel", None, None))
+    with pytest.raises(CalibrationError, match=r"no \[model\] section"):
+        run_calibration(profile_path, session_file=blocks["block_file"])
+
+
+def test_a_record_shorter_than_the_minimum_is_refused_before_recording(tmp_path, blocks):
+    profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
+    with pytest.raises(CalibrationDataError, match=r"--record 30 s is shorter than the 60 s"):
+        run_calibration(profile_path, record_seconds=30.0, record_path=tmp_path / "rec.h5")
+    assert not (tmp_path / "rec.h5").exists()
