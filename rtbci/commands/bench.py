@@ -9,6 +9,7 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 # Benchmark name -> module in the top-level ``benchmarks`` package.
 BENCHMARKS: dict[str, str] = {
@@ -16,22 +17,36 @@ BENCHMARKS: dict[str, str] = {
     "features": "benchmarks.features",
     "runtime": "benchmarks.runtime",
     "replay_drift": "benchmarks.replay_drift",
+    "latency_e2e": "benchmarks.latency_e2e",
+    "soak": "benchmarks.soak",
 }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="run a benchmark and print its JSON")
-    names = parser.add_subparsers(dest="benchmark", required=True, metavar="NAME")
-    for name, module_name in BENCHMARKS.items():
-        module = importlib.import_module(module_name)
-        sub = names.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
-        sub.add_argument("--json", type=Path, metavar="OUT", help="also write the JSON here")
-        module.add_arguments(sub)
-        sub.set_defaults(func=run, bench_module=module_name)
+    parser = subparsers.add_parser(
+        "bench",
+        help="run a benchmark and print its JSON",
+        description="Run a benchmark from benchmarks/ and print its JSON. "
+        "`rtbci bench NAME --help` lists the options of one benchmark.",
+    )
+    parser.add_argument("benchmark", choices=sorted(BENCHMARKS), metavar="NAME", help=", ".join(BENCHMARKS))
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's own options")
+    parser.set_defaults(func=run)
+
+
+def _benchmark_parser(name: str, module: ModuleType) -> argparse.ArgumentParser:
+    # Built only for the benchmark that runs, so that one benchmark's imports
+    # (torch, Qt, ...) never slow down or break the rest of the CLI.
+    parser = argparse.ArgumentParser(prog=f"rtbci bench {name}", description=module.__doc__)
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the JSON here")
+    module.add_arguments(parser)
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    result = importlib.import_module(args.bench_module).run(args)
+    module = importlib.import_module(BENCHMARKS[args.benchmark])
+    options = _benchmark_parser(args.benchmark, module).parse_args(args.options)
+    result = module.run(options)
     result.setdefault("benchmark", args.benchmark)
     result.setdefault(
         "environment",
@@ -44,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     )
     text = json.dumps(result, indent=2)
     print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", encoding="utf-8")
+    if options.json:
+        options.json.parent.mkdir(parents=True, exist_ok=True)
+        options.json.write_text(text + "\n", encoding="utf-8")
     return 0
