@@ -11,6 +11,7 @@ of a bin's output minus the LSL timestamp of the bin's newest input sample
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing as mp
 import os
 import threading
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from rtbci.engine.records import FLAG_OVERDUE, TIMESTAMP_FIELDS
 from rtbci.engine.status import record_latencies
@@ -31,6 +33,7 @@ __all__ = ["LatencyRun", "bin_accounting", "run_latency_test", "summarize"]
 # Fields of the per-bin records the engine process sends back.
 _KEPT_FIELDS = ("seq", "index", "end_time", *TIMESTAMP_FIELDS, "late_mask", "flags", "gap_bins")
 _TAP_POLL_S = 0.2
+_RSS_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ class LatencyRun:
         function of no arguments (tests use it before a trained model exists).
     model_input
         With ``backend_factory``: ``"lfp"`` or ``"spikes"``.
+    speed
+        Replay speed (None: as fast as possible). Latency only means something at 1.
+    seconds_are_media
+        ``seconds`` counts recorded time (a soak at high speed) instead of wall time.
     """
 
     session_file: Path
@@ -60,6 +67,8 @@ class LatencyRun:
     backend: str | None = None
     backend_factory: Callable[[], object] | None = None
     model_input: str = "lfp"
+    speed: float | None = 1.0
+    seconds_are_media: bool = False
 
 
 def _replay_process(run: LatencyRun, ready, done_queue) -> None:
@@ -76,7 +85,14 @@ def _replay_process(run: LatencyRun, ready, done_queue) -> None:
     if not player.wait_for_consumers(60.0, inputs):
         done_queue.put({"error": "the engine never connected to the replayed streams"})
         return
-    report = player.run(ReplayOptions(speed=1.0, seconds=run.seconds, progress=False))
+    if run.seconds_are_media:
+        # Whole passes over the file, as many as cover ``seconds`` of recorded time.
+        passes = max(1, math.ceil(run.seconds / player.period_s))
+        report = None
+        for _ in range(passes):
+            report = player.run(ReplayOptions(speed=run.speed, progress=False))
+    else:
+        report = player.run(ReplayOptions(speed=run.speed, loop=True, seconds=run.seconds, progress=False))
     done_queue.put(
         {
             "last_push": float(report.push_times[-1]) if report.push_times.size else 0.0,
@@ -103,18 +119,43 @@ def _engine_process(run: LatencyRun, stop, result_queue) -> None:
     except Exception as error:  # sent to the parent, which reports it
         result_queue.put({"error": f"{type(error).__name__}: {error}"})
         return
-    kept: list[np.ndarray] = []
+    process = psutil.Process()
+    rss = [(time.monotonic(), process.memory_info().rss)]
+    # Every bin's timing, in an array sized up front, so that following the run does not grow
+    # the process it measures. Filled from this (non-decode) thread; the ring holds a minute.
+    capacity = (
+        int(run.seconds / profile.bin_s * 1.1 / (1.0 if run.speed is None else min(run.speed, 1.0))) + 3000
+    )
+    kept = np.zeros(capacity, dtype=engine.records.records.dtype)[list(_KEPT_FIELDS)]
+    filled = 0
     cursor = 0
-    # Follow the record ring from this (non-decode) thread; the ring holds a minute of bins.
-    while not stop.wait(_TAP_POLL_S):
-        records, cursor, _ = engine.records.read_since(cursor)
-        kept.append(records[list(_KEPT_FIELDS)])
+    missed_total = 0
+    last_rss = time.monotonic()
+    while True:
+        stopping = stop.wait(_TAP_POLL_S)
+        records, cursor, missed = engine.records.read_since(cursor)
+        missed_total += missed
+        take = min(len(records), capacity - filled)
+        kept[filled : filled + take] = records[list(_KEPT_FIELDS)][:take]
+        filled += take
+        if time.monotonic() - last_rss >= _RSS_EVERY_S:
+            last_rss = time.monotonic()
+            rss.append((last_rss, process.memory_info().rss))
+        if stopping:
+            break
+    rss.append((time.monotonic(), process.memory_info().rss))
     report = engine.stop()
-    records, cursor, _ = engine.records.read_since(cursor)
-    kept.append(records[list(_KEPT_FIELDS)])
     report.pop("latency_recent", None)
     report.pop("decoder_recent", None)
-    result_queue.put({"records": np.concatenate(kept), "report": report, "backend": engine.backend.info()})
+    result_queue.put(
+        {
+            "records": kept[:filled].copy(),
+            "report": report,
+            "backend": engine.backend.info(),
+            "rss": np.array(rss),
+            "tap_missed": missed_total,
+        }
+    )
 
 
 def bin_accounting(indices: np.ndarray) -> dict[str, int]:
@@ -130,13 +171,19 @@ def bin_accounting(indices: np.ndarray) -> dict[str, int]:
     return {"dropped": expected - unique.size, "duplicated": int(indices.size - unique.size)}
 
 
-def summarize(records: np.ndarray, first_push: float, last_push: float) -> dict:
+def summarize(records: np.ndarray, first_push: float, last_push: float, realtime: bool = True) -> dict:
     """The latency JSON from the engine's per-bin records.
 
     Only bins that end while the replay was playing count: the engine keeps
     holding its output after the replay stops, and those bins are not data.
+    Latencies only mean something for a real-time (``realtime``) replay.
     """
-    played = records[(records["end_time"] >= first_push) & (records["end_time"] <= last_push)]
+    if realtime:
+        played = records[(records["end_time"] >= first_push) & (records["end_time"] <= last_push)]
+    else:
+        # Faster than real time the timestamps run ahead of the clock: keep every bin that had
+        # input (the engine holds its output for a while after the replay ends).
+        played = records[: np.flatnonzero(records["t_last_sample"] > 0).max() + 1]
     if played.size == 0:
         raise UserError("the engine decoded no bins while the replay played")
     end_to_end, decoder = record_latencies(played)
@@ -191,10 +238,16 @@ def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.n
     outcome: dict = {}
     collector = threading.Thread(target=lambda: outcome.update(replay_done.get()), daemon=True)
     collector.start()
-    with tqdm(total=round(run.seconds), unit="s", desc="latency test", disable=not progress) as bar:
+    with tqdm(
+        total=None if run.seconds_are_media else round(run.seconds),
+        unit="s",
+        desc="replay into engine",
+        disable=not progress,
+        mininterval=1.0,
+    ) as bar:
         while collector.is_alive() and engine.is_alive():
             collector.join(1.0)
-            bar.n = min(round(time.monotonic() - started), bar.total)
+            bar.n = round(time.monotonic() - started)
             bar.refresh()
     stop_engine.set()
     result = engine_result.get(timeout=60.0) if engine.is_alive() or not engine_result.empty() else {}
@@ -210,8 +263,17 @@ def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.n
     if "records" not in result:
         raise UserError(f"engine process exited (code {engine.exitcode}) without results")
     records = result["records"]
-    summary = summarize(records, outcome["first_push"], outcome["last_push"])
+    summary = summarize(records, outcome["first_push"], outcome["last_push"], realtime=run.speed == 1.0)
+    rss = result["rss"]
     summary.update(
+        speed="max" if run.speed is None else run.speed,
+        engine_rss_mb={
+            "start": float(rss[0, 1] / 2**20),
+            "end": float(rss[-1, 1] / 2**20),
+            "max": float(rss[:, 1].max() / 2**20),
+            "samples": len(rss),
+        },
+        tap_missed_records=result["tap_missed"],
         replay={k: outcome[k] for k in ("lateness", "drift_ms", "chunks")},
         engine=result["report"],
         backend=result["backend"],

@@ -1,0 +1,59 @@
+"""Soak: an hour of simulated data replayed as fast as possible through the engine; its memory must stay flat.
+
+Replay and engine run in separate processes over real LSL, as in ``rtbci latency``.
+The engine process samples its own RSS every 10 s. At ``--speed max`` the replay
+outruns the decoder and LSL's small inlet buffer drops what the engine cannot
+take: those samples show up as input gaps and missing bins, counted in the JSON.
+A finite ``--speed`` the engine can follow decodes every bin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from benchmarks.engine_setup import benchmark_profile, default_artifact, simulated_file
+from rtbci.commands.replay import parse_speed
+from rtbci.engine.latency import LatencyRun, run_latency_test
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hours", type=float, default=1.0, help="hours of recorded data to play (default 1)")
+    parser.add_argument(
+        "--speed", type=parse_speed, default=None, help="replay speed: N or max (default max)"
+    )
+    parser.add_argument("--file", type=Path, help="Session to loop (default: 5 simulated minutes)")
+
+
+def run(args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix="rtbci-bench-soak-") as tmp:
+        folder = Path(tmp)
+        session_file = args.file or simulated_file(folder, 5.0)
+        profile = benchmark_profile(folder, default_artifact(folder))
+        run_spec = LatencyRun(
+            session_file, profile, args.hours * 3600.0, speed=args.speed, seconds_are_media=True
+        )
+        summary, _ = run_latency_test(run_spec)
+    rss = summary["engine_rss_mb"]
+    expected_bins = round(args.hours * 3600.0 / 0.02)
+    return {
+        "hours_of_data": args.hours,
+        "speed": summary["speed"],
+        "rss_start_mb": rss["start"],
+        "rss_end_mb": rss["end"],
+        "rss_max_mb": rss["max"],
+        "rss_growth_mb": rss["end"] - rss["start"],
+        "bins_decoded": summary["bins"],
+        "bins_in_data": expected_bins,
+        "late": summary["late"],
+        "overdue": summary["overdue"],
+        "dropped": summary["dropped"],
+        "duplicated": summary["duplicated"],
+        "gap_bins": summary["gap_bins"],
+        "input_gaps": {role: health["gaps"] for role, health in summary["engine"]["inputs"].items()},
+        "decoder": summary["decoder"],
+        "engine": summary["engine"],
+        "load_average_before": summary["load_average_before"],
+        "load_average_after": summary["load_average_after"],
+    }
