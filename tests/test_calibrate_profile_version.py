@@ -1,0 +1,118 @@
+"""New profile versions: rendered from the profile's own text, validated, archived, written atomically."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+
+import pytest
+from calibrate_fixtures import DEMO_PROFILE
+
+from calibrate import ProfileWriteError
+from calibrate.profile_version import ModelEntry, render_profile, write_profile_version
+from rtbci.profile import load_profile
+
+SHA_A = "a" * 64
+SHA_B = "b" * 64
+
+
+def _entry(sha256: str = SHA_B, artifact: str = "models/new") -> ModelEntry:
+    return ModelEntry(
+        artifact=artifact,
+        sha256=sha256,
+        backend="onnxruntime",
+        device="cpu",
+        input="lfp",
+        calibrated="2026-11-22T01:00:00+00:00",
+        heldout_r2=0.5123,
+    )
+
+
+@pytest.fixture
+def profile_path(tmp_path):
+    path = tmp_path / "rig.toml"
+    path.write_text(DEMO_PROFILE.read_text() + f'\n[model]\nartifact = "models/old"\nsha256 = "{SHA_A}"\n')
+    return path
+
+
+def test_render_replaces_only_the_model_table_and_keeps_comments(profile_path):
+    original = profile_path.read_text()
+    rendered = render_profile(original, _entry())
+    old, new = tomllib.loads(original), tomllib.loads(rendered)
+    assert new["model"] == {
+        "artifact": "models/new",
+        "sha256": SHA_B,
+        "backend": "onnxruntime",
+        "device": "cpu",
+        "input": "lfp",
+        "calibrated": "2026-11-22T01:00:00+00:00",
+        "heldout_r2": 0.5123,
+    }
+    assert {k: v for k, v in new.items() if k != "model"} == {k: v for k, v in old.items() if k != "model"}
+    assert "# The simulated rig that `make demo` runs" in rendered
+    assert rendered.count("[model]") == 1
+
+
+def test_render_appends_a_model_table_to_a_profile_without_one():
+    rendered = render_profile(DEMO_PROFILE.read_text(), _entry())
+    assert tomllib.loads(rendered)["model"]["sha256"] == SHA_B
+
+
+def test_each_version_archives_the_previous_one_and_never_overwrites_it(profile_path):
+    first = profile_path.read_text()
+    version = write_profile_version(profile_path, first, _entry(SHA_B))
+    assert version.archived == profile_path.with_name("rig.v1.toml")
+    assert version.archived.read_text() == first
+    second = profile_path.read_text()
+    version = write_profile_version(profile_path, second, _entry("c" * 64))
+    assert version.archived == profile_path.with_name("rig.v2.toml")
+    assert version.archived.read_text() == second
+    assert load_profile(profile_path).model.sha256 == "c" * 64
+    assert load_profile(profile_path.with_name("rig.v1.toml")).model.sha256 == SHA_A
+
+
+def test_a_profile_edited_since_calibration_read_it_is_not_overwritten_silently(profile_path):
+    read_at_start = profile_path.read_text()
+    profile_path.write_text(read_at_start.replace("velocity_clamp = 0.5", "velocity_clamp = 0.3"))
+    with pytest.raises(ProfileWriteError, match="changed on disk since calibration read it"):
+        write_profile_version(profile_path, read_at_start, _entry())
+    assert "velocity_clamp = 0.3" in profile_path.read_text()
+    write_profile_version(profile_path, read_at_start, _entry(), force=True)
+    assert load_profile(profile_path).model.sha256 == SHA_B
+
+
+def test_an_existing_out_profile_is_refused_without_force(profile_path, tmp_path):
+    out = tmp_path / "elsewhere" / "next.toml"
+    version = write_profile_version(profile_path, profile_path.read_text(), _entry(), out_path=out)
+    assert version.path == out and version.archived is None
+    assert load_profile(profile_path).model.sha256 == SHA_A  # the original is untouched
+    with pytest.raises(ProfileWriteError, match="already exists; pass --force"):
+        write_profile_version(profile_path, profile_path.read_text(), _entry("c" * 64), out_path=out)
+    assert load_profile(out).model.sha256 == SHA_B
+
+
+def test_an_invalid_new_version_is_refused_before_anything_is_written(profile_path):
+    original = profile_path.read_text()
+    with pytest.raises(ProfileWriteError, match="does not validate"):
+        write_profile_version(profile_path, original, _entry(sha256="not-a-hash"))
+    assert profile_path.read_text() == original
+    assert sorted(p.name for p in profile_path.parent.iterdir()) == ["rig.toml"]
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace"])
+def test_a_failure_mid_write_leaves_the_old_profile_intact(profile_path, monkeypatch, failing):
+    original = profile_path.read_text()
+
+    def fail(*args, **kwargs):
+        raise OSError(f"disk full during {failing}")
+
+    monkeypatch.setattr(os, failing, fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_profile_version(profile_path, original, _entry())
+    monkeypatch.undo()
+    assert profile_path.read_text() == original
+    assert load_profile(profile_path).model.sha256 == SHA_A
+    # No temporary file is left behind; the archive is a full copy of the (unchanged) profile.
+    leftovers = sorted(p.name for p in profile_path.parent.iterdir())
+    assert leftovers == ["rig.toml", "rig.v1.toml"]
+    assert profile_path.with_name("rig.v1.toml").read_text() == original
