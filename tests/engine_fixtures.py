@@ -182,3 +182,45 @@ class SyntheticRig:
     def close(self) -> None:
         self.stop.set()
         self.thread.join(5.0)
+
+
+def small_artifact(folder: Path) -> Path:
+    """A small real decoder (1 layer, d=32, random weights) exported to ONNX with its manifest."""
+    import torch
+
+    from rtbci.models import Checkpoint, Decoder, Encoder, EncoderConfig, RidgeHead
+    from rtbci.models.checkpoint import save_checkpoint
+    from rtbci.runtime.export import export_artifact
+
+    torch.manual_seed(0)
+    config = EncoderConfig(
+        modality="lfp", n_channels=96, n_features=5, d_model=32, n_layers=1, n_heads=2, window_bins=10
+    )
+    decoder = Decoder(Encoder(config), RidgeHead(config.d_model, 2)).eval()
+    checkpoint = Checkpoint(
+        encoder_config=config,
+        state_dict=decoder.state_dict(),
+        session_ids=["test"],
+        kinematics_names=["vel_x", "vel_y"],
+        kinematics_units="m/s",
+        features={"bin_ms": 20.0},
+    )
+    save_checkpoint(folder / "model.pt", checkpoint)
+    export_artifact(folder / "model.pt", folder / "artifact", parity_steps=20)
+    return folder / "artifact"
+
+
+def profile_file(folder: Path, artifact: Path) -> Path:
+    """The demo profile under unique stream names, running ``artifact`` on ONNX Runtime, as a file."""
+    from rtbci.runtime import read_manifest
+
+    tag = f"test-{uuid.uuid4().hex[:10]}"
+    text = (
+        DEMO_PROFILE.read_text()
+        .replace('"rtbci-sim-', f'"{tag}-')
+        .replace('"rtbci-decoded', f'"{tag}-decoded')
+    )
+    text += f'\n[model]\nartifact = "{artifact}"\nsha256 = "{read_manifest(artifact).sha256}"\n'
+    path = folder / "profile.toml"
+    path.write_text(text)
+    return path

@@ -1,0 +1,60 @@
+"""``rtbci run`` and ``rtbci latency`` end to end, with a real exported decoder on ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from engine_fixtures import ThreadedReplay, profile_file, simulated_session, small_artifact
+
+from rtbci.cli import main
+from rtbci.io.store import read_session, write_session
+from rtbci.profile import load_profile
+from rtbci.replay import ReplayOptions
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    return small_artifact(tmp_path_factory.mktemp("artifact"))
+
+
+def test_run_prints_a_live_status_and_records(tmp_path, artifact, capsys):
+    profile_path = profile_file(tmp_path, artifact)
+    replay = ThreadedReplay(
+        simulated_session(6.0), load_profile(profile_path), ReplayOptions(loop=True, progress=False)
+    ).start()
+    recording = tmp_path / "run.h5"
+    try:
+        code = main(["run", "--profile", str(profile_path), "--seconds", "3", "--record", str(recording)])
+    finally:
+        replay.close()
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "\rbins " in captured.err and "e2e p50" in captured.err and "lfp:connected" in captured.err
+    report = json.loads(captured.out)
+    assert report["bins"] > 50 and report["errors"] == []
+    recorded = read_session(recording)
+    assert recorded.streams["decoded"].n_samples == report["recorder"]["bins_written"] > 50
+    assert recorded.meta.provenance["tool"] == "rtbci run"
+
+
+def test_latency_writes_json_and_plot(tmp_path, artifact, capsys):
+    profile_path = profile_file(tmp_path, artifact)
+    session_file = tmp_path / "sim.h5"
+    write_session(session_file, simulated_session(10.0))
+    out, plot = tmp_path / "latency.json", tmp_path / "latency.png"
+    arguments = ["latency", str(session_file), "--profile", str(profile_path), "--seconds", "5"]
+    code = main([*arguments, "--json", str(out), "--plot", str(plot)])
+    assert code == 0
+    summary = json.loads(out.read_text())
+    for key in ("bins", "p50_ms", "p99_ms", "p999_ms", "max_ms", "late", "dropped", "duplicated", "decoder"):
+        assert key in summary
+    assert summary["bins"] > 100
+    assert summary["dropped"] == 0 and summary["duplicated"] == 0
+    assert 0 < summary["p50_ms"] <= summary["p99_ms"] <= summary["max_ms"]
+    assert summary["decoder"]["p50_ms"] < summary["p50_ms"]
+    assert plot.stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert json.loads(printed[printed.index("{") :])["bins"] == summary["bins"]
