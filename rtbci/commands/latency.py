@@ -24,13 +24,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the summary JSON here")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="write a histogram and a timeline here")
+    parser.add_argument(
+        "--realtime-priority", type=int, metavar="1-99", help="run the decode thread SCHED_FIFO (needs root)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     summary, records = run_latency_test(
         LatencyRun(
-            session_file=args.file, profile_file=args.profile, seconds=args.seconds, backend=args.backend
+            session_file=args.file,
+            profile_file=args.profile,
+            seconds=args.seconds,
+            backend=args.backend,
+            realtime_priority=args.realtime_priority,
         )
     )
     text = json.dumps(summary, indent=2, default=str)

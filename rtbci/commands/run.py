@@ -25,12 +25,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--record", type=Path, metavar="FILE.h5", help="record inputs, features, outputs, timing"
     )
+    parser.add_argument(
+        "--realtime-priority", type=int, metavar="1-99", help="run the decode thread SCHED_FIFO (needs root)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
-    engine = Engine.from_profile(profile, EngineOptions(backend=args.backend, record=args.record))
+    engine = Engine.from_profile(
+        profile,
+        EngineOptions(backend=args.backend, record=args.record, realtime_priority=args.realtime_priority),
+    )
     engine.start()
     print(f"rtbci run: decoding {profile.rig.name} with {engine.backend.info()}", file=sys.stderr)
     started = time.monotonic()

@@ -87,6 +87,10 @@ class EngineOptions:
     record_ring
         The ring class that holds them; :class:`rtbci.engine.shared_ring.SharedRecordRing` puts
         them in shared memory for a dashboard in another process.
+    realtime_priority
+        Real-time FIFO priority (1-99) for the decode thread; None keeps the default
+        scheduling. Needs CAP_SYS_NICE (or root); when refused, the snapshot's
+        ``scheduling`` says so and decoding goes on with the default policy.
     """
 
     backend: str | None = None
@@ -94,6 +98,7 @@ class EngineOptions:
     warmup_steps: int = 50
     record_ring_bins: int = 3000
     record_ring: type[RecordRing] = RecordRing
+    realtime_priority: int | None = None
 
 
 class Engine:
@@ -209,6 +214,7 @@ class Engine:
             self.records,
             self.pylsl.local_clock,
             self.options.warmup_steps,
+            self.options.realtime_priority,
         )
         if self.options.record is not None:
             self.recorder = self._make_recorder(self.options.record, shapes[model_index])
@@ -323,6 +329,7 @@ class Engine:
             "stale_bins": {role: store.stale for role, store in stores.items()},
             "overflow_bins": {role: store.overflow for role, store in stores.items()},
             "nonfinite_outputs": loop.post.nonfinite,
+            "scheduling": loop.counters.scheduling,
             "inputs": inputs,
             "recorder": None
             if self.recorder is None

@@ -59,6 +59,8 @@ class LatencyRun:
         Replay speed (None: as fast as possible). Latency only means something at 1.
     seconds_are_media
         ``seconds`` counts recorded time (a soak at high speed) instead of wall time.
+    realtime_priority
+        Real-time FIFO priority of the engine's decode thread (see ``EngineOptions``).
     """
 
     session_file: Path
@@ -69,6 +71,7 @@ class LatencyRun:
     model_input: str = "lfp"
     speed: float | None = 1.0
     seconds_are_media: bool = False
+    realtime_priority: int | None = None
 
 
 def _replay_process(run: LatencyRun, ready, done_queue) -> None:
@@ -110,7 +113,7 @@ def _engine_process(run: LatencyRun, stop, result_queue) -> None:
 
     try:
         profile = load_profile(run.profile_file)
-        options = EngineOptions(backend=run.backend)
+        options = EngineOptions(backend=run.backend, realtime_priority=run.realtime_priority)
         if run.backend_factory is not None:
             engine = Engine(profile, run.backend_factory(), run.model_input, options)
         else:

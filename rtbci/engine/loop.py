@@ -9,6 +9,7 @@ is far away), so that a collection pause never lands on a bin.
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class LoopCounters:
     decoded: int = 0
     overdue: int = 0
     gc_runs: int = 0
+    scheduling: str = "default"
     errors: list[str] = field(default_factory=list)
 
 
@@ -140,6 +142,9 @@ class DecodeLoop(threading.Thread):
         The LSL clock (``pylsl.local_clock``).
     warmup_steps
         Backend steps on zeros before serving (then the backend is reset).
+    realtime_priority
+        Run the thread under the kernel's real-time FIFO policy at this priority
+        (1-99), so that other processes cannot delay it; None keeps the default policy.
     """
 
     def __init__(
@@ -153,8 +158,10 @@ class DecodeLoop(threading.Thread):
         records: RecordRing,
         clock: Callable[[], float],
         warmup_steps: int = 50,
+        realtime_priority: int | None = None,
     ) -> None:
         super().__init__(name="rtbci-decode", daemon=True)
+        self.realtime_priority = realtime_priority
         self.inputs = inputs
         self.aligner = aligner
         self.model_input = model_input
@@ -183,8 +190,20 @@ class DecodeLoop(threading.Thread):
             engine_input.featurizer.push(np.zeros((64, source.n_channels), source.dtype), fake_times)
             engine_input.featurizer.reset()
 
+    def _set_scheduling(self) -> None:
+        if self.realtime_priority is None:
+            return
+        try:
+            os.sched_setscheduler(
+                threading.get_native_id(), os.SCHED_FIFO, os.sched_param(self.realtime_priority)
+            )
+            self.counters.scheduling = f"SCHED_FIFO {self.realtime_priority}"
+        except (OSError, AttributeError) as error:  # not permitted (needs CAP_SYS_NICE) or not Linux
+            self.counters.scheduling = f"default (real-time priority refused: {error})"
+
     def run(self) -> None:
         try:
+            self._set_scheduling()
             self.warm_up()
             gc.collect()
             gc.freeze()
