@@ -83,6 +83,15 @@ def test_spikes_any_chunking_equals_one_shot(sizes):
     assert without_nan_counts(featurizer.health) == without_nan_counts(reference.health)
 
 
+@settings(max_examples=10, deadline=None)
+@given(sizes=chunk_sizes)
+def test_lfp_bins_longer_than_a_work_block_any_chunking(sizes):
+    """100 ms bins hold 100 samples: a bin is filtered in several work blocks (64 samples)."""
+    one_shot = LfpFeaturizer(N_CHANNELS, RATE, 0.1, FeatureConfig(), epoch=250.0).push(LFP, TIMES)
+    featurizer = LfpFeaturizer(N_CHANNELS, RATE, 0.1, FeatureConfig(), epoch=250.0)
+    assert_same_bins(run_chunked(featurizer, LFP, sizes), one_shot)
+
+
 def test_the_recording_exercises_the_awkward_paths():
     """Guard that the property tests above really cover NaNs, a gap and a backwards step."""
     featurizer = make_lfp()

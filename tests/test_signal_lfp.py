@@ -130,3 +130,15 @@ def test_low_rate_without_notches_still_matches_scipy():
     band = signal.sosfilt(featurizer.filter_bank.bands[1], x, axis=0) ** 2
     expected = np.log(band.reshape(500, 2, 3).mean(axis=1) + POWER_FLOOR)
     np.testing.assert_allclose(ours[:, :, 2], expected, atol=1e-5)
+
+
+def test_bins_longer_than_a_work_block_match_scipy():
+    """50 ms bins at 2 kHz hold 100 samples, more than one kernel work block (64)."""
+    x, times = make_signal(n_channels=3, seconds=3.0)
+    features = FeatureConfig()
+    ours = LfpFeaturizer(3, RATE, 0.05, features, epoch=500.0, precision="float64").push(x, times).values
+    bank = design_filter_bank(RATE, features)
+    band = signal.sosfilt(bank.bands[0], signal.sosfilt(bank.notch, x, axis=0), axis=0) ** 2
+    expected = np.log(band.reshape(60, 100, 3).mean(axis=1) + POWER_FLOOR)
+    assert ours.shape == (60, 3, 5)
+    np.testing.assert_allclose(ours[:, :, 1], expected, atol=1e-5)
