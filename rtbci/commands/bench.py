@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "replay_drift": "benchmarks.replay_drift",
     "latency_e2e": "benchmarks.latency_e2e",
     "soak": "benchmarks.soak",
+    "ingest": "benchmarks.ingest",
 }
 
 
