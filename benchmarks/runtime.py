@@ -167,6 +167,9 @@ def run(args: argparse.Namespace) -> dict:
         "speedup_p99_vs_torch_full_window": speedups["onnxruntime"],
         "speedups_p99_vs_torch_full_window": speedups,
         "speedup_p50_vs_torch_full_window": baseline["p50_ms"] / ort["p50_ms"],
+        "speedup_p99_thread_cpu_time_vs_torch_full_window": (
+            cpu_summaries["torch_full_window"]["p99_ms"] / cpu_summaries["onnxruntime"]["p99_ms"]
+        ),
         "parity_max_abs_err": max(parity.values()),
         "parity_max_abs_err_per_backend_vs_torch_streaming": parity,
         "model": {
