@@ -1,0 +1,75 @@
+"""``rtbci calibrate --record`` against the live simulated rig over real LSL on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from calibrate_fixtures import make_previous_model, simulated_block
+
+import calibrate.pipeline
+from rtbci.cli import main
+from rtbci.io.store import read_session
+from rtbci.profile import load_profile
+from rtbci.sim.live import LiveRigSource
+
+pytestmark = pytest.mark.slow
+
+SECONDS = 12.0
+
+
+@pytest.fixture
+def live_rig(tmp_path):
+    """A profile with stream names of its own, and the simulated rig streaming them."""
+    previous = make_previous_model(tmp_path / "previous", simulated_block(30.0, session=4))
+    profile_path = previous.write_profile(tmp_path / "rig.toml")
+    source = LiveRigSource(load_profile(profile_path), seed=5, session=6)
+    stop = threading.Event()
+    thread = threading.Thread(target=source.run, args=(stop,), daemon=True)
+    thread.start()
+    yield profile_path
+    stop.set()
+    thread.join(10.0)
+
+
+def test_record_saves_the_session_first_then_calibrates_it(live_rig, tmp_path, monkeypatch, capsys):
+    recording = tmp_path / "recordings" / "block.h5"
+
+    def failing_stage_a(*args, **kwargs):
+        raise RuntimeError("fitting failed")
+
+    # A failure after recording loses nothing: the Session file is complete and closed.
+    monkeypatch.setattr(calibrate.pipeline, "run_stage_a", failing_stage_a)
+    arguments = ["calibrate", "--profile", str(live_rig), "--min-seconds", "10", "--force"]
+    with pytest.raises(RuntimeError, match="fitting failed"):
+        main([*arguments, "--record", str(SECONDS), "--save", str(recording)])
+    monkeypatch.undo()
+    session = read_session(recording)
+    assert session.meta.subject == "sim-S0" and session.meta.session_id.startswith("sim-S0-cal-")
+    assert "recovered" not in session.meta.provenance
+    assert {name: stream.kind for name, stream in session.streams.items()} == {
+        "spikes": "spikes",
+        "lfp": "lfp",
+        "behavior": "kinematics",
+    }
+    for stream in session.streams.values():
+        assert stream.n_samples == pytest.approx(SECONDS * 1000, rel=0.1)
+        assert stream.duration == pytest.approx(SECONDS, abs=1.0)
+    assert session.streams["behavior"].channel_labels[2:4] == ["vel_x", "vel_y"]
+
+    # The whole pipeline, recording included, through the CLI.
+    second = tmp_path / "recordings" / "second.h5"
+    report_path = tmp_path / "report.json"
+    code = main([*arguments, "--record", str(SECONDS), "--save", str(second), "--json", str(report_path)])
+
+    output = capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    assert code == 0
+    assert f"recorded {second}" in output
+    assert report["source"] == str(second)
+    for role in ("spikes", "lfp", "behavior"):
+        health = report["recording"][role]
+        assert health["samples"] == pytest.approx(health["expected"], rel=0.1)
+        assert health["gaps"] == 0 and health["state"] == "connected"
+    assert load_profile(live_rig).model.sha256 == report["sha256"]
