@@ -114,6 +114,12 @@ def test_featurize_without_kinematics_channel_is_clear():
     )
     with pytest.raises(FeaturizeError, match=r"no channel 'vel_z'"):
         featurize(session, bad, progress=False)
+    behavior = session.streams["behavior"]
+    session.streams["behavior"] = Stream(
+        "behavior", StreamKind.KINEMATICS, behavior.data[:0], behavior.timestamps[:0], 1000.0, BEHAVIOR_LABELS
+    )
+    with pytest.raises(FeaturizeError, match="stream 'behavior' has no samples"):
+        featurize(session, profile, progress=False)
     del session.streams["behavior"]
     with pytest.raises(FeaturizeError, match="no kinematics stream"):
         featurize(session, profile, progress=False)

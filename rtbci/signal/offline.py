@@ -116,9 +116,12 @@ def _neural_stream(session: Session, kind: StreamKind) -> Stream | None:
 
 def _behavior(session: Session) -> Stream:
     try:
-        return session.first(StreamKind.KINEMATICS)
+        behavior = session.first(StreamKind.KINEMATICS)
     except KeyError as error:
         raise FeaturizeError(str(error.args[0])) from None
+    if not behavior.n_samples:
+        raise FeaturizeError(f"session {session.meta.session_id!r}: stream {behavior.name!r} has no samples")
+    return behavior
 
 
 def _kinematics_at(
@@ -177,28 +180,35 @@ def featurize(
         If a neural stream's channel count differs from the profile's.
     """
     lag_s = (profile.features.kinematics_lag_ms if lag_ms is None else lag_ms) / 1000.0
-    spikes = _neural_stream(session, StreamKind.SPIKES)
-    lfp = _neural_stream(session, StreamKind.LFP)
-    present = [stream for stream in (spikes, lfp) if stream is not None and stream.n_samples]
-    if not present:
+    sources = {
+        key: stream
+        for key, stream in (
+            ("spikes", _neural_stream(session, StreamKind.SPIKES)),
+            ("lfp", _neural_stream(session, StreamKind.LFP)),
+        )
+        if stream is not None and stream.n_samples
+    }
+    if not sources:
         raise FeaturizeError(f"session {session.meta.session_id!r} has no spikes or LFP samples to featurize")
     behavior = _behavior(session)
     if epoch is None:
-        epoch = max(float(stream.timestamps[0]) for stream in present)
+        epoch = max(float(stream.timestamps[0]) for stream in sources.values())
     bin_s = profile.bin_s
-    n_channels = profile.streams.spikes.channels
 
-    binned: dict[str, Bins] = {}
-    health: dict[str, dict] = {}
     featurizers: dict[str, BinnedStream] = {}
-    if spikes is not None:
-        featurizers["spikes"] = SpikeBinner(n_channels, spikes.rate, bin_s, epoch, stream=spikes.name)
-    if lfp is not None:
+    if "spikes" in sources:
+        spikes = sources["spikes"]
+        featurizers["spikes"] = SpikeBinner(
+            profile.streams.spikes.channels, spikes.rate, bin_s, epoch, stream=spikes.name
+        )
+    if "lfp" in sources:
+        lfp = sources["lfp"]
         featurizers["lfp"] = LfpFeaturizer(
             profile.streams.lfp.channels, lfp.rate, bin_s, profile.features, epoch, stream=lfp.name
         )
-    sources = {"spikes": spikes, "lfp": lfp}
-    total = sum(stream.n_samples for stream in present)
+    binned: dict[str, Bins] = {}
+    health: dict[str, dict] = {}
+    total = sum(stream.n_samples for stream in sources.values())
     with tqdm(total=total, unit="sample", unit_scale=True, desc="featurize", disable=not progress) as bar:
         for key, featurizer in featurizers.items():
             binned[key] = run_stream(featurizer, sources[key], bar)
@@ -210,10 +220,9 @@ def featurize(
     index = index[index >= 0]
     bin_ends = epoch + (index + 1) * bin_s
 
-    if behavior.n_samples:
-        targets = bin_ends + lag_s
-        inside = (targets >= behavior.timestamps[0]) & (targets <= behavior.timestamps[-1])
-        index, bin_ends = index[inside], bin_ends[inside]
+    targets = bin_ends + lag_s
+    inside = (targets >= behavior.timestamps[0]) & (targets <= behavior.timestamps[-1])
+    index, bin_ends = index[inside], bin_ends[inside]
     kinematics = _kinematics_at(session, behavior, profile.output.kinematics, bin_ends + lag_s)
 
     def rows(key: str, empty_shape: tuple[int, ...]) -> np.ndarray:
