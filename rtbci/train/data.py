@@ -110,6 +110,14 @@ class SessionBins:
         """Number of bins."""
         return int(self.kinematics.shape[0])
 
+    def inputs(self, modality: str) -> np.ndarray:
+        """The ``(T, C, F)`` encoder input of one modality: ``spikes`` or ``lfp``."""
+        if modality == "spikes":
+            return self.spikes
+        if modality == "lfp":
+            return self.lfp
+        raise ValueError(f"unknown modality {modality!r}; expected 'spikes' or 'lfp'")
+
     def block(self, block: BinBlock) -> SessionBins:
         """The bins of one block (views, no copy)."""
         if block.stop > self.n_bins:

@@ -9,6 +9,7 @@ resumable state file that is written atomically.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable
@@ -19,10 +20,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rtbci.errors import UserError
 from rtbci.train.data import Batch, WindowSampler, WindowSet
 from rtbci.train.ddp import DistributedContext, all_reduce_mean, wrap_model
 
-__all__ = ["LoopConfig", "LoopResult", "TrainState", "run_loop"]
+__all__ = ["LoopConfig", "LoopResult", "ResumeError", "TrainState", "run_loop"]
+
+
+class ResumeError(UserError):
+    """A state file exists but was written by a different run."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +101,11 @@ def _schedule(config: LoopConfig) -> Callable[[int], float]:
     return factor
 
 
-def _save_state(path: Path, objective: nn.Module, optimizer, scheduler, state: TrainState, config) -> None:
+def _save_state(
+    path: Path, objective: nn.Module, optimizer, scheduler, state: TrainState, config, metadata: dict
+) -> None:
     payload = {
+        "metadata": metadata,
         "objective": objective.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -110,8 +119,13 @@ def _save_state(path: Path, objective: nn.Module, optimizer, scheduler, state: T
     os.replace(partial, path)  # atomic: a killed run leaves the previous state intact
 
 
-def _load_state(path: Path, objective: nn.Module, optimizer, scheduler) -> TrainState:
+def _load_state(path: Path, objective: nn.Module, optimizer, scheduler, metadata: dict) -> TrainState:
     payload = torch.load(path, map_location="cpu", weights_only=False)
+    if json.dumps(payload["metadata"], sort_keys=True) != json.dumps(metadata, sort_keys=True):
+        raise ResumeError(
+            f"{path}: this state file belongs to another run (its config, session table or "
+            "normalisation differ); delete it or choose another output directory"
+        )
     objective.load_state_dict(payload["objective"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
@@ -131,6 +145,7 @@ def run_loop(
     validate: Callable[[], float] | None = None,
     after_step: Callable[[], None] | None = None,
     parameters: list[nn.Parameter] | None = None,
+    metadata: dict | None = None,
 ) -> LoopResult:
     """Train ``objective`` on ``windows`` for ``config.steps`` steps.
 
@@ -156,11 +171,16 @@ def run_loop(
         Called after every optimiser step (e.g. to update an EMA target).
     parameters
         Parameters to optimise; all trainable parameters of ``objective`` by default.
+    metadata
+        Plain data that identifies the run (model config, session table,
+        normalisation); saved in the state file, and a state file whose
+        metadata differs is refused instead of resumed.
 
     Returns
     -------
     LoopResult
     """
+    metadata = metadata or {}
     objective.to(context.device)
     trainable = (
         parameters if parameters is not None else [p for p in objective.parameters() if p.requires_grad]
@@ -169,7 +189,7 @@ def run_loop(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config))
     state = TrainState()
     if state_path is not None and state_path.exists():
-        state = _load_state(state_path, objective, optimizer, scheduler)
+        state = _load_state(state_path, objective, optimizer, scheduler, metadata)
     resumed_from = state.step
     model = wrap_model(objective, context)
     sampler = WindowSampler(len(windows), config.batch_size, config.seed, context.rank, context.world_size)
@@ -184,7 +204,7 @@ def run_loop(
 
     def save() -> None:
         if state_path is not None and context.is_main:
-            _save_state(state_path, objective, optimizer, scheduler, state, config)
+            _save_state(state_path, objective, optimizer, scheduler, state, config, metadata)
 
     objective.train()
     bar = tqdm(total=config.steps, initial=state.step, desc=desc, disable=not context.is_main, unit="step")

@@ -1,0 +1,270 @@
+"""Accuracy: velocity R² of distilled LFP decoders and baselines on held-out simulated sessions.
+
+Several simulated sessions of two subjects train a spike teacher (MAE, and the
+masked-latent objective), a multi-session LFP MAE and distilled LFP students.
+Held-out sessions of the same subjects, never used for pretraining or
+distillation, are then decoded with only a linear readout refit on an early
+calibration block and scored on a later block. Rows:
+
+- ``ridge_lfp``: ridge on the normalised LFP features of the last bins;
+- ``lfp_single``: LFP transformer (MAE) trained on the held-out session's own calibration block;
+- ``lfp_multi``: LFP transformer (MAE) trained on all training sessions, no distillation;
+- ``distilled_lfp``: LFP student distilled from the MAE spike teacher;
+- ``spike_teacher``: the MAE spike teacher itself, reading spikes;
+- ``distilled_lfp_latent_objective``: LFP student of a teacher pretrained by masked latent reconstruction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rtbci.models.encoder import Encoder
+from rtbci.profile import Profile, load_profile
+from rtbci.signal import BinnedSession, Normalizer, featurize
+from rtbci.sim import SimConfig, simulate_session
+from rtbci.train.data import SessionBins, SessionTable
+from rtbci.train.ddp import init_distributed
+from rtbci.train.distill import DistillConfig, distill
+from rtbci.train.encoders import SIZES
+from rtbci.train.heldout import add_unseen_session, calibrate_and_score, encoder_score
+from rtbci.train.loop import LoopConfig
+from rtbci.train.pipeline import split_sessions
+from rtbci.train.pretrain import PretrainConfig, pretrain
+from rtbci.train.splits import BinBlock, SplitConfig
+
+DEMO_PROFILE = "profiles/demo.toml"
+ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+
+
+@dataclass(frozen=True)
+class AccuracyPlan:
+    """What the benchmark simulates and how long it trains.
+
+    Attributes
+    ----------
+    subjects
+        Simulated subjects.
+    train_sessions
+        Sessions ``0 .. n-1`` of each subject train the models.
+    heldout_sessions
+        The next sessions of each subject are held out.
+    train_minutes, heldout_minutes
+        Length of each simulated session.
+    size
+        Encoder size preset (:data:`rtbci.train.encoders.SIZES`).
+    steps
+        Optimiser steps of each multi-session stage.
+    single_steps
+        Optimiser steps of the single-session LFP baseline.
+    batch_size
+        Windows per step.
+    calibration_fraction
+        Share of each held-out session used to calibrate the readout; the
+        test block follows after a gap of one encoder window.
+    ridge_history_bins
+        Bins of LFP features stacked for the ridge baseline.
+    seed
+        Simulator and training seed.
+    """
+
+    subjects: tuple[int, ...] = (0, 1)
+    train_sessions: int = 6
+    heldout_sessions: int = 2
+    train_minutes: float = 6.0
+    heldout_minutes: float = 6.0
+    size: str = "default"
+    steps: int = 3000
+    single_steps: int = 1000
+    batch_size: int = 32
+    calibration_fraction: float = 0.5
+    ridge_history_bins: int = 5
+    seed: int = 0
+
+
+QUICK = AccuracyPlan(
+    train_sessions=3,
+    heldout_sessions=1,
+    train_minutes=4.0,
+    heldout_minutes=4.0,
+    size="small",
+    steps=500,
+    single_steps=200,
+    batch_size=16,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="small models, few sessions: minutes on 2 cores")
+    parser.add_argument("--seed", type=int, default=0, help="simulator and training seed")
+
+
+def _simulate(plan: AccuracyPlan, profile: Profile) -> tuple[list[BinnedSession], list[BinnedSession]]:
+    train_ids = [(subject, session) for subject in plan.subjects for session in range(plan.train_sessions)]
+    heldout_ids = [
+        (subject, plan.train_sessions + offset)
+        for subject in plan.subjects
+        for offset in range(plan.heldout_sessions)
+    ]
+    jobs = [(ids, plan.train_minutes) for ids in train_ids] + [
+        (ids, plan.heldout_minutes) for ids in heldout_ids
+    ]
+    binned = []
+    for (subject, session), minutes in tqdm(jobs, desc="simulate+featurize", unit="session"):
+        recording = simulate_session(SimConfig(), subject, session, minutes, seed=plan.seed)
+        binned.append(featurize(recording, profile, progress=False))
+    return binned[: len(train_ids)], binned[len(train_ids) :]
+
+
+def _lagged(values: np.ndarray, history: int) -> np.ndarray:
+    """``(T, D)`` -> ``(T, D * history)``: each bin beside the ``history - 1`` bins before it.
+
+    Bins before the start of the session count as zeros.
+    """
+    padded = np.concatenate([np.zeros((history - 1, values.shape[1]), values.dtype), values])
+    return np.concatenate([padded[lag : lag + len(values)] for lag in range(history - 1, -1, -1)], axis=1)
+
+
+class _Timer:
+    """Wall-clock minutes spent in training stages."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def run(self, train, *args, **kwargs):
+        start = time.perf_counter()
+        result = train(*args, **kwargs)
+        self.seconds += time.perf_counter() - start
+        return result
+
+
+def run(args: argparse.Namespace) -> dict:
+    plan = dataclasses.replace(QUICK if args.quick else AccuracyPlan(), seed=args.seed)
+    torch.set_num_threads(2)
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    profile = load_profile(DEMO_PROFILE)
+    context = init_distributed("cpu")
+    train_binned, heldout_binned = _simulate(plan, profile)
+
+    table = SessionTable([session.session_id for session in train_binned])
+    data = split_sessions(train_binned, SplitConfig(fractions=(0.85, 0.15, 0.0), gap_bins=50), table)
+    size = SIZES[plan.size]
+
+    def loop(steps: int) -> LoopConfig:
+        return LoopConfig(
+            steps=steps,
+            batch_size=plan.batch_size,
+            warmup_steps=max(1, steps // 20),
+            eval_every=max(1, steps // 4),
+            checkpoint_every=0,
+            seed=plan.seed,
+        )
+
+    timer = _Timer()
+    n_sessions = len(table)
+
+    def pretrain_on(modality: str, objective: str, desc: str) -> Encoder:
+        config = PretrainConfig(modality=modality, objective=objective, size=size, loop=loop(plan.steps))
+        return timer.run(
+            pretrain, data.train, data.val, profile, config, context, n_sessions=n_sessions, desc=desc
+        )[0]
+
+    def distill_from(teacher: Encoder, desc: str) -> Encoder:
+        config = DistillConfig(size=size, loop=loop(plan.steps))
+        return timer.run(distill, teacher, data.train, data.val, profile, config, context, desc=desc)[0]
+
+    encoders = {
+        "spike_teacher": pretrain_on("spikes", "mae", "teacher (mae)"),
+        "lfp_multi": pretrain_on("lfp", "mae", "lfp multi-session (mae)"),
+    }
+    encoders["distilled_lfp"] = distill_from(encoders["spike_teacher"], "distill (mae teacher)")
+    latent_teacher = pretrain_on("spikes", "latent", "teacher (latent objective)")
+    encoders["distilled_lfp_latent_objective"] = distill_from(latent_teacher, "distill (latent teacher)")
+
+    rows = [
+        "ridge_lfp",
+        "lfp_single",
+        "lfp_multi",
+        "distilled_lfp",
+        "spike_teacher",
+        "distilled_lfp_latent_objective",
+    ]
+    per_session: dict[str, dict[str, float]] = {row: {} for row in rows}
+    heldout_ids = []
+    for binned in heldout_binned:
+        heldout_ids.append(binned.session_id)
+        like_rows = [table.row(s.session_id) for s in train_binned if s.subject == binned.subject]
+        n_bins = len(binned)
+        calibration = BinBlock(0, int(n_bins * plan.calibration_fraction))
+        test = BinBlock(calibration.stop + profile.features.window_bins, n_bins)
+        for name, encoder in encoders.items():
+            row = add_unseen_session(encoder, like_rows)
+            session = SessionBins.from_binned(binned, row)
+            per_session[name][binned.session_id] = encoder_score(
+                encoder, session, calibration, test, ALPHAS
+            ).r2
+
+        session = SessionBins.from_binned(binned, 0)
+        calibration_part = session.block(calibration)
+        single_config = PretrainConfig(
+            modality="lfp", objective="mae", size=size, loop=loop(plan.single_steps)
+        )
+        # The single-session model sees only the calibration block: its first
+        # 85% trains the MAE, the rest is its validation block.
+        inner = BinBlock(0, int(calibration.n_bins * 0.85))
+        single, _ = timer.run(
+            pretrain,
+            [calibration_part.block(inner)],
+            [calibration_part.block(BinBlock(inner.stop, calibration.n_bins))],
+            profile,
+            single_config,
+            context,
+            n_sessions=1,
+            desc=f"lfp single ({binned.session_id})",
+        )
+        per_session["lfp_single"][binned.session_id] = encoder_score(
+            single, session, calibration, test, ALPHAS
+        ).r2
+
+        normalizer = Normalizer().fit(session.lfp[calibration.as_slice()])
+        features = _lagged(normalizer.apply(session.lfp).reshape(n_bins, -1), plan.ridge_history_bins)
+        ridge = calibrate_and_score(
+            features[calibration.as_slice()],
+            session.kinematics[calibration.as_slice()],
+            features[test.as_slice()],
+            session.kinematics[test.as_slice()],
+            ALPHAS,
+        )
+        per_session["ridge_lfp"][binned.session_id] = ridge.r2
+
+    r2 = {row: float(np.mean(list(per_session[row].values()))) for row in rows}
+    distilled, multi, teacher = r2["distilled_lfp"], r2["lfp_multi"], r2["spike_teacher"]
+    return {
+        "r2": r2,
+        "r2_per_session": per_session,
+        "heldout_sessions": heldout_ids,
+        "train_sessions": table.ids,
+        "train_minutes_cpu": timer.seconds / 60.0,
+        "wall_minutes": (time.perf_counter() - started) / 60.0,
+        "process_cpu_minutes": (time.process_time() - cpu_started) / 60.0,
+        "goals": {
+            "distilled_minus_lfp_multi": distilled - multi,
+            "distilled_beats_lfp_multi_by_0.10": distilled - multi >= 0.10,
+            "distilled_over_spike_teacher": distilled / teacher if teacher > 0 else None,
+            "distilled_reaches_0.8_of_teacher": teacher > 0 and distilled >= 0.8 * teacher,
+        },
+        "plan": dataclasses.asdict(plan),
+        "protocol": (
+            "held-out sessions never used in pretraining or distillation; their context row is the mean "
+            "of the subject's training rows; only a ridge readout is fit, on the first "
+            f"{plan.calibration_fraction:.0%} of each held-out session (penalty chosen on its last 20%), "
+            f"and scored on the rest after a {profile.features.window_bins}-bin gap"
+        ),
+    }

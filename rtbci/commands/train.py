@@ -1,0 +1,149 @@
+"""``rtbci train teacher|student|head|pipeline``: train the decoder from Session files.
+
+Runs unchanged under ``torchrun --nproc_per_node N -m rtbci.cli train ...``
+(data-parallel; gloo on CPU, NCCL on GPU). A stage whose state file is in
+``--out`` resumes from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from rtbci.profile import load_profile
+from rtbci.train.ddp import init_distributed, shutdown_distributed
+from rtbci.train.distill import DistillConfig
+from rtbci.train.encoders import SIZES
+from rtbci.train.loop import LoopConfig
+from rtbci.train.pipeline import (
+    PipelineConfig,
+    export_decoder,
+    run_pipeline,
+    train_head,
+    train_student,
+    train_teacher,
+)
+from rtbci.train.pretrain import PretrainConfig
+from rtbci.train.sources import load_binned_sessions
+from rtbci.train.splits import SplitConfig
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", required=True, type=Path, help="rig profile (.toml)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="DIR_OR_FILE",
+        help="Session files, or directories of them",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.15, help="share of each session for validation"
+    )
+    parser.add_argument("--test-fraction", type=float, default=0.15, help="share of each session for testing")
+
+
+def _training(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", choices=sorted(SIZES), default="default", help="encoder size preset")
+    parser.add_argument("--steps", type=int, default=LoopConfig.steps, help="optimiser steps per stage")
+    parser.add_argument("--batch-size", type=int, default=LoopConfig.batch_size, help="windows per process")
+    parser.add_argument("--lr", type=float, default=LoopConfig.lr)
+    parser.add_argument("--context", choices=["embedding", "stitching"], default="embedding")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train the spike teacher, LFP student and behavior head")
+    stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+
+    teacher = stages.add_parser("teacher", help="pretrain the multi-session spike teacher")
+    _common(teacher)
+    _training(teacher)
+    teacher.add_argument(
+        "--objective", choices=["mae", "latent"], default="mae", help="pretraining objective"
+    )
+
+    student = stages.add_parser("student", help="distill a teacher into an LFP student")
+    _common(student)
+    _training(student)
+    student.add_argument("--teacher", required=True, type=Path, help="teacher checkpoint (teacher.pt)")
+    student.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
+
+    head = stages.add_parser("head", help="fit the ridge behavior head on an encoder")
+    _common(head)
+    head.add_argument("--encoder", required=True, type=Path, help="student.pt (LFP) or teacher.pt (spikes)")
+
+    pipeline = stages.add_parser("pipeline", help="teacher -> student -> head -> export")
+    _common(pipeline)
+    _training(pipeline)
+    pipeline.add_argument("--objective", choices=["mae", "latent"], default="mae", help="teacher objective")
+    pipeline.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
+
+    for stage in (teacher, student, head, pipeline):
+        stage.set_defaults(func=run)
+
+
+def _config(args: argparse.Namespace) -> PipelineConfig:
+    split = SplitConfig(
+        fractions=(1.0 - args.val_fraction - args.test_fraction, args.val_fraction, args.test_fraction)
+    )
+    if args.stage == "head":
+        return PipelineConfig(split=split)
+    loop = LoopConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=min(LoopConfig.warmup_steps, max(1, args.steps // 10)),
+        seed=args.seed,
+    )
+    size = SIZES[args.size]
+    teacher = PretrainConfig(
+        modality="spikes",
+        objective=args.objective if args.stage != "student" else "mae",
+        context=args.context,
+        size=size,
+        loop=loop,
+    )
+    reconstruction = (
+        args.reconstruction_weight if args.stage != "teacher" else DistillConfig.reconstruction_weight
+    )
+    student = DistillConfig(context=args.context, size=size, reconstruction_weight=reconstruction, loop=loop)
+    return PipelineConfig(split=split, teacher=teacher, student=student)
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    config = _config(args)
+    binned = load_binned_sessions(args.data, profile)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.stage == "head":
+        checkpoint, path = train_head(binned, profile, config, args.encoder, args.out)
+        print(f"wrote {path}: heldout R² {checkpoint.metrics['heldout_r2']:.3f}")
+        artifact = export_decoder(path, args.out / "artifact")
+        if artifact is not None:
+            print(f"exported {artifact}")
+        return 0
+    context = init_distributed(args.device)
+    try:
+        if args.stage == "teacher":
+            _, path = train_teacher(binned, profile, config, context, args.out)
+        elif args.stage == "student":
+            _, path = train_student(binned, profile, config, context, args.teacher, args.out)
+        else:
+            summary = run_pipeline(binned, profile, config, context, args.out)
+            if context.is_main:
+                print(json.dumps({k: v for k, v in summary.items() if k != "metrics"}, indent=2))
+                print(f"heldout R² {summary['metrics']['heldout_r2']:.3f}")
+            return 0
+        if context.is_main:
+            print(f"wrote {path}")
+            (args.out / f"{args.stage}.config.json").write_text(
+                json.dumps(dataclasses.asdict(config), indent=2) + "\n", encoding="utf-8"
+            )
+    finally:
+        shutdown_distributed()
+    return 0

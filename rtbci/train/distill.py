@@ -1,0 +1,116 @@
+"""Cross-modal distillation: train an LFP student to reproduce a frozen spike
+teacher's per-bin latents on simultaneous recordings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from rtbci.models.distillation import DistillationObjective
+from rtbci.models.encoder import Encoder
+from rtbci.profile import Profile
+from rtbci.train.data import SessionBins, WindowSet
+from rtbci.train.ddp import DistributedContext
+from rtbci.train.encoders import EncoderSize, fit_lfp_normalization, new_encoder
+from rtbci.train.loop import LoopConfig, LoopResult, run_loop
+from rtbci.train.objectives import DistillationLoss
+from rtbci.train.validation import ReadoutValidation
+
+__all__ = ["DistillConfig", "distill"]
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Settings of student distillation.
+
+    Attributes
+    ----------
+    context
+        Session context of the student: ``embedding`` or ``stitching``.
+    size
+        Transformer size of the student.
+    reconstruction_weight
+        λ of the masked LFP-feature reconstruction term (0 turns it off).
+    mask_ratio
+        Share of LFP tokens hidden in the reconstruction pass.
+    window_stride
+        Bins between the starts of training windows.
+    loop
+        Optimisation settings.
+    """
+
+    context: Literal["embedding", "stitching"] = "embedding"
+    size: EncoderSize = field(default_factory=EncoderSize)
+    reconstruction_weight: float = 0.1
+    mask_ratio: float = 0.5
+    window_stride: int = 10
+    loop: LoopConfig = field(default_factory=LoopConfig)
+
+
+def distill(
+    teacher: Encoder,
+    train: Sequence[SessionBins],
+    val: Sequence[SessionBins],
+    profile: Profile,
+    config: DistillConfig,
+    context: DistributedContext,
+    *,
+    state_path: Path | None = None,
+    desc: str = "distill",
+) -> tuple[Encoder, LoopResult]:
+    """Distill a spike teacher into a new LFP student.
+
+    Parameters
+    ----------
+    teacher
+        Pretrained spike encoder; it is frozen. Its session table must hold
+        every session of ``train`` and ``val`` (rows given by their ``context``).
+    train, val
+        Training blocks, and later validation blocks for the R² of a ridge
+        readout of the student's latents (shown in the progress bar).
+    profile
+        Channel layout, window and spatial scale.
+    config
+        Distillation settings.
+    context
+        Distributed context.
+    state_path
+        Resumable state file.
+    desc
+        Progress-bar label.
+
+    Returns
+    -------
+    student, result
+        The student (LFP normalisation baked in) in eval mode, and the loop's history.
+    """
+    if teacher.config.modality != "spikes":
+        raise ValueError(f"the teacher must be a spike encoder, not {teacher.config.modality!r}")
+    torch.manual_seed(config.loop.seed)
+    n_sessions = teacher.config.n_sessions
+    student = new_encoder(profile, "lfp", train[0].lfp.shape[-1], n_sessions, config.size, config.context)
+    normalizer = fit_lfp_normalization(train)
+    student.set_normalization(normalizer.mean, normalizer.std)
+    objective = DistillationObjective(student, teacher, config.reconstruction_weight, config.mask_ratio)
+    metadata = {
+        "stage": "distill",
+        "config": asdict(config),
+        "encoder": student.config.to_dict(),
+        "teacher": teacher.config.to_dict(),
+        "normalization": normalizer.to_dict(),
+    }
+    result = run_loop(
+        DistillationLoss(objective),
+        WindowSet(train, student.config.window_bins, config.window_stride),
+        config.loop,
+        context,
+        desc=desc,
+        state_path=state_path,
+        validate=ReadoutValidation(student, train, val),
+        metadata=metadata,
+    )
+    return student.eval(), result

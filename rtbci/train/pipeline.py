@@ -1,0 +1,260 @@
+"""The training stages over Session files: teacher -> student -> head -> export.
+
+Each stage reads the training data, cuts every session into contiguous
+train/validation/test blocks (the same cut in every stage), trains, and writes
+a checkpoint next to a resumable state file. Under ``torchrun`` every process
+runs this code; only the main process writes files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rtbci.models.checkpoint import Checkpoint, build_encoder, load_checkpoint, save_checkpoint
+from rtbci.models.encoder import Encoder
+from rtbci.profile import Profile
+from rtbci.signal import BinnedSession
+from rtbci.train.checkpoints import decoder_checkpoint, encoder_checkpoint
+from rtbci.train.data import DataError, SessionBins, SessionTable
+from rtbci.train.ddp import DistributedContext
+from rtbci.train.distill import DistillConfig, distill
+from rtbci.train.head import HeadConfig, fit_head, score_decoder
+from rtbci.train.pretrain import PretrainConfig, pretrain
+from rtbci.train.splits import SplitConfig, split_blocks
+
+__all__ = [
+    "STAGE_FILES",
+    "PipelineConfig",
+    "SplitData",
+    "export_decoder",
+    "run_pipeline",
+    "split_sessions",
+    "train_head",
+    "train_student",
+    "train_teacher",
+]
+
+# File names inside a stage's output directory.
+STAGE_FILES = {"teacher": "teacher.pt", "student": "student.pt", "head": "decoder.pt"}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of all stages.
+
+    Attributes
+    ----------
+    split
+        How each session is cut into train/validation/test blocks.
+    teacher
+        Spike-teacher pretraining.
+    student
+        LFP-student distillation.
+    head
+        Behavior-head fitting.
+    """
+
+    split: SplitConfig = field(default_factory=SplitConfig)
+    teacher: PretrainConfig = field(default_factory=PretrainConfig)
+    student: DistillConfig = field(default_factory=DistillConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+
+@dataclass
+class SplitData:
+    """Training data cut into blocks, with the rows of its sessions.
+
+    Attributes
+    ----------
+    table
+        Session ids in context-table order.
+    train, val, test
+        One block per session each, in table order of the data.
+    """
+
+    table: SessionTable
+    train: list[SessionBins]
+    val: list[SessionBins]
+    test: list[SessionBins]
+
+
+def split_sessions(binned: Sequence[BinnedSession], split: SplitConfig, table: SessionTable) -> SplitData:
+    """Cut featurized sessions into blocks, taking their rows from ``table``.
+
+    Raises
+    ------
+    DataError
+        If a session is not in the table, or is too short to split.
+    """
+    train, val, test = [], [], []
+    for session in binned:
+        bins = SessionBins.from_binned(session, table.row(session.session_id))
+        try:
+            blocks = split_blocks(bins.n_bins, split)
+        except ValueError as error:
+            raise DataError(f"session {session.session_id!r}: {error}") from None
+        train.append(bins.block(blocks.train))
+        val.append(bins.block(blocks.val))
+        test.append(bins.block(blocks.test))
+    return SplitData(table, train, val, test)
+
+
+def _table_of(checkpoint: Checkpoint) -> SessionTable:
+    return SessionTable(checkpoint.session_ids)
+
+
+def _r2_metrics(prefix: str, values: np.ndarray) -> dict[str, float | list[float]]:
+    return {f"{prefix}_r2": float(np.mean(values)), f"{prefix}_r2_per_axis": [float(v) for v in values]}
+
+
+def train_teacher(
+    binned: Sequence[BinnedSession],
+    profile: Profile,
+    config: PipelineConfig,
+    context: DistributedContext,
+    out_dir: Path,
+) -> tuple[Encoder, Path]:
+    """Pretrain the spike teacher on all sessions; writes ``teacher.pt``.
+
+    Returns
+    -------
+    teacher, path
+        The trained encoder and its checkpoint file.
+    """
+    table = SessionTable([session.session_id for session in binned])
+    data = split_sessions(binned, config.split, table)
+    teacher, result = pretrain(
+        data.train,
+        data.val,
+        profile,
+        config.teacher,
+        context,
+        n_sessions=len(table),
+        state_path=out_dir / "teacher.state.pt",
+        desc=f"teacher ({config.teacher.objective})",
+    )
+    metrics = {"final_loss": result.state.losses[-1], "val_r2_history": result.state.val_r2}
+    path = out_dir / STAGE_FILES["teacher"]
+    if context.is_main:
+        save_checkpoint(path, encoder_checkpoint(teacher, table.ids, profile, metrics))
+    return teacher, path
+
+
+def train_student(
+    binned: Sequence[BinnedSession],
+    profile: Profile,
+    config: PipelineConfig,
+    context: DistributedContext,
+    teacher_path: Path,
+    out_dir: Path,
+) -> tuple[Encoder, Path]:
+    """Distill the teacher in ``teacher_path`` into an LFP student; writes ``student.pt``.
+
+    Every session must be in the teacher's session table (distillation needs
+    the teacher's latents of it).
+    """
+    checkpoint = load_checkpoint(teacher_path)
+    table = _table_of(checkpoint)
+    data = split_sessions(binned, config.split, table)
+    student, result = distill(
+        build_encoder(checkpoint),
+        data.train,
+        data.val,
+        profile,
+        config.student,
+        context,
+        state_path=out_dir / "student.state.pt",
+    )
+    metrics = {"final_loss": result.state.losses[-1], "val_r2_history": result.state.val_r2}
+    path = out_dir / STAGE_FILES["student"]
+    if context.is_main:
+        save_checkpoint(path, encoder_checkpoint(student, table.ids, profile, metrics))
+    return student, path
+
+
+def train_head(
+    binned: Sequence[BinnedSession],
+    profile: Profile,
+    config: PipelineConfig,
+    encoder_path: Path,
+    out_dir: Path,
+) -> tuple[Checkpoint, Path]:
+    """Fit the ridge head on an encoder checkpoint; writes ``decoder.pt``.
+
+    The penalty is chosen on the validation blocks; the reported ``heldout_r2``
+    is on the test blocks, which neither the encoder nor the head saw.
+    """
+    source = load_checkpoint(encoder_path)
+    table = _table_of(source)
+    data = split_sessions(binned, config.split, table)
+    fitted = fit_head(build_encoder(source), data.train, data.val, config.head)
+    test_r2 = score_decoder(fitted.decoder, data.test)
+    metrics = {
+        **source.metrics,
+        "ridge_alpha": fitted.alpha,
+        **_r2_metrics("val", fitted.val_r2),
+        **_r2_metrics("heldout", test_r2),
+        "heldout_blocks": (
+            f"last {config.split.fractions[2]:.0%} of each training session, "
+            f"after a {config.split.gap_bins}-bin gap"
+        ),
+    }
+    checkpoint = decoder_checkpoint(fitted.decoder, table.ids, profile, metrics)
+    path = out_dir / STAGE_FILES["head"]
+    save_checkpoint(path, checkpoint)
+    return checkpoint, path
+
+
+def export_decoder(decoder_path: Path, artifact_dir: Path) -> Path | None:
+    """Export a decoder checkpoint to an ONNX artifact with :mod:`rtbci.runtime.export`.
+
+    Returns
+    -------
+    Path or None
+        The artifact directory, or None when this rtbci has no export module.
+    """
+    try:
+        from rtbci.runtime.export import export_checkpoint
+    except ModuleNotFoundError:
+        return None
+    export_checkpoint(decoder_path, artifact_dir)
+    return artifact_dir
+
+
+def run_pipeline(
+    binned: Sequence[BinnedSession],
+    profile: Profile,
+    config: PipelineConfig,
+    context: DistributedContext,
+    out_dir: Path,
+) -> dict:
+    """Teacher -> student -> head -> export, all into ``out_dir``.
+
+    Returns
+    -------
+    dict
+        Paths written and the decoder's metrics (main process; other
+        processes return after distillation).
+    """
+    _, teacher_path = train_teacher(binned, profile, config, context, out_dir)
+    context.barrier()
+    _, student_path = train_student(binned, profile, config, context, teacher_path, out_dir)
+    context.barrier()
+    if not context.is_main:
+        return {}
+    checkpoint, decoder_path = train_head(binned, profile, config, student_path, out_dir)
+    artifact = export_decoder(decoder_path, out_dir / "artifact")
+    summary = {
+        "teacher": str(teacher_path),
+        "student": str(student_path),
+        "decoder": str(decoder_path),
+        "artifact": str(artifact) if artifact else None,
+        "metrics": checkpoint.metrics,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary

@@ -1,0 +1,74 @@
+"""Linear readouts of per-bin latents (or features) and their R² on later blocks.
+
+Every score here is on bins the readout was not fit on: the caller passes fit
+blocks and score blocks that are different contiguous parts of the sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rtbci.models.encoder import Encoder
+from rtbci.models.heads import ridge_solve
+from rtbci.train.data import SessionBins
+from rtbci.train.latents import encode_bins
+from rtbci.train.metrics import r2_per_axis
+
+__all__ = ["LinearReadout", "encode_blocks", "fit_readout", "readout_r2"]
+
+
+@dataclass(frozen=True)
+class LinearReadout:
+    """``y = x @ weight.T + bias``, fit by ridge regression."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    alpha: float
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """``(n, d)`` features -> ``(n, K)`` predictions."""
+        return features @ self.weight.T + self.bias
+
+
+def fit_readout(features: Sequence[np.ndarray], targets: Sequence[np.ndarray], alpha: float) -> LinearReadout:
+    """Ridge readout from the concatenation of several blocks.
+
+    Parameters
+    ----------
+    features
+        ``(n_i, d)`` inputs per block.
+    targets
+        ``(n_i, K)`` targets per block.
+    alpha
+        L2 penalty.
+    """
+    weight, bias = ridge_solve(np.concatenate(features), np.concatenate(targets), alpha)
+    return LinearReadout(weight, bias, alpha)
+
+
+def encode_blocks(encoder: Encoder, blocks: Sequence[SessionBins]) -> list[np.ndarray]:
+    """Per-bin pooled latents of each block, in the encoder's own modality."""
+    modality = encoder.config.modality
+    return [encode_bins(encoder, block.inputs(modality), block.context) for block in blocks]
+
+
+def readout_r2(
+    fit_features: Sequence[np.ndarray],
+    fit_targets: Sequence[np.ndarray],
+    score_features: Sequence[np.ndarray],
+    score_targets: Sequence[np.ndarray],
+    alpha: float,
+) -> np.ndarray:
+    """Fit a ridge readout on some blocks and score it on others.
+
+    Returns
+    -------
+    np.ndarray
+        ``(K,)`` R² per output over the concatenated score blocks.
+    """
+    readout = fit_readout(fit_features, fit_targets, alpha)
+    predicted = readout.predict(np.concatenate(score_features))
+    return r2_per_axis(np.concatenate(score_targets), predicted)

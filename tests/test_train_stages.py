@@ -1,0 +1,112 @@
+"""Training stages on small synthetic sessions: pretraining, distillation, head."""
+
+import numpy as np
+import pytest
+import torch
+
+from rtbci.models.distillation import alignment_loss
+from rtbci.profile import load_profile
+from rtbci.train.data import SessionBins
+from rtbci.train.ddp import init_distributed
+from rtbci.train.distill import DistillConfig, distill
+from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
+from rtbci.train.head import HeadConfig, fit_head, score_decoder
+from rtbci.train.heldout import add_unseen_session
+from rtbci.train.latents import encode_bins
+from rtbci.train.loop import LoopConfig
+from rtbci.train.pretrain import PretrainConfig, pretrain
+from rtbci.train.splits import SplitConfig, split_blocks
+
+N_BINS = 1500
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return load_profile("profiles/demo.toml")
+
+
+def _session(row: int, seed: int) -> SessionBins:
+    """Spikes and LFP driven by one smooth 2-D velocity; LFP is a noisier view of it."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(N_BINS) * 0.02
+    velocity = np.stack([np.sin(1.1 * t + row), np.cos(0.6 * t + 2 * row)], axis=1).astype(np.float32)
+    tuning = rng.normal(size=(2, 96))
+    rates = np.exp(-0.5 + 0.7 * velocity @ tuning)
+    spikes = rng.poisson(rates)[:, :, None].astype(np.float32)
+    mixing = rng.normal(size=(1, 1, 5))
+    lfp = (velocity @ tuning)[:, :, None] * mixing + 2.0 * rng.normal(size=(N_BINS, 96, 5)) + 10.0
+    return SessionBins(f"s{row}", "subject", row, spikes, lfp.astype(np.float32), velocity)
+
+
+@pytest.fixture(scope="module")
+def blocks():
+    sessions = [_session(row, seed=row) for row in range(2)]
+    split = split_blocks(N_BINS, SplitConfig(fractions=(0.7, 0.15, 0.15), gap_bins=10))
+    return (
+        [s.block(split.train) for s in sessions],
+        [s.block(split.val) for s in sessions],
+        [s.block(split.test) for s in sessions],
+    )
+
+
+def _loop(steps: int) -> LoopConfig:
+    return LoopConfig(steps=steps, batch_size=8, lr=3e-3, warmup_steps=5, eval_every=0, checkpoint_every=0)
+
+
+@pytest.mark.parametrize("objective", ["mae", "latent"])
+def test_short_teacher_run_lowers_the_masked_loss(profile, blocks, objective: str) -> None:
+    train, val, _ = blocks
+    config = PretrainConfig(objective=objective, size=SIZES["tiny"], window_stride=5, loop=_loop(80))
+    encoder, result = pretrain(train, val, profile, config, init_distributed("cpu"), n_sessions=2)
+    losses = np.asarray(result.state.losses)
+    assert len(losses) == 80
+    # The masked Poisson NLL (MAE) or latent loss falls well below where it started.
+    assert losses[-15:].mean() < 0.9 * losses[:5].mean()
+    assert not encoder.training
+    assert len(result.state.val_r2) == 1 and np.isfinite(result.state.val_r2[0][1])
+
+
+def test_short_distillation_lowers_the_alignment_loss(profile, blocks) -> None:
+    train, val, _ = blocks
+    context = init_distributed("cpu")
+    teacher_config = PretrainConfig(size=SIZES["tiny"], window_stride=5, loop=_loop(30))
+    teacher, _ = pretrain(train, val, profile, teacher_config, context, n_sessions=2)
+    config = DistillConfig(size=SIZES["tiny"], reconstruction_weight=0.0, window_stride=5, loop=_loop(80))
+    student, _ = distill(teacher, train, val, profile, config, context)
+
+    # The same untrained student that distill() starts from (same seed, same normalisation).
+    torch.manual_seed(config.loop.seed)
+    untrained = new_encoder(profile, "lfp", 5, 2, config.size, config.context)
+    normalizer = fit_lfp_normalization(train)
+    untrained.set_normalization(normalizer.mean, normalizer.std)
+
+    def alignment(encoder) -> float:
+        student_latents = np.concatenate([encode_bins(encoder, b.lfp, b.context) for b in val])
+        teacher_latents = np.concatenate([encode_bins(teacher, b.spikes, b.context) for b in val])
+        return float(alignment_loss(torch.from_numpy(student_latents), torch.from_numpy(teacher_latents)))
+
+    before, after = alignment(untrained), alignment(student)
+    assert after < 0.8 * before
+
+
+def test_head_is_fit_on_train_and_scored_on_later_blocks(profile, blocks) -> None:
+    train, val, test = blocks
+    config = PretrainConfig(size=SIZES["tiny"], window_stride=5, loop=_loop(20))
+    encoder, _ = pretrain(train, val, profile, config, init_distributed("cpu"), n_sessions=2)
+    fitted = fit_head(encoder, train, val, HeadConfig(alphas=(1.0, 100.0)))
+    assert fitted.alpha in (1.0, 100.0)
+    test_r2 = score_decoder(fitted.decoder, test)
+    assert test_r2.shape == (2,)
+    # Spikes carry the velocity almost noise-free here: even a barely trained encoder decodes it.
+    assert np.mean(test_r2) > 0.3
+
+
+def test_unseen_session_row_starts_at_the_subject_mean(profile) -> None:
+    encoder = new_encoder(profile, "spikes", 1, 3, SIZES["tiny"])
+    table = encoder.tokenizer.session_table()
+    before = table(torch.arange(3)).detach().clone()
+    row = add_unseen_session(encoder, [0, 2])
+    assert row == 3
+    after = table(torch.arange(4)).detach()
+    assert torch.equal(after[:3], before)  # old sessions keep their context
+    assert torch.allclose(after[3], before[[0, 2]].mean(dim=0))
