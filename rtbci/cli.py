@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "rtbci.commands.info",
     "rtbci.commands.importer",
     "rtbci.commands.simulate",
+    "rtbci.commands.train",
     "rtbci.commands.export",
     "rtbci.commands.bench",
     "rtbci.commands.run",
