@@ -20,6 +20,8 @@ BENCHMARKS: dict[str, str] = {
     "latency_e2e": "benchmarks.latency_e2e",
     "soak": "benchmarks.soak",
     "ingest": "benchmarks.ingest",
+    "gui": "benchmarks.gui",
+    "calibration": "benchmarks.calibration",
 }
 
 
