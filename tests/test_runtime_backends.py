@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -206,10 +205,7 @@ def test_spike_artifact_takes_counts(tmp_path):
     assert out.shape == (2,) and np.isfinite(out).all()
 
 
-def test_export_cli(tmp_path, capsys, monkeypatch):
-    # `rtbci` builds every subcommand's parser, and `bench` imports the top-level `benchmarks`
-    # package, which an editable install made before that package existed does not map.
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+def test_export_cli(tmp_path, capsys):
     write_checkpoint(tmp_path / "model.pt", seed=1)
     code = main(
         [

@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks import runtime
 
 
-def test_runtime_benchmark_reports_required_keys(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO))  # the top-level `benchmarks` package lives beside rtbci
-    from benchmarks import runtime
+def test_runtime_benchmark_reports_required_keys():
 
     parser = argparse.ArgumentParser()
     runtime.add_arguments(parser)
