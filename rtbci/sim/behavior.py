@@ -10,6 +10,7 @@ that can be read ahead (neurons lead the movement they encode).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import numpy as np
 from scipy import signal
 
 from rtbci.sim.config import TaskConfig
+from rtbci.sim.filters import StatefulFilter, one_pole_smoother, unit_variance_scale
 
 __all__ = ["BehaviorBuffer", "Kinematics", "ReachingTask"]
 
@@ -82,20 +84,6 @@ def minimum_jerk(tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return shape, rate
 
 
-class _OnePole:
-    """Causal exponential smoother that keeps its state across calls."""
-
-    def __init__(self, tau_s: float, rate_hz: float, n_columns: int) -> None:
-        decay = np.exp(-1.0 / (tau_s * rate_hz))
-        self._b = np.array([1.0 - decay])
-        self._a = np.array([1.0, -decay])
-        self._state = np.zeros((1, n_columns))
-
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        out, self._state = signal.lfilter(self._b, self._a, values, axis=0, zi=self._state)
-        return out
-
-
 class ReachingTask:
     """An endless sequence of reaches, deterministic from its generator.
 
@@ -114,43 +102,38 @@ class ReachingTask:
         self.rate_hz = rate_hz
         self._rng = rng
         self._pos = np.zeros(2)
-        self._engaged = _OnePole(_ENGAGED_TAU_S, rate_hz, 1)
-        self._prep = _OnePole(_PREP_TAU_S, rate_hz, 2)
-        self._rebound = _OnePole(_REBOUND_TAU_S, rate_hz, 1)
+        self._engaged = one_pole_smoother(_ENGAGED_TAU_S, rate_hz, 1)
+        self._prep = one_pole_smoother(_PREP_TAU_S, rate_hz, 2)
+        self._rebound = one_pole_smoother(_REBOUND_TAU_S, rate_hz, 1)
         # Second-order low-pass of white noise: smooth tremor/postural drift whose
         # derivative stays small compared with reaching speeds.
-        self._jitter_sos = signal.butter(2, _JITTER_CUTOFF_HZ, fs=rate_hz, output="sos")
-        self._jitter_state = np.zeros((self._jitter_sos.shape[0], 2, 2))
-        self._jitter_gain = config.jitter_m / np.sqrt(_JITTER_CUTOFF_HZ / rate_hz)
+        jitter_sos = signal.butter(2, _JITTER_CUTOFF_HZ, fs=rate_hz, output="sos")
+        self._jitter = StatefulFilter(jitter_sos, 2)
+        self._jitter_gain = config.jitter_m * unit_variance_scale(jitter_sos, rate_hz)
         self._last_jitter = np.zeros(2)
 
     def reaches(self) -> Iterator[tuple[Kinematics, list[tuple[int, str]]]]:
-        """Yield ``(kinematics, markers)`` per reach; marker offsets are samples into the reach."""
-        tasks = ["center_out", "random_target"]
-        if self.config.task == "mixed":
-            current = int(self._rng.integers(2))
-        else:
-            current = tasks.index(self.config.task)
-        block_left = self.config.block_reaches
-        out_next = False  # centre-out alternates return-to-centre and outward reaches
-        first = True
+        """Yield ``(kinematics, markers)`` per reach; marker offsets are samples into the reach.
+
+        A block of reaches of one task starts with a ``task:<name>`` marker;
+        ``mixed`` alternates blocks of ``block_reaches`` reaches.
+        """
+        tasks = ("center_out", "random_target")
+        mixed = self.config.task == "mixed"
+        current = int(self._rng.integers(2)) if mixed else tasks.index(self.config.task)
         while True:
-            extra_markers: list[tuple[int, str]] = []
-            if first or (self.config.task == "mixed" and block_left == 0):
-                if not first:
-                    current = 1 - current
-                    block_left = self.config.block_reaches
-                extra_markers.append((0, f"task:{tasks[current]}"))
-                out_next = False
-                first = False
-            block_left -= 1
-            if tasks[current] == "center_out":
-                target, delay = self._center_out_target(out_next)
-                out_next = not out_next
-            else:
-                target, delay = self._random_target(), 0.0
-            kinematics, markers = self._reach(target, delay)
-            yield kinematics, extra_markers + markers
+            block_markers = [(0, f"task:{tasks[current]}")]
+            outward = False  # centre-out alternates return-to-centre and outward reaches
+            for _ in range(self.config.block_reaches) if mixed else itertools.count():
+                if tasks[current] == "center_out":
+                    target, delay = self._center_out_target(outward)
+                    outward = not outward
+                else:
+                    target, delay = self._random_target(), 0.0
+                kinematics, markers = self._reach(target, delay)
+                yield kinematics, block_markers + markers
+                block_markers = []
+            current = 1 - current
 
     def _center_out_target(self, outward: bool) -> tuple[np.ndarray, float]:
         cfg = self.config
@@ -210,7 +193,7 @@ class ReachingTask:
             bow_rate = np.where(inside, 32.0 * tau * (1 - tau) * (1 - 2 * tau), 0.0)
             pos += shape[:, None] * displacement + bow_shape[:, None] * sideways
             vel += (rate[:, None] * displacement + bow_rate[:, None] * sideways) / dur
-        jitter = self._jitter(n)
+        jitter = self._jitter(self._rng.standard_normal((n, 2)) * self._jitter_gain)
         pos += jitter
         vel += np.diff(np.vstack([self._last_jitter, jitter]), axis=0) * fs
         self._last_jitter = jitter[-1]
@@ -235,11 +218,6 @@ class ReachingTask:
         hold_end = min(round((end_s + hold_s) * fs), n - 1)
         markers = [(0, "target_on"), (go_i, "go"), (min(end_i, n - 1), "reach_end"), (hold_end, "reward")]
         return kinematics, markers
-
-    def _jitter(self, n: int) -> np.ndarray:
-        noise = self._rng.standard_normal((n, 2)) * self._jitter_gain
-        out, self._jitter_state = signal.sosfilt(self._jitter_sos, noise, axis=0, zi=self._jitter_state)
-        return out
 
 
 class BehaviorBuffer:

@@ -184,6 +184,8 @@ class LfpConfig:
         high-gamma power follow local firing.
     channel_gain_log_sd
         Spread of per-channel gains (electrode impedance).
+    resolution_uv
+        ADC step the LFP is quantised to (Blackrock front ends: 0.25 µV).
     """
 
     lmp_uv_per_hz: float = -5.0
@@ -206,6 +208,7 @@ class LfpConfig:
     mua_uv2_per_hz: float = 2.0
     mua_space_constant_um: float = 200.0
     channel_gain_log_sd: float = 0.15
+    resolution_uv: float = 0.25
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ Per electrode, at the sampling rate:
 - aperiodic 1/f^χ background, partly common to the array;
 - the low-frequency remainder of local spike waveforms, and broadband
   power from unresolved nearby spikes that follows the local rate;
-- per-channel gain; then line noise and the amplifier's white floor.
+- per-channel gain; then line noise and the amplifier's white floor,
+  quantised to the ADC step.
 
 The movement information in the LFP therefore comes from the same neurons as
 the spikes, but blurred in space, filtered in time and buried under
@@ -25,6 +26,7 @@ from scipy import signal
 
 from rtbci.sim.behavior import Kinematics
 from rtbci.sim.config import LfpConfig
+from rtbci.sim.filters import StatefulFilter, unit_variance_scale
 from rtbci.sim.variability import SessionRig
 
 __all__ = ["LfpSynthesizer"]
@@ -80,13 +82,6 @@ def _bank_sd(decays: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sqrt(weights @ covariance @ weights))
 
 
-def _unit_variance_scale(sos: np.ndarray, rate_hz: float) -> float:
-    """Factor that makes the filter's response to unit white noise unit-variance."""
-    impulse = np.zeros(int(20 * rate_hz))
-    impulse[0] = 1.0
-    return float(1.0 / np.sqrt(np.sum(signal.sosfilt(sos, impulse) ** 2)))
-
-
 def _local_average(rig: SessionRig, space_constant_um: float) -> np.ndarray:
     """``(U, C)`` Gaussian-weighted average over units around each electrode (columns sum to 1)."""
     subject = rig.subject
@@ -129,8 +124,9 @@ class LfpSynthesizer:
         self._mixing = mixing_matrix(rig, config).astype(np.float32)
         self._mua_mixing = _local_average(rig, config.mua_space_constant_um).astype(np.float32)
         self._baseline_hz = rig.units.baseline_hz.astype(np.float32)
-        self._lmp_sos = signal.butter(2, config.lmp_cutoff_hz, fs=rate_hz, output="sos")
-        self._lmp_state = np.zeros((self._lmp_sos.shape[0], 2, n_channels))
+        self._lmp_filter = StatefulFilter(
+            signal.butter(2, config.lmp_cutoff_hz, fs=rate_hz, output="sos"), n_channels
+        )
 
         self._decays = np.exp(-2.0 * np.pi * _APERIODIC_CORNERS_HZ / rate_hz)
         # Amplitude weights f_k^(−χ/2) over log-spaced corners sum to a 1/f^χ spectrum.
@@ -140,11 +136,11 @@ class LfpSynthesizer:
 
         low = subject.beta_hz - config.beta_bandwidth_hz / 2.0
         high = subject.beta_hz + config.beta_bandwidth_hz / 2.0
-        self._beta_sos = signal.butter(2, [low, high], btype="bandpass", fs=rate_hz, output="sos")
-        self._beta_scale = _unit_variance_scale(self._beta_sos, rate_hz) * subject.beta_uv
-        self._beta_state = np.zeros((self._beta_sos.shape[0], 2, subject.beta_weights.shape[0]))
+        beta_sos = signal.butter(2, [low, high], btype="bandpass", fs=rate_hz, output="sos")
+        self._beta_filter = StatefulFilter(beta_sos, subject.beta_weights.shape[0])
+        self._beta_scale = unit_variance_scale(beta_sos, rate_hz) * subject.beta_uv
 
-        self._bleed_state = np.zeros((len(_SPIKE_BLEED_KERNEL) - 1, n_channels))
+        self._bleed_history = np.zeros((len(_SPIKE_BLEED_KERNEL) - 1, n_channels), dtype=np.float32)
         self._line_parts = [
             (
                 (amplitude * subject.line_uv * np.cos(h * subject.line_phase)).astype(np.float32),
@@ -189,7 +185,7 @@ class LfpSynthesizer:
         coarse = modulation_hz.reshape(n // step, step, -1).mean(axis=1)
         lmp_in = np.repeat(_mix(coarse, self._mixing), step, axis=0)
         local_rate = np.repeat(_mix(coarse + self._baseline_hz, self._mua_mixing), step, axis=0)
-        lmp, self._lmp_state = signal.sosfilt(self._lmp_sos, lmp_in, axis=0, zi=self._lmp_state)
+        lmp = self._lmp_filter(lmp_in)
 
         noise = rng.standard_normal((n, 2 * n_channels + 3), dtype=np.float32)
         private, amplifier = noise[:, :n_channels], noise[:, n_channels : 2 * n_channels]
@@ -199,16 +195,19 @@ class LfpSynthesizer:
             mixed, self._decays, self._bank_weights, self._bank_state
         )
 
-        beta_sources, self._beta_state = signal.sosfilt(
-            self._beta_sos, beta_noise, axis=0, zi=self._beta_state
-        )
+        beta_sources = self._beta_filter(beta_noise)
         envelope = 1.0 - subject.beta_desync * now.engaged + cfg.beta_rebound * now.rebound
         beta_sources *= (self._beta_scale * envelope)[:, None]
         beta = beta_sources[:, :1] * subject.beta_weights[0] + beta_sources[:, 1:] * subject.beta_weights[1]
 
-        bleed, self._bleed_state = signal.lfilter(
-            cfg.spike_bleed_uv * _SPIKE_BLEED_KERNEL, [1.0], counts, axis=0, zi=self._bleed_state
+        # Causal FIR over the counts, with the last samples of the previous block in front.
+        history = np.concatenate([self._bleed_history, counts.astype(np.float32)])
+        taps = len(_SPIKE_BLEED_KERNEL)
+        bleed = sum(
+            weight * history[taps - 1 - lag : taps - 1 - lag + n]
+            for lag, weight in enumerate(cfg.spike_bleed_uv * _SPIKE_BLEED_KERNEL)
         )
+        self._bleed_history = history[n:]
 
         # sin(h(ωt + φ)) = sin(hωt)cos(hφ) + cos(hωt)sin(hφ): no per-channel sine per sample.
         phase = 2.0 * np.pi * cfg.line_hz * (start_sample + np.arange(n)) / self.rate_hz
@@ -224,4 +223,5 @@ class LfpSynthesizer:
             + cfg.mua_uv2_per_hz * np.maximum(local_rate, 0.0) * self._alive
         )
         noise_floor = amplifier * white_sd
-        return (neural + line + noise_floor).astype(np.float32)
+        total = neural + line + noise_floor
+        return (np.round(total / cfg.resolution_uv) * cfg.resolution_uv).astype(np.float32)

@@ -8,6 +8,7 @@ thread generates one-second blocks ahead so that generation never delays a push.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import re
 import threading
@@ -83,16 +84,7 @@ def config_for_profile(profile: Profile, base: SimConfig | None = None) -> SimCo
     n_arrays = n_channels // ELECTRODES_PER_ARRAY
     names = [r.name for r in profile.regions if r.count == ELECTRODES_PER_ARRAY]
     array_names = tuple(names) if len(names) == n_arrays else tuple(f"array{a}" for a in range(n_arrays))
-    config = SimConfig(
-        array_names=array_names,
-        rate_hz=base.rate_hz,
-        chunk_samples=base.chunk_samples,
-        start_time_s=base.start_time_s,
-        task=base.task,
-        population=base.population,
-        lfp=base.lfp,
-        variability=base.variability,
-    )
+    config = dataclasses.replace(base, array_names=array_names)
     _check_stream(profile, "spikes", profile.streams.spikes, n_channels, config.rate_hz)
     _check_stream(profile, "lfp", profile.streams.lfp, n_channels, config.rate_hz)
     if profile.streams.behavior is not None:

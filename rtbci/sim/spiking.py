@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from scipy import signal
 
 from rtbci.sim.behavior import Kinematics
 from rtbci.sim.config import PopulationConfig
+from rtbci.sim.filters import ar1_unit_variance
 from rtbci.sim.variability import SessionRig
 
 __all__ = ["SpikingPopulation", "crossings_per_electrode"]
@@ -74,21 +74,6 @@ def crossings_per_electrode(
     return counts
 
 
-class _GainNoise:
-    """Unit-variance AR(1) processes (exponential autocorrelation), state kept across blocks."""
-
-    def __init__(self, tau_s: float, rate_hz: float, n: int, rng: np.random.Generator) -> None:
-        decay = np.exp(-1.0 / (tau_s * rate_hz))
-        self._b = np.array([np.sqrt(1.0 - decay**2)])
-        self._a = np.array([1.0, -decay])
-        # Start in the stationary distribution rather than at zero.
-        self._state = decay * rng.standard_normal((1, n))
-
-    def __call__(self, innovations: np.ndarray) -> np.ndarray:
-        out, self._state = signal.lfilter(self._b, self._a, innovations, axis=0, zi=self._state)
-        return out
-
-
 class SpikingPopulation:
     """The units of one session and the state of their spiking.
 
@@ -118,8 +103,8 @@ class SpikingPopulation:
         self._speed_hz = units.speed_hz.astype(np.float32)
         self._unit_gain = rig.spike_gain[units.electrode]
         self._unit_alive = ~rig.dead[units.electrode]
-        self._shared = _GainNoise(config.shared_gain_tau_s, rate_hz, 1, rng)
-        self._private = _GainNoise(config.private_gain_tau_s, rate_hz, units.n_units, rng)
+        self._shared = ar1_unit_variance(config.shared_gain_tau_s, rate_hz, 1, rng)
+        self._private = ar1_unit_variance(config.private_gain_tau_s, rate_hz, units.n_units, rng)
         self._since_spike = np.full(units.n_units, 1 << 20, dtype=np.int64)
         self._refractory = round(config.refractory_ms * rate_hz / 1000.0)
         background = rig.subject.hash_hz * ~rig.dead + rig.noisy_crossings_hz
