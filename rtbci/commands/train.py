@@ -123,9 +123,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stage == "head":
         checkpoint, path = train_head(binned, profile, config, args.encoder, args.out)
         print(f"wrote {path}: heldout R² {checkpoint.metrics['heldout_r2']:.3f}")
-        artifact = export_decoder(path, args.out / "artifact")
-        if artifact is not None:
-            print(f"exported {artifact}")
+        manifest = export_decoder(path, args.out / "artifact")
+        print(f"exported {args.out / 'artifact'} (decoder.onnx sha256 {manifest.sha256})")
         return 0
     context = init_distributed(args.device)
     try:

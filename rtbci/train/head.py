@@ -13,7 +13,7 @@ from rtbci.models.encoder import Encoder
 from rtbci.models.heads import RidgeHead
 from rtbci.train.data import SessionBins
 from rtbci.train.metrics import r2_per_axis
-from rtbci.train.readout import encode_blocks, fit_readout
+from rtbci.train.readout import encode_blocks, ridge_path
 
 __all__ = ["HeadConfig", "HeadFit", "fit_head", "score_decoder"]
 
@@ -66,10 +66,10 @@ def fit_head(
     val_latents = np.concatenate(encode_blocks(encoder, val))
     fit_targets = [block.kinematics for block in train]
     val_targets = np.concatenate([block.kinematics for block in val])
-    scored = []
-    for alpha in config.alphas:
-        readout = fit_readout(fit_latents, fit_targets, alpha)
-        scored.append((float(np.mean(r2_per_axis(val_targets, readout.predict(val_latents)))), alpha))
+    scored = [
+        (float(np.mean(r2_per_axis(val_targets, readout.predict(val_latents)))), readout.alpha)
+        for readout in ridge_path(np.concatenate(fit_latents), np.concatenate(fit_targets), config.alphas)
+    ]
     best_alpha = max(scored)[1]
     head = RidgeHead(encoder.config.d_model, val_targets.shape[1])
     head.fit(np.concatenate(fit_latents), np.concatenate(fit_targets), best_alpha)

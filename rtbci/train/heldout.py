@@ -17,7 +17,7 @@ import torch
 from rtbci.models.encoder import Encoder
 from rtbci.train.data import SessionBins
 from rtbci.train.metrics import r2_per_axis
-from rtbci.train.readout import LinearReadout, encode_blocks, fit_readout
+from rtbci.train.readout import LinearReadout, encode_blocks, fit_readout, ridge_path
 from rtbci.train.splits import BinBlock
 
 __all__ = ["CalibratedScore", "add_unseen_session", "calibrate_and_score", "choose_alpha", "encoder_score"]
@@ -58,10 +58,10 @@ def choose_alpha(
     so the choice never peeks at later data.
     """
     cut = int(len(features) * inner_fraction)
-    scores = []
-    for alpha in alphas:
-        readout = fit_readout([features[:cut]], [targets[:cut]], alpha)
-        scores.append((float(np.mean(r2_per_axis(targets[cut:], readout.predict(features[cut:])))), alpha))
+    scores = [
+        (float(np.mean(r2_per_axis(targets[cut:], readout.predict(features[cut:])))), readout.alpha)
+        for readout in ridge_path(features[:cut], targets[:cut], alphas)
+    ]
     return max(scores)[1]
 
 

@@ -18,6 +18,8 @@ import numpy as np
 from rtbci.models.checkpoint import Checkpoint, build_encoder, load_checkpoint, save_checkpoint
 from rtbci.models.encoder import Encoder
 from rtbci.profile import Profile
+from rtbci.runtime.export import export_artifact
+from rtbci.runtime.manifest import Manifest
 from rtbci.signal import BinnedSession
 from rtbci.train.checkpoints import decoder_checkpoint, encoder_checkpoint
 from rtbci.train.data import DataError, SessionBins, SessionTable
@@ -210,20 +212,25 @@ def train_head(
     return checkpoint, path
 
 
-def export_decoder(decoder_path: Path, artifact_dir: Path) -> Path | None:
-    """Export a decoder checkpoint to an ONNX artifact with :mod:`rtbci.runtime.export`.
+def export_decoder(decoder_path: Path, artifact_dir: Path, session_id: str | None = None) -> Manifest:
+    """Export a decoder checkpoint as the streaming ONNX artifact (:mod:`rtbci.runtime.export`).
 
-    Returns
-    -------
-    Path or None
-        The artifact directory, or None when this rtbci has no export module.
+    Parameters
+    ----------
+    decoder_path
+        ``decoder.pt`` from :func:`train_head`.
+    artifact_dir
+        Output folder (``decoder.onnx``, ``manifest.json``).
+    session_id
+        Session whose context the artifact bakes in; the last row of the table by default.
     """
-    try:
-        from rtbci.runtime.export import export_checkpoint
-    except ModuleNotFoundError:
-        return None
-    export_checkpoint(decoder_path, artifact_dir)
-    return artifact_dir
+    return export_artifact(decoder_path, artifact_dir, session_id=session_id)
+
+
+def _export_session(session_ids: Sequence[str], subject: str) -> str:
+    """The newest session of the profile's subject (sorted ids), else the newest session."""
+    own = sorted(sid for sid in session_ids if sid.startswith(f"{subject}-"))
+    return own[-1] if own else session_ids[-1]
 
 
 def run_pipeline(
@@ -248,12 +255,17 @@ def run_pipeline(
     if not context.is_main:
         return {}
     checkpoint, decoder_path = train_head(binned, profile, config, student_path, out_dir)
-    artifact = export_decoder(decoder_path, out_dir / "artifact")
+    artifact_dir = out_dir / "artifact"
+    manifest = export_decoder(
+        decoder_path, artifact_dir, _export_session(checkpoint.session_ids, profile.rig.subject)
+    )
     summary = {
         "teacher": str(teacher_path),
         "student": str(student_path),
         "decoder": str(decoder_path),
-        "artifact": str(artifact) if artifact else None,
+        "artifact": str(artifact_dir),
+        "artifact_sha256": manifest.sha256,
+        "artifact_session": manifest.session_id,
         "metrics": checkpoint.metrics,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -17,7 +17,7 @@ from rtbci.train.data import SessionBins
 from rtbci.train.latents import encode_bins
 from rtbci.train.metrics import r2_per_axis
 
-__all__ = ["LinearReadout", "encode_blocks", "fit_readout", "readout_r2"]
+__all__ = ["LinearReadout", "encode_blocks", "fit_readout", "readout_r2", "ridge_path"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,43 @@ class LinearReadout:
     def predict(self, features: np.ndarray) -> np.ndarray:
         """``(n, d)`` features -> ``(n, K)`` predictions."""
         return features @ self.weight.T + self.bias
+
+
+def ridge_path(features: np.ndarray, targets: np.ndarray, alphas: Sequence[float]) -> list[LinearReadout]:
+    """Ridge readouts for several penalties from one eigendecomposition.
+
+    Choosing a penalty means fitting the same data many times; with the
+    centred Gram matrix ``X'X = V diag(s) V'`` decomposed once, each penalty
+    costs only ``V diag(1 / (s + alpha)) V' X'Y``. For a single penalty,
+    :func:`rtbci.models.heads.ridge_solve` is the reference.
+
+    Parameters
+    ----------
+    features
+        ``(n, d)`` inputs.
+    targets
+        ``(n, K)`` targets.
+    alphas
+        Penalties, each > 0.
+
+    Returns
+    -------
+    list of LinearReadout
+        One per penalty, in the order given.
+    """
+    X = np.asarray(features, dtype=np.float64)
+    Y = np.asarray(targets, dtype=np.float64)
+    x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)
+    centred = X - x_mean
+    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)
+    projected = eigenvectors.T @ (centred.T @ (Y - y_mean))
+    readouts = []
+    for alpha in alphas:
+        if not alpha > 0:
+            raise ValueError(f"ridge penalties must be > 0, got {alpha}")
+        weight = (eigenvectors @ (projected / (eigenvalues.clip(min=0.0) + alpha)[:, None])).T
+        readouts.append(LinearReadout(weight, y_mean - weight @ x_mean, float(alpha)))
+    return readouts
 
 
 def fit_readout(features: Sequence[np.ndarray], targets: Sequence[np.ndarray], alpha: float) -> LinearReadout:
