@@ -123,10 +123,8 @@ class SelfAttention(nn.Module):
 
     @staticmethod
     def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Scaled dot-product attention of already rotated queries and keys."""
-        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
-        scores = scores.masked_fill(~mask, float("-inf"))
-        return scores.softmax(dim=-1) @ v
+        """Scaled dot-product attention of already rotated queries and keys (``mask`` True = may attend)."""
+        return functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
     def forward(self, x: torch.Tensor, rotary: Rotary, mask: torch.Tensor) -> torch.Tensor:
         q, k, v = self.project(x)
