@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from engine_fixtures import ThreadedReplay, profile_file, simulated_session, small_artifact
+from engine_fixtures import ThreadedReplay, profile_file, simulated_session, small_artifact, wait_for
 
 from rtbci.cli import main
 from rtbci.io.store import read_session, write_session
@@ -58,3 +58,48 @@ def test_latency_writes_json_and_plot(tmp_path, artifact, capsys):
     assert plot.stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert json.loads(printed[printed.index("{") :])["bins"] == summary["bins"]
+
+
+def test_sigkill_loses_at_most_about_a_second_of_recording(tmp_path, artifact):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rtbci.lsl import require_pylsl
+
+    profile_path = profile_file(tmp_path, artifact)
+    replay = ThreadedReplay(
+        simulated_session(6.0), load_profile(profile_path), ReplayOptions(loop=True, progress=False)
+    ).start()
+    recording = tmp_path / "killed.h5"
+    command = [
+        sys.executable,
+        "-m",
+        "rtbci.cli",
+        "run",
+        "--profile",
+        str(profile_path),
+        "--record",
+        str(recording),
+    ]
+    errors = tmp_path / "stderr.txt"
+    with errors.open("wb") as sink:
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=sink)
+    try:
+        # Wait until the status line shows decoding, then let it record a few seconds.
+        assert wait_for(lambda: b"\rbins " in errors.read_bytes() or child.poll() is not None, timeout=60.0)
+        assert child.poll() is None, errors.read_text()
+        time.sleep(4.0)
+        killed_at = require_pylsl().local_clock()
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10.0)
+    finally:
+        replay.close()
+    recorded = read_session(recording)
+    assert "recovered" in recorded.meta.provenance
+    decoded = recorded.streams["decoded"]
+    assert decoded.n_samples > 150
+    assert killed_at - decoded.timestamps[-1] < 1.6  # flushed at least once a second
+    assert recorded.streams["lfp"].n_samples > 1000

@@ -107,3 +107,33 @@ def test_wrong_channel_count_at_connect_is_a_clear_error(tmp_path, session):
     message = str(error.value)
     assert profile.streams.spikes.name in message
     assert "64 channels, the profile expects 96" in message
+
+
+@pytest.mark.slow
+def test_pulling_a_chunk_allocates_no_buffers(tmp_path):
+    import tracemalloc
+    import uuid
+
+    from rtbci.engine.inlet import LslInput
+    from rtbci.profile import StreamSpec
+
+    pylsl = require_pylsl()
+    name = f"alloc-{uuid.uuid4().hex[:8]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "LFP", 96, 1000.0, "float32", f"{name}-src"))
+    info = pylsl.resolve_byprop("name", name, timeout=10.0)[0]
+    source = LslInput(StreamSpec(channels=96, rate=1000.0, name=name), "lfp", info, max_buflen_s=10)
+    chunk = np.arange(960, dtype=np.float32).reshape(10, 96)
+    for _ in range(200):
+        outlet.push_chunk(chunk)
+    assert wait_for(lambda: source.inlet.samples_available() >= 2000)
+    source._all_samples.value, source._all_values.value = 10, 960  # one chunk per pull
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    pulled = [source.pull(0.0) for _ in range(150)]
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    assert pulled == [10] * 150
+    np.testing.assert_array_equal(source.data[:10], chunk)
+    # pylsl's own pull allocates a timestamp array (and a result) per call; this path allocates
+    # no buffer at all: what tracemalloc sees is the list of results above.
+    assert peak < 4096

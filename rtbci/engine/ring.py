@@ -75,8 +75,13 @@ class ChunkRing:
         return True
 
     def read(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (and release) every chunk written so far, oldest first, as copies."""
-        while self.read_chunks < self.written_chunks:
+        """Yield (and release) every chunk written before this call, oldest first, as copies.
+
+        Chunks the writer adds meanwhile wait for the next call, so a reader slower than the
+        writer still gets back to its other work.
+        """
+        end = self.written_chunks
+        while self.read_chunks < end:
             n = int(self.sizes[self.read_chunks % self.max_chunks])
             position = self.read_samples % self.capacity
             if position + n <= self.capacity:
