@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="seconds of replay (default 600)")
     parser.add_argument("--file", type=Path, help="Session to replay (default: 2 simulated minutes, looped)")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="histogram and timeline")
+    parser.add_argument("--record", action="store_true", help="have the engine record while measured")
     parser.add_argument(
         "--realtime-priority", type=int, metavar="1-99", help="run the decode thread SCHED_FIFO (needs root)"
     )
@@ -37,7 +38,13 @@ def run(args: argparse.Namespace) -> dict:
         folder = Path(tmp)
         session_file = args.file or simulated_file(folder, 2.0)
         profile = benchmark_profile(folder, default_artifact(folder))
-        run_spec = LatencyRun(session_file, profile, args.seconds, realtime_priority=args.realtime_priority)
+        run_spec = LatencyRun(
+            session_file,
+            profile,
+            args.seconds,
+            realtime_priority=args.realtime_priority,
+            record=folder / "recording.h5" if args.record else None,
+        )
         summary, records = run_latency_test(run_spec)
     if args.plot:
         plot_latency(records, summary, args.plot)

@@ -61,6 +61,8 @@ class LatencyRun:
         ``seconds`` counts recorded time (a soak at high speed) instead of wall time.
     realtime_priority
         Real-time FIFO priority of the engine's decode thread (see ``EngineOptions``).
+    record
+        Have the engine record to this Session file while it is measured.
     """
 
     session_file: Path
@@ -72,6 +74,7 @@ class LatencyRun:
     speed: float | None = 1.0
     seconds_are_media: bool = False
     realtime_priority: int | None = None
+    record: Path | None = None
 
 
 def _replay_process(run: LatencyRun, ready, done_queue) -> None:
@@ -113,7 +116,9 @@ def _engine_process(run: LatencyRun, stop, result_queue) -> None:
 
     try:
         profile = load_profile(run.profile_file)
-        options = EngineOptions(backend=run.backend, realtime_priority=run.realtime_priority)
+        options = EngineOptions(
+            backend=run.backend, realtime_priority=run.realtime_priority, record=run.record
+        )
         if run.backend_factory is not None:
             engine = Engine(profile, run.backend_factory(), run.model_input, options)
         else:
