@@ -31,6 +31,8 @@ _MAX_WAIT_S = 0.005
 # A timestamp step larger than this (forwards or backwards) restarts the input's featurizer,
 # instead of letting it fill the gap with empty bins.
 _JUMP_S = 1.0
+# Featurizer health counters that add up across a featurizer restart.
+_FEATURIZER_COUNTERS = ("samples", "nan_total", "backwards_timestamps", "late_samples", "gaps", "empty_bins")
 # Before serving its first bin, the engine skips bins that ended longer ago than this.
 _STALE_AT_START_S = 0.1
 # Young-generation garbage is collected every this many bins, and only with this much slack.
@@ -85,10 +87,7 @@ class EngineInput:
     def health(self) -> dict:
         """Featurizer health counters, cumulative over restarts, plus connection counters."""
         current = self.featurizer.health
-        totals = {
-            key: current[key] + self.health_before_restarts.get(key, 0)
-            for key in ("samples", "nan_total", "backwards_timestamps", "late_samples", "gaps", "empty_bins")
-        }
+        totals = {key: current[key] + self.health_before_restarts.get(key, 0) for key in _FEATURIZER_COUNTERS}
         totals.update(
             state=str(self.source.state),
             reconnects=self.source.reconnects,
@@ -102,9 +101,8 @@ class EngineInput:
 
     def restart_featurizer(self) -> None:
         """Zero the featurizer after a timestamp jump, keeping its counters."""
-        for key, value in self.health().items():
-            if key in ("samples", "nan_total", "backwards_timestamps", "late_samples", "gaps", "empty_bins"):
-                self.health_before_restarts[key] = value
+        totals = self.health()
+        self.health_before_restarts = {key: totals[key] for key in _FEATURIZER_COUNTERS}
         self.featurizer.reset()
 
 
