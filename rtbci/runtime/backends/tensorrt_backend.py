@@ -110,7 +110,8 @@ class TensorRTBackend(Backend):
         )
         if not self.engine_path.is_file():
             self._build_engine(trt)
-        self.engine = trt.Runtime(self._logger).deserialize_cuda_engine(self.engine_path.read_bytes())
+        self._runtime = trt.Runtime(self._logger)  # kept: the engine must not outlive its runtime
+        self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if self.engine is None:
             raise RuntimeError(f"TensorRT could not load the cached engine {self.engine_path}")
         self.context = self.engine.create_execution_context()
