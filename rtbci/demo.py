@@ -10,10 +10,13 @@ two pieces.
 from __future__ import annotations
 
 import ctypes
+import json
 import signal
 import subprocess
 import sys
 import time
+import tomllib
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +75,59 @@ def check_demo_profile(path: Path) -> Profile:
             "export one and point [model] artifact/sha256 at it"
         )
     return profile
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return repr(value)
+
+
+def _toml_lines(data: dict, prefix: str = "") -> list[str]:
+    is_table_array = [isinstance(v, list) and bool(v) and isinstance(v[0], dict) for v in data.values()]
+    lines = [
+        f"{key} = {_toml_value(value)}"
+        for (key, value), table_array in zip(data.items(), is_table_array, strict=True)
+        if not isinstance(value, dict) and not table_array
+    ]
+    for (key, value), table_array in zip(data.items(), is_table_array, strict=True):
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            lines += ["", f"[{name}]", *_toml_lines(value, f"{name}.")]
+        elif table_array:
+            for item in value:
+                lines += ["", f"[[{name}]]", *_toml_lines(item, f"{name}.")]
+    return lines
+
+
+def write_profile(data: dict, path: Path) -> Path:
+    """Write a parsed profile mapping (as ``tomllib`` returns it) back as TOML."""
+    path.write_text("\n".join(_toml_lines(data)).lstrip() + "\n", encoding="utf-8")
+    return path
+
+
+def private_copy(profile_path: Path, out_dir: Path, tag: str | None = None) -> Path:
+    """A copy of a simulated-rig profile whose streams carry a unique suffix, so that this demo never
+    mixes with another one (or a real rig) on the same network. The model artifact path is made absolute.
+
+    Returns
+    -------
+    Path
+        The new profile file in ``out_dir``.
+    """
+    profile = check_demo_profile(profile_path)
+    data = tomllib.loads(Path(profile_path).read_text(encoding="utf-8"))
+    tag = tag or uuid.uuid4().hex[:8]
+    for spec in data["streams"].values():
+        for key in ("name", "source_id"):
+            if spec.get(key):
+                spec[key] = f"{spec[key]}-{tag}"
+    data["model"]["artifact"] = str(profile.artifact_dir())
+    return write_profile(data, Path(out_dir) / f"{Path(profile_path).stem}-{tag}.toml")
 
 
 def _die_with_parent() -> None:

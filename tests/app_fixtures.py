@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import json
 import shutil
 import tempfile
 import tomllib
@@ -17,6 +16,7 @@ import numpy as np
 import psutil
 import torch
 
+from rtbci.demo import write_profile
 from rtbci.models import Decoder, Encoder, EncoderConfig, RidgeHead
 from rtbci.models.checkpoint import Checkpoint, save_checkpoint
 from rtbci.runtime.export import export_artifact
@@ -68,36 +68,6 @@ def export_random_artifact(out_dir: Path, seed: int = 0) -> Path:
     return out_dir / "artifact"
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    return repr(value)
-
-
-def _toml_tables(data: dict, prefix: str = "") -> list[str]:
-    """TOML text of a parsed profile (tables, sub-tables, arrays of tables, scalars and lists)."""
-    lines = [
-        f"{key} = {_toml_value(value)}" for key, value in data.items() if not isinstance(value, dict | list)
-    ]
-    lines += [
-        f"{key} = {_toml_value(value)}"
-        for key, value in data.items()
-        if isinstance(value, list) and not (value and isinstance(value[0], dict))
-    ]
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            lines += ["", f"[{name}]", *_toml_tables(value, f"{name}.")]
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for item in value:
-                lines += ["", f"[[{name}]]", *_toml_tables(item, f"{name}.")]
-    return lines
-
-
 def write_unique_profile(
     tmp_path: Path, artifact: Path, backend: str = "onnxruntime", sha256: str | None = None, **engine: object
 ) -> Path:
@@ -117,9 +87,7 @@ def write_unique_profile(
         "backend": backend,
         "input": "lfp",
     }
-    path = tmp_path / f"profile-{tag}.toml"
-    path.write_text("\n".join(_toml_tables(data)) + "\n")
-    return path
+    return write_profile(data, tmp_path / f"profile-{tag}.toml")
 
 
 class OutputReader:

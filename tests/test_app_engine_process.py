@@ -97,7 +97,7 @@ def test_recording_switches_on_and_off_while_decoding(tmp_path):
             counters = engine.stop_recording()
             bins_after_recording = engine.status()["bins"]
         finally:
-            engine.stop()
+            engine.stop(timeout=2.0)
     assert counters["bins_written"] >= 40 and counters["error"] is None
     assert bins_after_recording > counters["bins_written"], "decoding goes on after the recording stops"
     session = read_session(recording)

@@ -37,7 +37,7 @@ def test_dashboard_decodes_the_simulated_rig_and_closes_cleanly(qtbot, tmp_path)
     before = child_processes()
     profile_path = write_unique_profile(tmp_path, random_artifact())
     with SimulatedRig(load_profile(profile_path)) as rig:
-        window = DecoderWindow([profile_path], record_dir=tmp_path)
+        window = DecoderWindow([profile_path], record_dir=tmp_path, lower_priority=False)
         qtbot.addWidget(window)
         window.show()
         window.connect_engine()
@@ -93,7 +93,7 @@ def test_dashboard_decodes_the_simulated_rig_and_closes_cleanly(qtbot, tmp_path)
 def test_a_missing_stream_shows_an_error_dialog_not_a_traceback(qtbot, tmp_path):
     before = child_processes()
     profile_path = write_unique_profile(tmp_path, random_artifact(), resolve_timeout_s=0.5)
-    window = DecoderWindow([profile_path])
+    window = DecoderWindow([profile_path], lower_priority=False)
     qtbot.addWidget(window)
     window.show()
     window.connect_engine()
@@ -110,7 +110,7 @@ def test_a_missing_stream_shows_an_error_dialog_not_a_traceback(qtbot, tmp_path)
 def test_an_invalid_profile_shows_an_error_dialog(qtbot, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[rig]\nname = "x"\n')
-    window = DecoderWindow([bad])
+    window = DecoderWindow([bad], lower_priority=False)
     qtbot.addWidget(window)
     assert window.errors and "bad.toml" in window.errors[0] and "streams" in window.errors[0]
     window.connect_engine()

@@ -14,6 +14,7 @@ from apps.decoder.health_panel import HealthPanel
 from apps.decoder.kinematics_panel import KinematicsPanel
 from apps.decoder.latency_panel import LatencyPanel
 from apps.decoder.model_card import ModelCard
+from apps.decoder.priority import EngineLauncher, lower_this_thread_priority
 from rtbci.engine.engine import EngineOptions
 from rtbci.engine.process import EngineProcess
 from rtbci.errors import UserError
@@ -45,6 +46,8 @@ class DecoderWindow(QtWidgets.QMainWindow):
         Where recordings are written (``<rig>-<time>.h5``).
     feed_config
         History lengths and status polling.
+    lower_priority
+        Run the GUI thread at a lower priority than the engine (:mod:`apps.decoder.priority`).
 
     Attributes
     ----------
@@ -64,6 +67,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
         backend: str | None = None,
         record_dir: Path = Path("recordings"),
         feed_config: FeedConfig | None = None,
+        lower_priority: bool = True,
     ) -> None:
         super().__init__()
         self.setWindowTitle("rtbci decoder")
@@ -80,6 +84,10 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.recording_path: Path | None = None
         self._status_seen: dict | None = None
         self._reported_engine_error = False
+        # The launcher thread keeps normal priority, then this (the GUI) thread yields to the decoder.
+        self.launcher = EngineLauncher()
+        if lower_priority:
+            lower_this_thread_priority()
 
         self.controls = Controls(profiles)
         self.model_card = ModelCard()
@@ -150,7 +158,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
         if self._choose_profile(path) is None:
             return
         self.engine = EngineProcess(path, EngineOptions(backend=self.backend))
-        self.engine.launch()
+        self.launcher.launch(self.engine)
         self.state = EngineState.STARTING
         self._reported_engine_error = False
         self.controls.set_state(running=False, starting=True)

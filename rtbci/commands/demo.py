@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
-from rtbci.demo import DEMO_PROFILE, best_backend, check_demo_profile, run_headless
+from rtbci.demo import DEMO_PROFILE, best_backend, private_copy, run_headless
 
 _HEADLESS_DEFAULT_S = 30.0
 
@@ -55,13 +56,15 @@ def run(args: argparse.Namespace) -> int:
     if not headless and not has_display():
         print("rtbci demo: no display (DISPLAY and WAYLAND_DISPLAY are unset): running headless", flush=True)
         headless = True
-    if headless:
-        seconds = args.seconds or _HEADLESS_DEFAULT_S
-        summary = run_headless(args.profile, seconds, args.backend, args.seed)
-        print(f"rtbci demo: {seconds:g} s of the simulated rig through the decoder")
-        print("\n".join(summary.lines()))
-        return 0
-    check_demo_profile(args.profile)
-    from apps.decoder.launch import run_demo_window  # Qt is imported here, never by rtbci itself
+    # The demo's streams get a unique suffix, so two demos (or a demo and a rig) never cross on the network.
+    with tempfile.TemporaryDirectory(prefix="rtbci-demo-") as folder:
+        profile = private_copy(args.profile, Path(folder))
+        if headless:
+            seconds = args.seconds or _HEADLESS_DEFAULT_S
+            summary = run_headless(profile, seconds, args.backend, args.seed)
+            print(f"rtbci demo: {seconds:g} s of the simulated rig through the decoder")
+            print("\n".join(summary.lines()))
+            return 0
+        from apps.decoder.launch import run_demo_window  # Qt is imported here, never by rtbci itself
 
-    return run_demo_window(args.profile, args.backend or best_backend(), args.seed, args.seconds)
+        return run_demo_window(profile, args.backend or best_backend(), args.seed, args.seconds)

@@ -1,0 +1,107 @@
+"""Pieces of the engine host and the dashboard that need no streams: the shared-memory ring across a
+real process boundary, the rolling buffer, the health light, and the demo's display choice."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from apps.decoder.health_panel import Light, input_light
+from rtbci.commands.demo import has_display
+from rtbci.engine.records import record_dtype
+from rtbci.engine.rolling import RollingBuffer
+from rtbci.engine.shared_ring import SharedRecordReader, SharedRecordRing
+
+DTYPE = record_dtype(4, (96, 5))
+
+
+def _write_records(ring: SharedRecordRing, first: int, count: int) -> None:
+    for seq in range(first, first + count):
+        record = ring.slot()
+        record["seq"] = seq
+        record["output"] = seq
+        record["features"] = seq
+        ring.commit()
+
+
+def _child_writes(name_queue, go, count: int) -> None:
+    ring = SharedRecordRing(DTYPE, 64)
+    name_queue.put(ring.name)
+    go.wait(30)
+    _write_records(ring, 0, count)
+    name_queue.put("done")
+    ring.close()
+
+
+def test_shared_ring_crosses_a_process_boundary():
+    context = multiprocessing.get_context("spawn")
+    names, go = context.Queue(), context.Event()
+    child = context.Process(target=_child_writes, args=(names, go, 40))
+    child.start()
+    reader = SharedRecordReader(names.get(timeout=60), DTYPE, 64)
+    assert len(reader.read_new()) == 0
+    go.set()
+    assert names.get(timeout=60) == "done"
+    child.join(30)
+    records = reader.read_new()
+    assert records["seq"].tolist() == list(range(40))
+    assert (records["features"][:, 7, 3] == np.arange(40)).all()
+    assert len(reader.read_new()) == 0 and reader.missed == 0
+    reader.close()
+
+
+def test_shared_ring_reader_counts_what_it_missed_and_never_returns_torn_rows():
+    ring = SharedRecordRing(DTYPE, 16)
+    reader = SharedRecordReader(ring.name, DTYPE, 16)
+    try:
+        _write_records(ring, 0, 10)
+        assert reader.read_new()["seq"].tolist() == list(range(10))
+        _write_records(ring, 10, 40)  # laps the reader
+        records = reader.read_new()
+        # The slot the writer fills next is never handed out, so at most capacity - 1 rows come back.
+        assert records["seq"].tolist() == list(range(35, 50))
+        assert reader.missed == 25
+        _write_records(ring, 50, 5)
+        assert reader.read_new(limit=2)["seq"].tolist() == [53, 54]
+        assert reader.missed == 28
+    finally:
+        ring.close()
+        reader.close()
+
+
+def test_rolling_buffer_keeps_the_newest_rows_in_order():
+    buffer = RollingBuffer(capacity=5, n_columns=2)
+    for start in range(0, 23, 3):
+        times = np.arange(start, start + 3, dtype=float)
+        buffer.append(times, np.column_stack([times, -times]))
+        assert (np.diff(buffer.times) == 1).all()
+    assert buffer.times.tolist() == [19.0, 20.0, 21.0, 22.0, 23.0]
+    assert buffer.values[:, 1].tolist() == [-19.0, -20.0, -21.0, -22.0, -23.0]
+    buffer.append(np.arange(100.0, 112.0), np.zeros((12, 2)))  # more than it holds at once
+    assert buffer.times.tolist() == [107.0, 108.0, 109.0, 110.0, 111.0]
+    assert buffer.appended == 24 + 12
+
+
+@pytest.mark.parametrize(
+    ("state", "rate", "new_problems", "light"),
+    [
+        ("connected", 1000.0, 0, Light.GREEN),
+        ("connected", None, 0, Light.GREEN),
+        ("connected", 700.0, 0, Light.AMBER),
+        ("connected", 1000.0, 3, Light.AMBER),
+        ("lost", 1000.0, 0, Light.RED),
+        ("lost", 0.0, 5, Light.RED),
+    ],
+)
+def test_input_light(state, rate, new_problems, light):
+    assert input_light({"state": state}, rate, 1000.0, new_problems) is light
+
+
+def test_demo_runs_headless_without_a_display(monkeypatch):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert not has_display()
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert has_display()
