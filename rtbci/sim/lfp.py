@@ -41,7 +41,7 @@ _SPIKE_BLEED_KERNEL = np.array([-1.0, -0.4, 0.3, 0.2])
 _DRIVE_STEP_S = 0.01
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _mix(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """``values @ weights`` for small float32 matrices, single-threaded.
 
@@ -57,7 +57,7 @@ def _mix(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _one_pole_bank(
     noise: np.ndarray, decays: np.ndarray, weights: np.ndarray, state: np.ndarray
 ) -> np.ndarray:

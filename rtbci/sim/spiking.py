@@ -23,7 +23,7 @@ __all__ = ["SpikingPopulation", "crossings_per_electrode"]
 _POSITION_SCALE_M = 0.1  # position gains are per 10 cm
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def crossings_per_electrode(
     rates_hz: np.ndarray,
     uniforms: np.ndarray,
