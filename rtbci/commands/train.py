@@ -82,6 +82,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _training(pipeline)
     pipeline.add_argument("--objective", choices=["mae", "latent"], default="mae", help="teacher objective")
     pipeline.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
+    pipeline.add_argument(
+        "--export-session",
+        metavar="SESSION_ID",
+        help="session whose context the artifact bakes in (default: the newest of the profile's subject)",
+    )
 
     for stage in (teacher, student, head, pipeline):
         stage.set_defaults(func=run)
@@ -133,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.stage == "student":
             _, path = train_student(binned, profile, config, context, args.teacher, args.out)
         else:
-            summary = run_pipeline(binned, profile, config, context, args.out)
+            summary = run_pipeline(binned, profile, config, context, args.out, args.export_session)
             if context.is_main:
                 print(json.dumps({k: v for k, v in summary.items() if k != "metrics"}, indent=2))
                 print(f"heldout R² {summary['metrics']['heldout_r2']:.3f}")

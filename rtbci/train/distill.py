@@ -4,7 +4,7 @@ teacher's per-bin latents on simultaneous recordings."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +16,7 @@ from rtbci.profile import Profile
 from rtbci.train.data import SessionBins, WindowSet
 from rtbci.train.ddp import DistributedContext
 from rtbci.train.encoders import EncoderSize, fit_lfp_normalization, new_encoder
-from rtbci.train.loop import LoopConfig, LoopResult, run_loop
+from rtbci.train.loop import LoopConfig, LoopResult, run_loop, settings_without_loop
 from rtbci.train.objectives import DistillationLoss
 from rtbci.train.validation import ReadoutValidation
 
@@ -98,7 +98,7 @@ def distill(
     objective = DistillationObjective(student, teacher, config.reconstruction_weight, config.mask_ratio)
     metadata = {
         "stage": "distill",
-        "config": asdict(config),
+        "config": settings_without_loop(config),
         "encoder": student.config.to_dict(),
         "teacher": teacher.config.to_dict(),
         "normalization": normalizer.to_dict(),

@@ -24,7 +24,7 @@ from rtbci.errors import UserError
 from rtbci.train.data import Batch, WindowSampler, WindowSet
 from rtbci.train.ddp import DistributedContext, all_reduce_mean, wrap_model
 
-__all__ = ["LoopConfig", "LoopResult", "ResumeError", "TrainState", "run_loop"]
+__all__ = ["LoopConfig", "LoopResult", "ResumeError", "TrainState", "run_loop", "settings_without_loop"]
 
 
 class ResumeError(UserError):
@@ -89,6 +89,15 @@ class LoopResult:
 
     state: TrainState
     resumed_from: int
+
+
+def settings_without_loop(config: object) -> dict:
+    """A stage config (a dataclass with a ``loop`` field) as plain data, minus ``loop``.
+
+    These are the settings that identify a run in its state file; the loop
+    settings may change on resume (e.g. more steps).
+    """
+    return {name: value for name, value in asdict(config).items() if name != "loop"}
 
 
 def _schedule(config: LoopConfig) -> Callable[[int], float]:

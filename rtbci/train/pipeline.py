@@ -239,8 +239,12 @@ def run_pipeline(
     config: PipelineConfig,
     context: DistributedContext,
     out_dir: Path,
+    export_session: str | None = None,
 ) -> dict:
     """Teacher -> student -> head -> export, all into ``out_dir``.
+
+    ``export_session`` is the session whose context the artifact bakes in; by
+    default the newest session of the profile's subject.
 
     Returns
     -------
@@ -256,9 +260,9 @@ def run_pipeline(
         return {}
     checkpoint, decoder_path = train_head(binned, profile, config, student_path, out_dir)
     artifact_dir = out_dir / "artifact"
-    manifest = export_decoder(
-        decoder_path, artifact_dir, _export_session(checkpoint.session_ids, profile.rig.subject)
-    )
+    if export_session is None:
+        export_session = _export_session(checkpoint.session_ids, profile.rig.subject)
+    manifest = export_decoder(decoder_path, artifact_dir, export_session)
     summary = {
         "teacher": str(teacher_path),
         "student": str(student_path),

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +17,7 @@ from rtbci.profile import Profile
 from rtbci.train.data import SessionBins, WindowSet
 from rtbci.train.ddp import DistributedContext
 from rtbci.train.encoders import EncoderSize, fit_lfp_normalization, new_encoder
-from rtbci.train.loop import LoopConfig, LoopResult, run_loop
+from rtbci.train.loop import LoopConfig, LoopResult, run_loop, settings_without_loop
 from rtbci.train.objectives import PretrainingLoss
 from rtbci.train.validation import ReadoutValidation
 
@@ -106,7 +106,7 @@ def pretrain(
     encoder = new_encoder(profile, config.modality, n_features, n_sessions, config.size, config.context)
     metadata = {
         "stage": f"pretrain-{config.modality}",
-        "config": asdict(config),
+        "config": settings_without_loop(config),
         "encoder": encoder.config.to_dict(),
     }
     if config.modality == "lfp":

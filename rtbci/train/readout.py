@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtbci.models.encoder import Encoder
-from rtbci.models.heads import ridge_solve
 from rtbci.train.data import SessionBins
 from rtbci.train.latents import encode_bins
 from rtbci.train.metrics import r2_per_axis
@@ -82,8 +81,7 @@ def fit_readout(features: Sequence[np.ndarray], targets: Sequence[np.ndarray], a
     alpha
         L2 penalty.
     """
-    weight, bias = ridge_solve(np.concatenate(features), np.concatenate(targets), alpha)
-    return LinearReadout(weight, bias, alpha)
+    return ridge_path(np.concatenate(features), np.concatenate(targets), [alpha])[0]
 
 
 def encode_blocks(encoder: Encoder, blocks: Sequence[SessionBins]) -> list[np.ndarray]:

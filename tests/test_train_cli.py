@@ -1,0 +1,83 @@
+"""``rtbci train`` end to end on small simulated sessions, plain and under torchrun."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rtbci.cli import main
+from rtbci.io.store import write_session
+from rtbci.models.checkpoint import build_decoder, build_encoder, load_checkpoint
+from rtbci.sim import SimConfig, session_id, simulate_session
+
+PROFILE = "profiles/demo.toml"
+TINY = ["--size", "tiny", "--batch-size", "4", "--device", "cpu"]
+TINY += ["--val-fraction", "0.2", "--test-fraction", "0.2"]
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sessions")
+    for index in range(2):
+        recording = simulate_session(SimConfig(), 0, index, 0.5, seed=3)
+        write_session(folder / f"{session_id(0, index)}.h5", recording)
+    return folder
+
+
+@pytest.mark.slow
+def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "pipeline", "--profile", PROFILE, "--data", str(sessions), "--out", str(out)]
+    assert main([*argv, "--steps", "4", *TINY]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    teacher = load_checkpoint(out / "teacher.pt")
+    assert teacher.encoder_config.modality == "spikes"
+    assert teacher.session_ids == [session_id(0, 0), session_id(0, 1)]
+    student = load_checkpoint(out / "student.pt")
+    assert student.encoder_config.modality == "lfp"
+    assert student.normalization is not None and student.features["bin_ms"] == 20.0
+    decoder = load_checkpoint(out / "decoder.pt")
+    assert decoder.kinematics_names == ["vel_x", "vel_y"]
+    assert set(decoder.metrics) >= {"heldout_r2", "val_r2", "ridge_alpha"}
+    build_decoder(decoder)
+    manifest = json.loads((out / "artifact" / "manifest.json").read_text())
+    assert manifest["sha256"] == summary["artifact_sha256"]
+    assert manifest["session_id"] == session_id(0, 1)  # newest session of the profile's subject
+
+
+@pytest.mark.slow
+def test_stage_resumes_from_its_state_file(sessions: Path, tmp_path: Path) -> None:
+    out = tmp_path / "teacher"
+    base = ["train", "teacher", "--profile", PROFILE, "--data", str(sessions), "--out", str(out)]
+    assert main([*base, "--steps", "3", *TINY]) == 0
+    first = load_checkpoint(out / "teacher.pt")
+    assert main([*base, "--steps", "6", *TINY]) == 0  # continues from step 3 to step 6
+    second = load_checkpoint(out / "teacher.pt")
+    assert len(first.metrics["val_r2_history"]) == 1
+    assert [step for step, _ in second.metrics["val_r2_history"]] == [3, 6]
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    missing = str(tmp_path / "nope")
+    argv = ["train", "teacher", "--profile", PROFILE, "--data", missing, "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "nope: no such file or directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(sessions: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "rtbci.cli", "train", "teacher", "--profile", PROFILE, "--data", str(sessions),
+        "--out", str(out), "--steps", "3", *TINY,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=Path.cwd())
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = load_checkpoint(out / "teacher.pt")
+    assert checkpoint.metrics["val_r2_history"][-1][0] == 3
+    build_encoder(checkpoint)
