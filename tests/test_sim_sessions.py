@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sim_decoding import fit_ridges, lagged, r2, spike_features, velocity_bins
 
 from rtbci.io.session import StreamKind
 from rtbci.io.store import read_session, write_session
@@ -122,3 +123,24 @@ def test_two_arrays_double_the_channels() -> None:
     rig = build_session_rig(build_subject(config, SEED, 0), 0)
     per_array = np.bincount(rig.units.electrode // 96, minlength=2)
     assert np.all((per_array >= 96) & (per_array <= 192))
+
+
+def test_a_fixed_decoder_degrades_over_days() -> None:
+    config = SimConfig()
+    train = simulate_session(config, 0, 0, 3.0, SEED)
+    later = {day: simulate_session(config, 0, day, 1.0, SEED) for day in (1, 20)}
+    # Leave out channels that are dead or noisy on any of the days: this is about the neurons.
+    bad = set()
+    for session in (train, *later.values()):
+        for key in ("dead_channels", "noisy_channels"):
+            bad |= {int(c) for c in session.meta.provenance[key].split(",") if c}
+    channels = np.array([c for c in range(96) if c not in bad])
+    inputs, targets = lagged(spike_features(train, channels), velocity_bins(train))
+    (decoder,) = fit_ridges(inputs, targets, (1e2,))
+    scores = {}
+    for day, session in later.items():
+        inputs, targets = lagged(spike_features(session, channels), velocity_bins(session))
+        scores[day] = r2(targets, decoder.predict(inputs))
+    # Turnover and drift: fine the next day, much worse three weeks later.
+    assert scores[1] > 0.4, scores
+    assert scores[20] < scores[1] - 0.2, scores

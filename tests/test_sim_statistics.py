@@ -1,78 +1,20 @@
-"""Simulator statistics: firing rates, decodability of spikes vs LFP, and the LFP spectrum.
-
-The decoders and features are written here with numpy/scipy on purpose: they
-check the simulator independently of rtbci.signal.
-"""
+"""Simulator statistics: firing rates, decodability of spikes vs LFP, and the LFP spectrum."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import signal
+from sim_decoding import FS, lfp_features, ridge_heldout_r2, spike_features, velocity_bins
 
 from rtbci.sim import SimConfig, simulate_session
 from rtbci.sim.rig import RigSimulator
 from rtbci.sim.spiking import crossings_per_electrode
 
-FS = 1000
-BIN = 20  # samples per 20 ms bin
-LAG_BINS = 5  # neurons lead the hand by about 100 ms
-HISTORY_BINS = 5
-LFP_BANDS = [(8, 15), (15, 30), (30, 80), (80, 200)]
-
 
 @pytest.fixture(scope="module")
 def session():
     return simulate_session(SimConfig(), subject=0, session=0, minutes=6.0, seed=11)
-
-
-def _bins(values: np.ndarray) -> np.ndarray:
-    n = values.shape[0] // BIN
-    return values[: n * BIN].reshape(n, BIN, *values.shape[1:])
-
-
-def ridge_heldout_r2(features: np.ndarray, targets: np.ndarray, penalties: tuple[float, ...]) -> float:
-    """Best over ``penalties`` of the mean held-out R² of a ridge decoder with history.
-
-    Bin ``t``'s features and the ``HISTORY_BINS - 1`` before it predict the
-    target ``LAG_BINS`` bins later. Fitted on the first 80 % of the bins,
-    scored on the last 20 % (one contiguous block, never seen in fitting).
-    """
-    stacked = np.concatenate(
-        [features[HISTORY_BINS - 1 - k : features.shape[0] - k] for k in range(HISTORY_BINS)], axis=1
-    )
-    targets = targets[HISTORY_BINS - 1 :]
-    stacked, targets = stacked[:-LAG_BINS], targets[LAG_BINS:]
-    split = int(0.8 * len(stacked))
-    mean, sd = stacked[:split].mean(axis=0), stacked[:split].std(axis=0) + 1e-6
-    design = np.hstack([(stacked - mean) / sd, np.ones((len(stacked), 1))])
-    train, test = design[:split], design[split:]
-    gram, cross = train.T @ train, train.T @ targets[:split]
-    truth = targets[split:]
-    scores = []
-    for penalty in penalties:
-        regulariser = penalty * np.eye(design.shape[1])
-        regulariser[-1, -1] = 0.0  # the intercept is not shrunk
-        weights = np.linalg.solve(gram + regulariser, cross)
-        residual = ((truth - test @ weights) ** 2).sum(axis=0)
-        scores.append(np.mean(1.0 - residual / ((truth - truth.mean(axis=0)) ** 2).sum(axis=0)))
-    return float(max(scores))
-
-
-def _velocity_bins(session) -> np.ndarray:
-    return _bins(session.streams["behavior"].data[:, 2:4]).mean(axis=1)
-
-
-def _lfp_features(lfp: np.ndarray) -> np.ndarray:
-    """Causal features per 20 ms bin: 5 Hz low-passed value at bin end, log band powers."""
-    lmp = signal.sosfilt(signal.butter(2, 5.0, fs=FS, output="sos"), lfp, axis=0)
-    features = [_bins(lmp)[:, -1]]
-    for low, high in LFP_BANDS:
-        band = signal.sosfilt(
-            signal.butter(2, [low, high], btype="bandpass", fs=FS, output="sos"), lfp, axis=0
-        )
-        features.append(np.log(_bins(band**2).mean(axis=1) + 1e-3))
-    return np.concatenate(features, axis=1)
 
 
 def test_unit_baselines_and_electrode_rates_in_range(session) -> None:
@@ -104,18 +46,16 @@ def test_refractory_period_holds_at_high_rates() -> None:
 
 
 def test_spike_counts_decode_velocity_in_realistic_range(session) -> None:
-    counts = _bins(session.streams["spikes"].data.astype(np.float32)).sum(axis=1)
-    r2 = ridge_heldout_r2(np.sqrt(counts), _velocity_bins(session), penalties=(1e2,))
+    r2 = ridge_heldout_r2(spike_features(session), velocity_bins(session), penalties=(1e2,))
     assert 0.5 <= r2 <= 0.8, r2
 
 
 def test_lfp_decodes_velocity_clearly_worse_than_spikes_but_not_nothing(session) -> None:
-    velocity = _velocity_bins(session)
-    counts = _bins(session.streams["spikes"].data.astype(np.float32)).sum(axis=1)
-    spike_r2 = ridge_heldout_r2(np.sqrt(counts), velocity, penalties=(1e2,))
+    velocity = velocity_bins(session)
+    spike_r2 = ridge_heldout_r2(spike_features(session), velocity, penalties=(1e2,))
     lfp = session.streams["lfp"].data.astype(np.float64)
     # The LFP decoder gets the better of several penalties: the gap must not come from its tuning.
-    lfp_r2 = ridge_heldout_r2(_lfp_features(lfp), velocity, penalties=(1e2, 1e3, 1e4))
+    lfp_r2 = ridge_heldout_r2(lfp_features(lfp), velocity, penalties=(1e2, 1e3, 1e4))
     assert lfp_r2 < spike_r2 - 0.15, (lfp_r2, spike_r2)
     assert lfp_r2 > 0.05, lfp_r2
 
