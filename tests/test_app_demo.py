@@ -55,9 +55,11 @@ def test_headless_demo_prints_a_summary_and_exits_0(tmp_path):
 def test_windowed_demo_closes_cleanly(tmp_path):
     profile = write_unique_profile(tmp_path, random_artifact())
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    result = run_demo("--seconds", "20", "--profile", str(profile), env=env)
+    result = run_demo("--seconds", "3", "--profile", str(profile), env=env)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    bins = int(re.search(r"closed after (\d+) decoded bins", result.stdout).group(1))
+    assert bins >= 100  # 3 s of 20 ms bins is 150
     assert processes_mentioning(profile.stem) == []
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from apps.decoder.main_window import DecoderWindow
+from apps.decoder.main_window import DecoderWindow, EngineState
 from rtbci.demo import DEMO_PROFILE, SimulatedRig, check_demo_profile
 
 __all__ = ["application", "run_app", "run_demo_window"]
@@ -51,10 +51,27 @@ def run_app(profile: Path | None, backend: str | None, connect: bool, record_dir
     return app.exec()
 
 
+def _close_after_decoding(window: DecoderWindow, seconds: float) -> None:
+    """Close ``window`` once it has decoded for ``seconds`` (or at once if its engine failed to start)."""
+    watch = QtCore.QTimer(window)
+
+    def check() -> None:
+        if window.state is EngineState.RUNNING:
+            watch.stop()
+            QtCore.QTimer.singleShot(int(seconds * 1000), window.close)
+        elif window.state is EngineState.IDLE:
+            watch.stop()
+            window.close()
+
+    watch.timeout.connect(check)
+    watch.start(100)
+
+
 def run_demo_window(profile: Path, backend: str, seed: int, seconds: float | None) -> int:
     """The windowed demo: the simulated rig in a subprocess, the decoder, and the dashboard.
 
-    Closing the window stops the engine process, then the simulator.
+    Closing the window stops the engine process, then the simulator. With ``seconds`` the window
+    closes by itself after decoding that long.
     """
     rig_profile = check_demo_profile(profile)
     app = application()
@@ -64,8 +81,10 @@ def run_demo_window(profile: Path, backend: str, seed: int, seconds: float | Non
         window.show()
         window.connect_engine()
         if seconds is not None:
-            QtCore.QTimer.singleShot(int(seconds * 1000), window.close)
+            _close_after_decoding(window, seconds)
         try:
-            return app.exec()
+            code = app.exec()
         finally:
             window.stop_engine()
+    print(f"rtbci demo: closed after {window.last_report.get('bins', 0)} decoded bins", flush=True)
+    return 1 if window.errors else code

@@ -57,6 +57,8 @@ class DecoderWindow(QtWidgets.QMainWindow):
         The running engine process and what the panels read (``None`` when idle).
     errors
         Every error shown to the user, in order (the dialogs are not modal, so nothing blocks).
+    last_report
+        The final report of the last engine stopped (bins, late, latency summaries, ...).
     frames
         Redraws done since the window opened.
     """
@@ -82,6 +84,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.errors: list[str] = []
         self.frames = 0
         self.recording_path: Path | None = None
+        self.last_report: dict = {}
         self._status_seen: dict | None = None
         self._reported_engine_error = False
         # The launcher thread keeps normal priority, then this (the GUI) thread yields to the decoder.
@@ -166,15 +169,14 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"starting the engine on {path.name}…")
 
     def stop_engine(self) -> None:
-        """Stop decoding (and recording) and end the engine process."""
+        """Stop decoding (and recording) and end the engine process (final report: :attr:`last_report`)."""
         if self.feed is not None:
             self.feed.close()
             self.feed = None
         if self.engine is not None:
-            report = self.engine.stop()
+            self.last_report = self.engine.stop()
             self.engine = None
-            if report:
-                self.statusBar().showMessage(f"stopped after {report.get('bins', 0)} bins")
+            self.statusBar().showMessage(f"stopped after {self.last_report.get('bins', 0)} bins")
         self.recording_path = None
         self.state = EngineState.IDLE
         self.controls.set_state(running=False)
