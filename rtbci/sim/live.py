@@ -24,7 +24,7 @@ from rtbci.sim.config import ELECTRODES_PER_ARRAY, SimConfig
 from rtbci.sim.rig import BEHAVIOR_LABELS, RigSimulator, SimBlock
 from rtbci.sim.session import channel_labels, session_id
 
-__all__ = ["LiveRigSource", "LiveStats", "SimProfileError", "markers_stream_name"]
+__all__ = ["LiveRigSource", "LiveStats", "SimProfileError", "config_for_profile", "markers_stream_name"]
 
 # A push later than this after its due time counts as late in the statistics.
 _LATE_S = 0.005
