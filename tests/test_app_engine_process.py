@@ -3,6 +3,8 @@ status, the safety stop seen by a real inlet, recording on and off, clear start 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import psutil
@@ -100,3 +102,31 @@ def test_recording_switches_on_and_off_while_decoding(tmp_path):
     session = read_session(recording)
     assert len(session.streams["decoded"].data) == counters["bins_written"]
     assert session.streams["lfp"].data.shape[1] == 96
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+from rtbci.engine.process import EngineProcess
+
+if __name__ == "__main__":
+    engine = EngineProcess(sys.argv[1])
+    engine.launch()
+    print(engine.process.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_engine_process_ends_when_its_parent_is_killed(tmp_path):
+    """A dashboard killed with SIGKILL must not leave a decoder running: the child sees its pipe close."""
+    profile_path = write_unique_profile(tmp_path, random_artifact(), resolve_timeout_s=30.0)
+    script = tmp_path / "parent.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(profile_path)], stdout=subprocess.PIPE, text=True
+    )
+    engine_pid = int(parent.stdout.readline())
+    engine = psutil.Process(engine_pid)
+    parent.kill()
+    parent.wait()
+    engine.wait(timeout=60)  # raises psutil.TimeoutExpired if it lingers
+    assert not psutil.pid_exists(engine_pid)

@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from apps.decoder.health_panel import Light
 from apps.decoder.main_window import DecoderWindow, EngineState
 from rtbci.demo import SimulatedRig
+from rtbci.io.store import read_session
 from rtbci.profile import load_profile
 
 pytestmark = pytest.mark.slow
@@ -70,6 +71,15 @@ def test_dashboard_decodes_the_simulated_rig_and_closes_cleanly(qtbot, tmp_path)
         assert (held[:, :2] == 0).all(), "the safety stop must zero the output velocity"
         assert (held[:, 2:] == held[0, 2:]).all(), "the safety stop must hold the position"
         output.close()
+
+        qtbot.mouseClick(window.controls.record_button, QtCore.Qt.MouseButton.LeftButton)
+        recording = window.recording_path
+        assert recording is not None and recording.parent == tmp_path
+        qtbot.waitUntil(lambda: "recording on" in window.health.engine_line.text(), timeout=10_000)
+        qtbot.wait(1000)
+        qtbot.mouseClick(window.controls.record_button, QtCore.Qt.MouseButton.LeftButton)
+        assert window.recording_path is None and window.errors == []
+        assert len(read_session(recording).streams["decoded"].data) > 0
 
         qtbot.wait(500)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,9 @@ reads that ring whenever it likes without a lock (:mod:`rtbci.engine.shared_ring
 Commands (safety stop, recording, status) go over a pipe and are answered in
 order by the child's main thread, never by the decode thread.
 
-The child ends when asked, and also as soon as its parent goes away (the pipe
-closes), so a crashed dashboard never leaves a decoder pushing output.
+The child ends when asked, and also when its parent goes away (the pipe closes;
+a watchdog thread covers start-up), so a crashed dashboard never leaves a
+decoder pushing output.
 
 Typical use::
 
@@ -25,9 +26,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 import traceback
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,8 @@ __all__ = ["EngineDescription", "EngineProcess", "EngineProcessError"]
 
 # How long the child's main thread sleeps between checks of the pipe when nothing comes.
 _IDLE_POLL_S = 0.5
+# After the parent dies, how long an orderly stop may take before the process just exits.
+_PARENT_GONE_GRACE_S = 5.0
 
 
 class EngineProcessError(UserError):
@@ -136,10 +141,28 @@ def _serve_commands(conn: Connection, engine: Engine) -> None:
             conn.send(("error", command, _error_text(error)))
 
 
+def _exit_with_parent() -> None:
+    """End this process if its parent dies, even while it is still connecting or warming up.
+
+    While serving, the command loop sees the pipe close and stops in order; this
+    watchdog is the backstop, and the only guard during start-up (resolving
+    streams can take seconds).
+    """
+    parent = multiprocessing.parent_process()
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        time.sleep(_PARENT_GONE_GRACE_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="rtbci-parent-watch", daemon=True).start()
+
+
 def _engine_main(conn: Connection, profile_path: str, options: EngineOptions) -> None:
     """Body of the engine process."""
     # Ctrl-C in a terminal reaches the whole process group; the parent decides when this process stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     engine: Engine | None = None
     try:
         engine = Engine.from_profile(
