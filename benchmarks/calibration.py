@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> dict:
                     "r2": result.heldout_r2,
                     "r2_per_axis": [float(v) for v in result.scores.r2(CALIBRATED)],
                     "fit_seconds": result.stage_b_seconds if full else result.stage_a_seconds,
+                    "fit_cpu_seconds": result.fitted.cpu_seconds,
                     "end_to_end_seconds": time.perf_counter() - begun,
                     "heldout_bins": result.split.heldout.n_bins,
                 }

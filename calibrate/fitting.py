@@ -54,6 +54,9 @@ class FittedDecoder:
         ``(T, d)`` latents of every bin of the block, as the streaming decoder computes them.
     seconds
         Wall-clock time of the fit.
+    cpu_seconds
+        CPU time of the fit (all threads of this process): less sensitive than
+        ``seconds`` to other work on a shared machine.
     history
         ``(step, loss, val_r2)`` of the gradient steps, when there were any.
     """
@@ -65,6 +68,7 @@ class FittedDecoder:
     latents: np.ndarray
     seconds: float = 0.0
     history: list[tuple[int, float, float]] = field(default_factory=list)
+    cpu_seconds: float = 0.0
 
 
 def block_latents(encoder: Encoder, bins: SessionBins, block: BinBlock | None = None) -> np.ndarray:

@@ -198,8 +198,12 @@ class CalibrationResult:
             "val_r2": [float(value) for value in self.fitted.val_r2],
             "ridge_alpha": self.fitted.alpha,
             "stage_a_seconds": self.stage_a_seconds,
+            "fit_cpu_seconds": self.fitted.cpu_seconds,
             "stage_b_seconds": self.stage_b_seconds,
-            "history": self.fitted.history,
+            "history": [
+                {"step": step, "loss": loss if np.isfinite(loss) else None, "val_r2": val}
+                for step, loss, val in self.fitted.history
+            ],
             "artifact": str(self.exported.artifact_dir),
             "sha256": manifest.sha256,
             "tensorrt": self.exported.tensorrt,

@@ -85,7 +85,7 @@ def lagged(values: np.ndarray, history: int) -> np.ndarray:
     """
     padded = np.concatenate([np.zeros((history - 1, values.shape[1]), values.dtype), values])
     windows = np.lib.stride_tricks.sliding_window_view(padded, history, axis=0)  # (T, D, history)
-    return np.ascontiguousarray(windows.reshape(len(values), -1))
+    return windows.reshape(len(values), -1).copy()
 
 
 def ridge_raw_predictions(

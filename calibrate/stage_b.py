@@ -145,7 +145,7 @@ def finetune(
     -------
     FittedDecoder
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     torch.manual_seed(config.seed)
     for parameter in decoder.parameters():
         parameter.requires_grad_(True)
@@ -194,4 +194,5 @@ def finetune(
         latents,
         time.perf_counter() - started,
         history,
+        time.process_time() - cpu_started,
     )
