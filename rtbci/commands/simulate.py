@@ -31,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
         help="simulate reaching sessions (spikes, LFP, behaviour) to files or live over LSL",
-        description=__doc__.split("\n\n")[0],
+        description=(
+            "Write simulated Session files DIR/sim-S<k>-d<NN>.h5 (one per subject and session), "
+            "or stream the simulated rig live over LSL with the names of a profile's [streams]."
+        ),
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="top seed; everything derives from it (default 0)"
