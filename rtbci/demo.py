@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ __all__ = [
     "SimulatedRig",
     "best_backend",
     "check_demo_profile",
+    "has_display",
     "run_headless",
 ]
 
@@ -54,6 +56,11 @@ def best_backend() -> str:
     except ImportError:
         return "onnxruntime"
     return "tensorrt"
+
+
+def has_display() -> bool:
+    """Whether a window can open: an X11 or Wayland display, or an explicit Qt platform (e.g. offscreen)."""
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
 def check_demo_profile(path: Path) -> Profile:

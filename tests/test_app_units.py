@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from apps.decoder.health_panel import Light, input_light
-from rtbci.commands.demo import has_display
+from rtbci.demo import has_display
 from rtbci.engine.records import record_dtype
 from rtbci.engine.rolling import RollingBuffer
 from rtbci.engine.shared_ring import SharedRecordReader, SharedRecordRing

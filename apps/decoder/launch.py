@@ -34,10 +34,10 @@ def _install_error_dialogs(window: DecoderWindow) -> None:
 
 
 def _known_profiles(first: Path | None) -> list[Path]:
-    profiles = sorted(DEMO_PROFILE.parent.glob("*.toml")) if DEMO_PROFILE.parent.is_dir() else []
-    if first is not None:
-        profiles = [first] + [path for path in profiles if path.resolve() != Path(first).resolve()]
-    return profiles
+    """The chooser's list: the given profile (else the demo's) first, then the others in profiles/."""
+    bundled = sorted(DEMO_PROFILE.parent.glob("*.toml")) if DEMO_PROFILE.parent.is_dir() else []
+    first = Path(first) if first is not None else DEMO_PROFILE
+    return [first] + [path for path in bundled if path.resolve() != first.resolve()]
 
 
 def run_app(profile: Path | None, backend: str | None, connect: bool, record_dir: Path) -> int:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rtbci.demo import has_display
+from rtbci.errors import UserError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("app", help="open the decoder dashboard (PySide6) for a rig profile")
@@ -25,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not has_display():
+        raise UserError(
+            "no display (DISPLAY and WAYLAND_DISPLAY are unset): run the decoder headless with "
+            "`rtbci run --profile P`, or set QT_QPA_PLATFORM=offscreen"
+        )
     from apps.decoder.launch import run_app  # Qt is imported here, never by rtbci itself
 
     return run_app(args.profile, args.backend, args.connect, args.record_dir)

@@ -8,12 +8,11 @@ simulated truth.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-from rtbci.demo import DEMO_PROFILE, best_backend, private_copy, run_headless
+from rtbci.demo import DEMO_PROFILE, best_backend, has_display, private_copy, run_headless
 
 _HEADLESS_DEFAULT_S = 30.0
 
@@ -41,11 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     parser.set_defaults(func=run)
-
-
-def has_display() -> bool:
-    """Whether a window can open: an X11 or Wayland display, or an explicit Qt platform (e.g. offscreen)."""
-    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
 def run(args: argparse.Namespace) -> int:
