@@ -40,12 +40,12 @@ def add_unseen_session(encoder: Encoder, like_rows: Sequence[int]) -> int:
     """
     if not like_rows:
         raise ValueError("need at least one trained session row to start an unseen session from")
-    table = encoder.tokenizer.session_table()
-    row = table.n_entries
-    encoder.add_sessions(1)
+    row = encoder.config.n_sessions
     with torch.no_grad():
-        trained = table(torch.tensor(list(like_rows), dtype=torch.int64))
-        table.chunks[-1].copy_(trained.mean(dim=0, keepdim=True))
+        rows = torch.tensor(list(like_rows), dtype=torch.int64, device=next(encoder.parameters()).device)
+        trained = encoder.tokenizer.session_table()(rows)
+        (new_name,) = encoder.add_sessions(1)
+        dict(encoder.named_parameters())[new_name].copy_(trained.mean(dim=0, keepdim=True))
     return row
 
 
