@@ -8,7 +8,14 @@ from sim_decoding import fit_ridges, lagged, r2, spike_features, velocity_bins
 
 from rtbci.io.session import StreamKind
 from rtbci.io.store import read_session, write_session
-from rtbci.sim import SimConfig, build_session_rig, build_subject, derive_seed, simulate_session
+from rtbci.sim import (
+    PopulationConfig,
+    SimConfig,
+    build_session_rig,
+    build_subject,
+    derive_seed,
+    simulate_session,
+)
 
 SEED = 5
 
@@ -144,3 +151,12 @@ def test_a_fixed_decoder_degrades_over_days() -> None:
     # Turnover and drift: fine the next day, much worse three weeks later.
     assert scores[1] > 0.4, scores
     assert scores[20] < scores[1] - 0.2, scores
+
+
+def test_impossible_configs_are_refused_with_the_field_named() -> None:
+    with pytest.raises(ValueError, match="array_names"):
+        SimConfig(array_names=())
+    with pytest.raises(ValueError, match="units_per_array"):
+        SimConfig(population=PopulationConfig(units_per_array=(50, 10)))
+    with pytest.raises(ValueError, match="minutes"):
+        simulate_session(SimConfig(), 0, 0, 0.0, SEED)

@@ -271,6 +271,19 @@ class SimConfig:
     lfp: LfpConfig = field(default_factory=LfpConfig)
     variability: VariabilityConfig = field(default_factory=VariabilityConfig)
 
+    def __post_init__(self) -> None:
+        if not self.array_names:
+            raise ValueError("SimConfig.array_names: give at least one array")
+        if self.rate_hz <= 0 or self.chunk_samples <= 0:
+            raise ValueError(
+                f"SimConfig.rate_hz ({self.rate_hz}) and chunk_samples ({self.chunk_samples}) must be > 0"
+            )
+        low, high = self.population.units_per_array
+        if not 1 <= low <= high:
+            raise ValueError(f"PopulationConfig.units_per_array must be 1 <= low <= high, got {(low, high)}")
+        if self.task.block_reaches <= 0 or self.task.n_directions <= 0:
+            raise ValueError("TaskConfig.block_reaches and n_directions must be > 0")
+
     @property
     def n_channels(self) -> int:
         """Electrodes over all arrays."""
