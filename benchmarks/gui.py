@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtbci.demo import DEMO_PROFILE, SimulatedRig, best_backend, private_copy
+from rtbci.demo import DEMO_PROFILE, SimulatedRig, best_backend, compact_timing, private_copy
 from rtbci.engine.engine import EngineOptions
 from rtbci.engine.process import EngineProcess
 from rtbci.engine.shared_ring import SharedRecordReader
@@ -44,10 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _timing(records: np.ndarray) -> np.ndarray:
-    return records[["t_last_sample", "t_decode_start", "t_decode_end", "t_push"]].copy()
-
-
 def _block_off(profile: Path, options: EngineOptions, seconds: float, launcher) -> np.ndarray:
     engine = EngineProcess(profile, options)
     launcher.launch(engine)  # at normal priority, as the dashboard launches its engines
@@ -60,7 +56,7 @@ def _block_off(profile: Path, options: EngineOptions, seconds: float, launcher) 
         started = time.monotonic()
         while time.monotonic() - started < seconds:
             time.sleep(_READ_EVERY_S)
-            kept.append(_timing(engine.records.read_new()))
+            kept.append(compact_timing(engine.records.read_new()))
     finally:
         engine.stop()
     return np.concatenate(kept)
@@ -93,14 +89,14 @@ def _block_on(profile: Path, backend: str, seconds: float) -> tuple[np.ndarray, 
         reader.cursor = reader.written
         kept = []
         poll = QtCore.QTimer()
-        poll.timeout.connect(lambda: kept.append(_timing(reader.read_new())))
+        poll.timeout.connect(lambda: kept.append(compact_timing(reader.read_new())))
         poll.start(int(_READ_EVERY_S * 1000))
         frames = window.frames
         started = time.monotonic()
         wait.start(int(seconds * 1000))
         loop.exec()
         poll.stop()
-        kept.append(_timing(reader.read_new()))
+        kept.append(compact_timing(reader.read_new()))
         fps = (window.frames - frames) / (time.monotonic() - started)
         reader.close(unlink=False)  # the engine's owner (the window) removes the segment
     finally:

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import uuid
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.recfunctions import repack_fields
 from tqdm import tqdm
 
 from rtbci.engine.behavior import BehaviorFollower, r2_with_truth
@@ -39,6 +41,7 @@ __all__ = [
     "SimulatedRig",
     "best_backend",
     "check_demo_profile",
+    "compact_timing",
     "has_display",
     "run_headless",
 ]
@@ -47,6 +50,12 @@ DEMO_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "demo.toml"
 # How often the headless demo reads the engine's records and the truth.
 _POLL_S = 0.1
 _PR_SET_PDEATHSIG = 1
+
+
+def compact_timing(records: np.ndarray) -> np.ndarray:
+    """The latency timestamps of per-bin records as a packed copy (no features, 32 bytes a bin),
+    for keeping every bin of a long run; :func:`rtbci.engine.status.record_latencies` reads it."""
+    return repack_fields(records[["t_last_sample", "t_decode_start", "t_decode_end", "t_push"]])
 
 
 def best_backend() -> str:
@@ -174,10 +183,12 @@ class SimulatedRig:
         """
         command = [sys.executable, "-m", "rtbci.cli", "simulate", "--lsl"]
         command += ["--profile", str(self.profile.path), "--seed", str(self.seed)]
+        # Its messages go to a file, not a pipe: a pipe nobody reads would stall it once full.
+        self._log = tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
             text=True,
             # Its own session: a Ctrl-C meant for the demo reaches it only through stop().
             start_new_session=True,
@@ -186,8 +197,11 @@ class SimulatedRig:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().strip()
-                raise UserError(f"the simulated rig exited with code {self.process.returncode}: {error}")
+                code = self.process.returncode
+                self._log.seek(0)
+                error = self._log.read().strip()
+                self.stop()
+                raise UserError(f"the simulated rig exited with code {code}: {error}")
             try:
                 resolve_stream(self.profile.streams.spikes, "spikes", 1.0)
                 return self
@@ -212,7 +226,7 @@ class SimulatedRig:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.process.stderr.close()
+        self._log.close()
         self.process = None
 
     def __enter__(self) -> SimulatedRig:
@@ -350,9 +364,7 @@ def run_headless(
                 while (elapsed := time.monotonic() - started) < seconds:
                     time.sleep(_POLL_S)
                     records = engine.records.read_new()
-                    kept.append(
-                        records[["end_time", "t_last_sample", "t_decode_start", "t_decode_end", "t_push"]]
-                    )
+                    kept.append(compact_timing(records))
                     scorer.add(records)
                     scorer.score_ready()
                     bar.update(min(round(elapsed), bar.total) - bar.n)
