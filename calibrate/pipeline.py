@@ -308,7 +308,14 @@ def run_calibration(
     split = split_calibration_block(len(binned), previous.checkpoint.encoder_config.window_bins, config.split)
 
     _notify(progress, "stage_a", 0.0, "Stage A: new session row and ridge head, backbone frozen")
-    stage_a = run_stage_a(previous, binned, split, config.stage_a, progress=config.show_progress)
+    stage_a = run_stage_a(
+        previous,
+        binned,
+        split,
+        config.stage_a,
+        progress=config.show_progress,
+        on_step=lambda fraction, line: _notify(progress, "stage_a", fraction, line),
+    )
     fitted, stage_b_seconds = stage_a.fitted, None
     if config.full:
         _notify(progress, "stage_b", 0.0, "Stage B: fine-tuning all weights")
@@ -319,6 +326,7 @@ def run_calibration(
             stage_a.new_parameters,
             config.stage_b,
             progress=config.show_progress,
+            on_step=lambda fraction, line: _notify(progress, "stage_b", fraction, line),
         )
         stage_b_seconds = fitted.seconds
 

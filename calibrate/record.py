@@ -243,5 +243,5 @@ def _health_line(inputs: dict[str, LslInput], health: dict[str, StreamHealth], e
     for role, source in inputs.items():
         rate = health[role].samples / elapsed if elapsed > 0 else 0.0
         state = "" if source.state == "connected" else f" {source.state}"
-        parts.append(f"{role} {rate:.0f}/{source.rate:g} Hz{state}")
+        parts.append(f"{role} {rate:.0f}/{source.rate:g} Hz {health[role].gaps} gaps{state}")
     return ", ".join(parts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -157,6 +158,7 @@ def run_stage_a(
     split: CalibrationSplit,
     config: StageAConfig,
     progress: bool = True,
+    on_step: Callable[[float, str], None] | None = None,
 ) -> StageAResult:
     """Fit the new session's row and ridge head on a frozen backbone.
 
@@ -172,6 +174,9 @@ def run_stage_a(
         Settings.
     progress
         Show a tqdm bar.
+    on_step
+        Called at every validation check with the share of steps done and a status line
+        (the desktop app's progress dialog).
 
     Returns
     -------
@@ -212,6 +217,10 @@ def run_stage_a(
                 val = validation_r2(decoder, bins, split.val)
                 history.append((step, float(loss.detach()), val))
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val_r2=f"{val:.3f}")
+                if on_step is not None:
+                    on_step(
+                        step / config.steps, f"step {step}: loss {float(loss.detach()):.3f}, val R² {val:.3f}"
+                    )
                 if val > best[0]:
                     best, checks_without_gain = (val, copy.deepcopy(decoder.state_dict())), 0
                 else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -121,6 +121,7 @@ def finetune(
     config: FinetuneConfig,
     desc: str = "stage B (full fine-tune)",
     progress: bool = True,
+    on_step: Callable[[float, str], None] | None = None,
 ) -> FittedDecoder:
     """Fine-tune all of ``decoder`` on the fit block, stop early on the validation block, refit the head.
 
@@ -140,6 +141,9 @@ def finetune(
         Progress bar label.
     progress
         Show the tqdm bar (loss and validation R²).
+    on_step
+        Called at every validation check with the share of steps done and a status line
+        (the desktop app's progress dialog).
 
     Returns
     -------
@@ -174,6 +178,10 @@ def finetune(
                 val = validation_r2(decoder, bins, split.val)
                 history.append((step, float(loss.detach()), val))
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val_r2=f"{val:.3f}")
+                if on_step is not None:
+                    on_step(
+                        step / config.steps, f"step {step}: loss {float(loss.detach()):.3f}, val R² {val:.3f}"
+                    )
                 if val > best[0]:
                     best, checks_without_gain = (val, copy.deepcopy(decoder.state_dict())), 0
                 else:
