@@ -146,7 +146,9 @@ class _Timer:
 
 def run(args: argparse.Namespace) -> dict:
     plan = dataclasses.replace(QUICK if args.quick else AccuracyPlan(), seed=args.seed)
-    torch.set_num_threads(2)
+    # One thread: on a shared 2-core machine, two spinning OpenMP threads per
+    # process were measured 7x slower per step than one.
+    torch.set_num_threads(1)
     started = time.perf_counter()
     cpu_started = time.process_time()
     profile = load_profile(DEMO_PROFILE)

@@ -12,6 +12,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import torch
+
 from rtbci.profile import load_profile
 from rtbci.train.ddp import init_distributed, shutdown_distributed
 from rtbci.train.distill import DistillConfig
@@ -54,6 +56,9 @@ def _training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=LoopConfig.lr)
     parser.add_argument("--context", choices=["embedding", "stitching"], default="embedding")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads per process (default: torch's choice; torchrun sets 1)"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -131,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         manifest = export_decoder(path, args.out / "artifact")
         print(f"exported {args.out / 'artifact'} (decoder.onnx sha256 {manifest.sha256})")
         return 0
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     context = init_distributed(args.device)
     try:
         if args.stage == "teacher":

@@ -60,6 +60,8 @@ class DemoRecipe:
             str(self.seed),
             "--device",
             "cpu",
+            "--threads",
+            "1",
             "--export-session",
             export_session,
         ]
