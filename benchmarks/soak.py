@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> dict:
         "rss_end_mb": rss["end"],
         "rss_max_mb": rss["max"],
         "rss_growth_mb": rss["end"] - rss["start"],
+        "rss_series_mb": rss["series"],
         "bins_decoded": summary["bins"],
         "bins_in_data": expected_bins,
         "late": summary["late"],

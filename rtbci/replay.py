@@ -66,6 +66,8 @@ class ReplayOptions:
         Start again at the end (timestamps keep increasing).
     seconds
         Stop after this many seconds of wall time; ``None`` plays to the end (forever with ``loop``).
+    media_seconds
+        Stop after this many seconds of recorded time (looping as needed).
     progress
         Show a tqdm progress bar.
     """
@@ -73,6 +75,7 @@ class ReplayOptions:
     speed: float | None = 1.0
     loop: bool = False
     seconds: float | None = None
+    media_seconds: float | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -352,7 +355,8 @@ class SessionPlayer:
                     break
                 media_t = schedule.due[k] + offset
                 target = start + media_t / speed if speed is not None else clock()
-                if end_at is not None and target > end_at:
+                past_media_end = options.media_seconds is not None and media_t > options.media_seconds
+                if past_media_end or (end_at is not None and target > end_at):
                     finished = True
                     break
                 self._wait_until(target, clock, stop)

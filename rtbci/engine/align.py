@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtbci.engine.ring import prefaulted_zeros
+
 __all__ = ["AlignedBin", "BinAligner", "InputBins"]
 
 # An input whose newest bin lies this many bins behind the bin clock has had its clock reset.
@@ -45,10 +47,10 @@ class InputBins:
 
     def __init__(self, shape: tuple[int, ...], capacity: int) -> None:
         self.capacity = capacity
-        self.values = np.zeros((capacity, *shape), dtype=np.float32)
-        self.index = np.zeros(capacity, dtype=np.int64)
-        self.t_last = np.zeros(capacity, dtype=np.float64)
-        self.t_read = np.zeros(capacity, dtype=np.float64)
+        self.values = prefaulted_zeros((capacity, *shape), np.float32)
+        self.index = prefaulted_zeros(capacity, np.int64)
+        self.t_last = prefaulted_zeros(capacity, np.float64)
+        self.t_read = prefaulted_zeros(capacity, np.float64)
         self.held = np.zeros(shape, dtype=np.float32)
         self.zeros = np.zeros(shape, dtype=np.float32)
         self.head = 0  # total bins consumed

@@ -16,6 +16,7 @@ import numpy as np
 
 from rtbci.engine.lslinfo import numpy_dtype_for
 from rtbci.engine.resolve import check_stream, resolve_stream
+from rtbci.engine.ring import prefaulted_zeros
 from rtbci.errors import UserError
 from rtbci.lsl import require_pylsl
 from rtbci.profile import StreamSpec
@@ -76,8 +77,8 @@ class LslInput:
         self.dtype = numpy_dtype_for(info.channel_format())
         # Room for everything the inlet can hold, so one pull always drains a backlog.
         self.capacity = max(16, int(np.ceil(max_buflen_s * max(spec.rate, 100.0))) + 16)
-        self.data = np.zeros((self.capacity, self.n_channels), dtype=self.dtype)
-        self.timestamps = np.zeros(self.capacity, dtype=np.float64)
+        self.data = prefaulted_zeros((self.capacity, self.n_channels), self.dtype)
+        self.timestamps = prefaulted_zeros(self.capacity, np.float64)
         row_bytes = self.n_channels * self.dtype.itemsize
         self._data_ptr = ctypes.c_void_p(self.data.ctypes.data)
         self._ts_ptr = ctypes.c_void_p(self.timestamps.ctypes.data)

@@ -11,7 +11,6 @@ of a bin's output minus the LSL timestamp of the bin's newest input sample
 from __future__ import annotations
 
 import itertools
-import math
 import multiprocessing as mp
 import os
 import threading
@@ -92,13 +91,10 @@ def _replay_process(run: LatencyRun, ready, done_queue) -> None:
         done_queue.put({"error": "the engine never connected to the replayed streams"})
         return
     if run.seconds_are_media:
-        # Whole passes over the file, as many as cover ``seconds`` of recorded time.
-        passes = max(1, math.ceil(run.seconds / player.period_s))
-        report = None
-        for _ in range(passes):
-            report = player.run(ReplayOptions(speed=run.speed, progress=False))
+        options = ReplayOptions(speed=run.speed, loop=True, media_seconds=run.seconds, progress=False)
     else:
-        report = player.run(ReplayOptions(speed=run.speed, loop=True, seconds=run.seconds, progress=False))
+        options = ReplayOptions(speed=run.speed, loop=True, seconds=run.seconds, progress=False)
+    report = player.run(options)
     done_queue.put(
         {
             "last_push": float(report.push_times[-1]) if report.push_times.size else 0.0,
@@ -128,13 +124,15 @@ def _engine_process(run: LatencyRun, stop, result_queue) -> None:
         result_queue.put({"error": f"{type(error).__name__}: {error}"})
         return
     process = psutil.Process()
-    rss = [(time.monotonic(), process.memory_info().rss)]
     # Every bin's timing, in an array sized up front, so that following the run does not grow
     # the process it measures. Filled from this (non-decode) thread; the ring holds a minute.
     capacity = (
         int(run.seconds / profile.bin_s * 1.1 / (1.0 if run.speed is None else min(run.speed, 1.0))) + 3000
     )
-    kept = np.zeros(capacity, dtype=engine.records.records.dtype)[list(_KEPT_FIELDS)]
+    record_fields = engine.records.records.dtype.fields
+    kept = np.empty(capacity, dtype=[(name, record_fields[name][0]) for name in _KEPT_FIELDS])
+    kept[...] = 0  # touch every page now, so that filling it later does not show as growth
+    rss = [(time.monotonic(), process.memory_info().rss)]
     filled = 0
     cursor = 0
     missed_total = 0
@@ -280,6 +278,11 @@ def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.n
             "end": float(rss[-1, 1] / 2**20),
             "max": float(rss[:, 1].max() / 2**20),
             "samples": len(rss),
+            # (seconds since start, MB), at most 20 points, to tell a step from a slope.
+            "series": [
+                (round(float(t - rss[0, 0]), 1), round(float(v / 2**20), 1))
+                for t, v in rss[:: max(1, len(rss) // 20)]
+            ],
         },
         tap_missed_records=result["tap_missed"],
         replay={k: outcome[k] for k in ("lateness", "drift_ms", "chunks")},
