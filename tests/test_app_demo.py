@@ -40,11 +40,11 @@ def run_demo(*args: str, env: dict | None = None) -> subprocess.CompletedProcess
 
 def test_headless_demo_prints_a_summary_and_exits_0(tmp_path):
     profile = write_unique_profile(tmp_path, random_artifact())
-    result = run_demo("--headless", "--seconds", "6", "--profile", str(profile))
+    result = run_demo("--headless", "--seconds", "4", "--profile", str(profile))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     bins = int(re.search(r"bins decoded\s+(\d+)", out).group(1))
-    assert bins >= 200  # 6 s of 20 ms bins is 300
+    assert bins >= 120  # 4 s of 20 ms bins is 200
     latency = re.search(r"latency \(e2e\)\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms\s+max ([\d.]+) ms", out)
     p50, p99, worst = (float(value) for value in latency.groups())
     assert 0 < p50 <= p99 <= worst

@@ -1,5 +1,6 @@
 """The engine in its own process, on the simulated rig over real LSL: records through shared memory,
-status, the safety stop seen by a real inlet, recording on and off, clear start errors, clean exit."""
+status, the safety stop seen by a real inlet, recording on and off, clear start errors, clean exit,
+and no decoder left running when its parent is killed."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from rtbci.profile import load_profile
 pytestmark = pytest.mark.slow
 
 
-def test_engine_process_serves_records_status_and_safety_stop(tmp_path):
+def test_engine_process_serves_records_status_safety_stop_and_recording(tmp_path):
     before = child_processes()
+    recording = tmp_path / "live.h5"
     profile_path = write_unique_profile(tmp_path, random_artifact())
     profile = load_profile(profile_path)
     engine = EngineProcess(profile_path)
@@ -51,9 +53,22 @@ def test_engine_process_serves_records_status_and_safety_stop(tmp_path):
             assert (output.samples(25)[:, :2] != 0).any()
             output.close()
 
+            engine.start_recording(recording)
+            with pytest.raises(EngineProcessError, match="already running"):
+                engine.start_recording(tmp_path / "second.h5")
+            time.sleep(1.0)
+            counters = engine.stop_recording()
+            bins_when_stopped = engine.status()["bins"]
+            time.sleep(0.5)
+            assert engine.status()["bins"] > bins_when_stopped, "decoding goes on after the recording stops"
+            assert engine.stop_recording() == {}, "nothing to stop the second time"
         finally:
             report = engine.stop()
     assert report["bins"] > 0
+    assert counters["bins_written"] >= 10 and counters["error"] is None
+    session = read_session(recording)
+    assert len(session.streams["decoded"].data) == counters["bins_written"]
+    assert session.streams["lfp"].data.shape[1] == 96
     assert not psutil.pid_exists(description.pid)
     assert child_processes() == before
 
@@ -77,31 +92,6 @@ def test_artifact_hash_mismatch_is_a_clear_start_error(tmp_path):
         engine.start()
     assert "Traceback" not in str(error.value)
     engine.stop()
-
-
-def test_recording_switches_on_and_off_while_decoding(tmp_path):
-    profile_path = write_unique_profile(tmp_path, random_artifact())
-    engine = EngineProcess(profile_path)
-    recording = tmp_path / "live.h5"
-    with SimulatedRig(load_profile(profile_path)):
-        engine.start()
-        try:
-            engine.start_recording(recording)
-            with pytest.raises(EngineProcessError, match="already running"):
-                engine.start_recording(tmp_path / "second.h5")
-            time.sleep(1.0)
-            counters = engine.stop_recording()
-            bins_when_stopped = engine.status()["bins"]
-            time.sleep(0.5)
-            bins_later = engine.status()["bins"]
-            assert engine.stop_recording() == {}, "nothing to stop the second time"
-        finally:
-            engine.stop()
-    assert counters["bins_written"] >= 10 and counters["error"] is None
-    assert bins_later > bins_when_stopped, "decoding goes on after the recording stops"
-    session = read_session(recording)
-    assert len(session.streams["decoded"].data) == counters["bins_written"]
-    assert session.streams["lfp"].data.shape[1] == 96
 
 
 _ORPHAN_SCRIPT = """
