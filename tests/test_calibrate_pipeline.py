@@ -31,10 +31,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def blocks(tmp_path_factory) -> dict:
-    """A previous decoder fit on one session, and a 75 s calibration block of a later session."""
+    """A previous decoder fit on one session, and a 65 s calibration block of a later session."""
     folder = tmp_path_factory.mktemp("calibrate")
     fit_session = simulated_block(60.0, session=4)
-    block = simulated_block(75.0, session=5)
+    block = simulated_block(65.0, session=5)
     return {
         "previous": make_previous_model(folder / "previous", fit_session),
         "oracle": make_previous_model(folder / "oracle", block, oracle=True),

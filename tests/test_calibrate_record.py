@@ -16,7 +16,7 @@ from rtbci.sim.live import LiveRigSource
 
 pytestmark = pytest.mark.slow
 
-SECONDS = 12.0
+SECONDS = 10.0
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_record_saves_the_session_first_then_calibrates_it(live_rig, tmp_path, m
 
     # A failure after recording loses nothing: the Session file is complete and closed.
     monkeypatch.setattr(calibrate.pipeline, "run_stage_a", failing_stage_a)
-    arguments = ["calibrate", "--profile", str(live_rig), "--min-seconds", "10", "--force"]
+    arguments = ["calibrate", "--profile", str(live_rig), "--min-seconds", "8", "--force"]
     with pytest.raises(RuntimeError, match="fitting failed"):
         main([*arguments, "--record", str(SECONDS), "--save", str(recording)])
     monkeypatch.undo()
