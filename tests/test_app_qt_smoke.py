@@ -50,3 +50,16 @@ def test_plotdataitem_setdata_on_real_data_does_not_crash():
     )
     assert result.returncode == 0, f"Qt smoke test crashed:\n{result.stdout}\n{result.stderr}"
     assert "smoke ok" in result.stdout
+
+
+def test_the_cli_and_the_engine_host_never_import_qt():
+    code = (
+        "import sys\n"
+        "from rtbci.cli import build_parser\n"
+        "import rtbci.demo, rtbci.engine.process, rtbci.engine.behavior\n"
+        "build_parser().parse_args(['demo', '--headless'])\n"
+        "print(sorted(name for name in sys.modules if name.startswith(('PySide6', 'pyqtgraph', 'apps'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
