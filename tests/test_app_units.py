@@ -90,6 +90,7 @@ def test_rolling_buffer_keeps_the_newest_rows_in_order():
         ("connected", 1000.0, 0, Light.GREEN),
         ("connected", None, 0, Light.GREEN),
         ("connected", 700.0, 0, Light.AMBER),
+        ("connected", 0.0, 0, Light.RED),
         ("connected", 1000.0, 3, Light.AMBER),
         ("lost", 1000.0, 0, Light.RED),
         ("lost", 0.0, 5, Light.RED),

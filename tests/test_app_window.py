@@ -92,11 +92,14 @@ def test_dashboard_decodes_the_simulated_rig_and_closes_cleanly(qtbot, tmp_path)
             assert panel.isVisible() and panel.width() > 100 and panel.height() > 100
             assert distinct_colors(panel.grab().toImage(), step=3) > 3, f"{type(panel).__name__} is blank"
 
+        rig.stop()  # the inputs go silent: their lights turn red
+        qtbot.waitUntil(lambda: window.health.lights["lfp"] is Light.RED, timeout=15_000)
+        assert window.health.lights["spikes"] is Light.RED
+
         engine_pid = feed.description.pid
         window.close()
         assert window.state is EngineState.IDLE
         assert not psutil.pid_exists(engine_pid)
-        assert rig.pid in child_processes()
     assert child_processes() == before
 
 

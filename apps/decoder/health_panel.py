@@ -14,6 +14,8 @@ __all__ = ["HealthPanel", "Light", "input_light"]
 
 # An input whose measured rate is off its nominal rate by more than this is amber.
 _RATE_TOLERANCE = 0.1
+# Below this fraction of its nominal rate an input counts as silent.
+_SILENT_FRACTION = 0.1
 _COLUMNS = ("", "stream", "state", "rate (Hz)", "gaps", "NaN", "late bins", "reconnects")
 
 
@@ -27,8 +29,9 @@ class Light(StrEnum):
 
 
 def input_light(health: dict, rate: float | None, nominal_rate: float, new_problems: int) -> Light:
-    """Red when the input is not connected; amber when its rate is off or new gaps, NaNs or late bins
-    appeared since the last look; green otherwise.
+    """Red when the input is lost or silent (under a tenth of its rate: liblsl may still be
+    reconnecting quietly); amber when its rate is off or new gaps, NaNs or late bins appeared since
+    the last look; green otherwise.
 
     Parameters
     ----------
@@ -41,7 +44,8 @@ def input_light(health: dict, rate: float | None, nominal_rate: float, new_probl
     new_problems
         Gaps, NaN values and late bins added since the previous status.
     """
-    if health["state"] != "connected":
+    silent = rate is not None and nominal_rate > 0 and rate < _SILENT_FRACTION * nominal_rate
+    if health["state"] != "connected" or silent:
         return Light.RED
     off_rate = (
         rate is not None and nominal_rate > 0 and abs(rate - nominal_rate) > _RATE_TOLERANCE * nominal_rate
