@@ -4,6 +4,8 @@ real process boundary, the rolling buffer, the health light, and the demo's disp
 from __future__ import annotations
 
 import multiprocessing
+import time
+import uuid
 
 import numpy as np
 import pytest
@@ -106,3 +108,49 @@ def test_demo_runs_headless_without_a_display(monkeypatch):
     assert not has_display()
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
     assert has_display()
+
+
+def test_behavior_follower_interpolates_a_real_lsl_stream():
+    import pylsl
+
+    from rtbci.engine.behavior import BehaviorFollower, r2_with_truth
+    from rtbci.profile import StreamSpec
+
+    name = f"test-behavior-{uuid.uuid4().hex[:10]}"
+    info = pylsl.StreamInfo(name, "Kinematics", 6, 1000.0, "float32", f"{name}-src")
+    channels = info.desc().append_child("channels")
+    for label in ("pos_x", "pos_y", "vel_x", "vel_y", "target_x", "target_y"):
+        channels.append_child("channel").append_child_value("label", label)
+    outlet = pylsl.StreamOutlet(info)
+    follower = BehaviorFollower(StreamSpec(channels=6, rate=1000.0, name=name), seconds=1.0, timeout=10.0)
+    try:
+        start = pylsl.local_clock()
+        times = start + np.arange(2000) / 1000.0
+        samples = np.zeros((2000, 6), dtype=np.float32)
+        samples[:, 2] = np.arange(2000)  # vel_x counts samples
+        samples[:, 4] = 7.0
+        for first in range(0, 2000, 100):
+            outlet.push_chunk(samples[first : first + 100], times[first + 99])
+        got = 0
+        for _ in range(200):
+            got += follower.poll()
+            if got >= 2000:
+                break
+            time.sleep(0.02)
+        assert got == 2000
+        assert len(follower.times) == 1000  # one second kept
+        assert follower.latest(("vel_x", "target_x")).tolist() == [1999.0, 7.0]
+        stamps = follower.times
+        query = np.array([stamps[0] - 1.0, stamps[10] + 0.25 * (stamps[11] - stamps[10]), stamps[-1]])
+        values = follower.at(query, ("vel_x",))[:, 0]
+        assert np.isnan(values[0])
+        assert values[1] == pytest.approx(follower.channels(("vel_x",))[10, 0] + 0.25)
+        assert values[2] == 1999.0
+    finally:
+        follower.close()
+        del outlet
+    decoded = np.arange(24.0).reshape(12, 2)
+    truth = decoded.copy()
+    assert np.isnan(r2_with_truth(decoded[:5], truth[:5])).all()  # too few bins to score
+    truth[3] = np.nan
+    assert r2_with_truth(decoded, truth).tolist() == [1.0, 1.0]

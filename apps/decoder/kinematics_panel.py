@@ -136,7 +136,7 @@ class KinematicsPanel(QtWidgets.QWidget):
         names = ("pos_x", "pos_y")
         if not set(names) <= set(follower.labels):
             return
-        hand = follower.channels(names)[-self.hand_n :: _HAND_TRAIL_STEP]
+        hand = follower.channels(names, last=self.hand_n)[::_HAND_TRAIL_STEP]
         h = len(hand)
         np.copyto(self._hand[:, :h], hand.T)
         set_curve(self.hand_trail, self._hand[0, :h], self._hand[1, :h])

@@ -73,9 +73,10 @@ class BehaviorFollower:
         """LSL timestamps of the kept samples, oldest first (a view)."""
         return self.rolling.times
 
-    def channels(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
-        """The kept samples of the named channels, ``(n, len(names))`` (a copy)."""
-        return self.rolling.values[:, [self.labels.index(name) for name in names]]
+    def channels(self, names: list[str] | tuple[str, ...], last: int | None = None) -> np.ndarray:
+        """The kept samples (or the ``last`` newest) of the named channels, ``(n, len(names))`` (a copy)."""
+        values = self.rolling.values if last is None else self.rolling.values[-last:]
+        return values[:, [self.labels.index(name) for name in names]]
 
     def latest(self, names: list[str] | tuple[str, ...]) -> np.ndarray | None:
         """The newest sample of the named channels, or ``None`` before the first sample."""
@@ -90,9 +91,15 @@ class BehaviorFollower:
         if len(kept_times) < 2:
             return out
         inside = (times >= kept_times[0]) & (times <= kept_times[-1])
-        values = self.channels(names)
-        for k in range(len(names)):
-            out[inside, k] = np.interp(times[inside], kept_times, values[:, k])
+        if not inside.any():
+            return out
+        # Only the span the query covers (plus a sample either side) is interpolated over.
+        first = max(int(np.searchsorted(kept_times, times[inside].min())) - 1, 0)
+        last = min(int(np.searchsorted(kept_times, times[inside].max())) + 1, len(kept_times))
+        span = kept_times[first:last]
+        values = self.rolling.values[first:last]
+        for k, name in enumerate(names):
+            out[inside, k] = np.interp(times[inside], span, values[:, self.labels.index(name)])
         return out
 
     def close(self) -> None:
