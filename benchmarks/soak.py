@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> dict:
         "rss_growth_mb": rss["end"] - rss["start"],
         "rss_series_mb": rss["series"],
         "bins_decoded": summary["bins"],
+        "bins_with_input": summary["bins_with_input"],
         "bins_in_data": expected_bins,
         "late": summary["late"],
         "overdue": summary["overdue"],

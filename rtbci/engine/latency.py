@@ -76,7 +76,7 @@ class LatencyRun:
     record: Path | None = None
 
 
-def _replay_process(run: LatencyRun, ready, done_queue) -> None:
+def _replay_process(run: LatencyRun, ready, engine_serving, done_queue) -> None:
     from rtbci.io.store import read_session
     from rtbci.profile import load_profile
     from rtbci.replay import ReplayOptions, SessionPlayer, outlet_identities
@@ -90,6 +90,10 @@ def _replay_process(run: LatencyRun, ready, done_queue) -> None:
     if not player.wait_for_consumers(60.0, inputs):
         done_queue.put({"error": "the engine never connected to the replayed streams"})
         return
+    if run.speed != 1.0:
+        # The engine needs live data to start (it places its bin grid on the samples); faster
+        # than real time the whole file could be gone before it serves. Prime it in real time.
+        player.run(ReplayOptions(speed=1.0, loop=True, progress=False), stop=engine_serving)
     if run.seconds_are_media:
         options = ReplayOptions(speed=run.speed, loop=True, media_seconds=run.seconds, progress=False)
     else:
@@ -106,7 +110,7 @@ def _replay_process(run: LatencyRun, ready, done_queue) -> None:
     )
 
 
-def _engine_process(run: LatencyRun, stop, result_queue) -> None:
+def _engine_process(run: LatencyRun, stop, serving, result_queue) -> None:
     from rtbci.engine.engine import Engine, EngineOptions
     from rtbci.profile import load_profile
 
@@ -120,6 +124,7 @@ def _engine_process(run: LatencyRun, stop, result_queue) -> None:
         else:
             engine = Engine.from_profile(profile, options)
         engine.start()
+        serving.set()
     except Exception as error:  # sent to the parent, which reports it
         result_queue.put({"error": f"{type(error).__name__}: {error}"})
         return
@@ -180,26 +185,27 @@ def bin_accounting(indices: np.ndarray) -> dict[str, int]:
 def summarize(records: np.ndarray, first_push: float, last_push: float, realtime: bool = True) -> dict:
     """The latency JSON from the engine's per-bin records.
 
-    Only bins that end while the replay was playing count: the engine keeps
-    holding its output after the replay stops, and those bins are not data.
-    Latencies only mean something for a real-time (``realtime``) replay.
+    In real time (``realtime``), only bins that end while the replay was
+    playing count: the engine keeps holding its output after the replay stops,
+    and those bins are not data. Faster than real time the timestamps run ahead
+    of the clock, every decoded bin counts, and latencies mean little (they are
+    None when no bin had input).
     """
     if realtime:
         played = records[(records["end_time"] >= first_push) & (records["end_time"] <= last_push)]
     else:
-        # Faster than real time the timestamps run ahead of the clock: keep every bin that had
-        # input (the engine holds its output for a while after the replay ends).
-        played = records[: np.flatnonzero(records["t_last_sample"] > 0).max() + 1]
+        played = records
     if played.size == 0:
         raise UserError("the engine decoded no bins while the replay played")
     end_to_end, decoder = record_latencies(played)
-    summary = latency_summary_ms(end_to_end)
+    no_input = dict.fromkeys(("p50_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms"))
+    summary = latency_summary_ms(end_to_end) if end_to_end.size else no_input
     accounting = bin_accounting(played["index"])
     stages = {}
     has_input = played["t_last_sample"] > 0
     for earlier, later in itertools.pairwise(TIMESTAMP_FIELDS):
         gaps = played[later][has_input] - played[earlier][has_input]
-        stages[f"{earlier}->{later}"] = latency_summary_ms(gaps)
+        stages[f"{earlier}->{later}"] = latency_summary_ms(gaps) if gaps.size else None
     return {
         "bins": int(played.size),
         "p50_ms": summary["p50_ms"],
@@ -207,6 +213,7 @@ def summarize(records: np.ndarray, first_push: float, last_push: float, realtime
         "p999_ms": summary["p999_ms"],
         "max_ms": summary["max_ms"],
         "mean_ms": summary["mean_ms"],
+        "bins_with_input": int(np.count_nonzero(has_input)),
         "late": int(np.count_nonzero(played["late_mask"])),
         "overdue": int(np.count_nonzero(played["flags"] & FLAG_OVERDUE)),
         "dropped": accounting["dropped"],
@@ -232,8 +239,13 @@ def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.n
     stop_engine = context.Event()
     replay_done = context.Queue()
     engine_result = context.Queue()
-    replay = context.Process(target=_replay_process, args=(run, replay_ready, replay_done), daemon=True)
-    engine = context.Process(target=_engine_process, args=(run, stop_engine, engine_result), daemon=True)
+    engine_serving = context.Event()
+    replay = context.Process(
+        target=_replay_process, args=(run, replay_ready, engine_serving, replay_done), daemon=True
+    )
+    engine = context.Process(
+        target=_engine_process, args=(run, stop_engine, engine_serving, engine_result), daemon=True
+    )
     load_before = os.getloadavg()
     replay.start()
     if not replay_ready.wait(120.0):
