@@ -4,6 +4,7 @@ and no decoder left running when its parent is killed."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -120,3 +121,17 @@ def test_engine_process_ends_when_its_parent_is_killed(tmp_path):
     parent.wait()
     engine.wait(timeout=60)  # raises psutil.TimeoutExpired if it lingers
     assert not psutil.pid_exists(engine_pid)
+
+
+def test_stopping_an_engine_that_is_still_starting_does_not_wait_for_it(tmp_path):
+    before = child_processes()
+    profile_path = write_unique_profile(tmp_path, random_artifact(), resolve_timeout_s=60.0)
+    engine = EngineProcess(profile_path)
+    engine.launch()
+    process = engine.process
+    time.sleep(1.0)
+    assert engine.poll_started() is None  # still looking (for up to 60 s) for streams that do not exist
+    assert engine.stop() == {}
+    assert process.exitcode == -signal.SIGTERM, "terminated at once, not waited for"
+    assert not psutil.pid_exists(process.pid)
+    assert child_processes() == before

@@ -323,8 +323,16 @@ class EngineProcess:
         """
         if self.process is None:
             return self.final_report or {}
+        if self.description is None and self.process.is_alive():
+            try:
+                self.poll_started()  # it may have just started: then it stops in order below
+            except EngineProcessError:
+                pass
+        if self.description is None:
+            # Still connecting or warming up: nothing to finish, so do not wait for it.
+            self.process.terminate()
         try:
-            if self.process.is_alive():
+            if self.description is not None and self.process.is_alive():
                 self.conn.send(("shutdown", None))
                 while self.conn.poll(timeout):
                     message = self.conn.recv()
