@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -23,14 +24,18 @@ def application() -> QtWidgets.QApplication:
     return app
 
 
-def _install_error_dialogs(window: DecoderWindow) -> None:
-    """An exception escaping a Qt slot becomes an error dialog (and a line on stderr), not a crash."""
+def _install_handlers(window: DecoderWindow) -> None:
+    """An exception escaping a Qt slot becomes an error dialog (and a line on stderr), not a crash;
+    Ctrl-C or SIGTERM closes the window, which stops the engine in order."""
 
     def hook(kind, error, tb) -> None:
         print("".join(traceback.format_exception(kind, error, tb)), file=sys.stderr)
         window.report_error("Unexpected error", f"{kind.__name__}: {error}")
 
     sys.excepthook = hook
+    # Python runs signal handlers between bytecodes; the 30 Hz redraw runs Python often enough.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: window.close())
 
 
 def _known_profiles(first: Path | None) -> list[Path]:
@@ -44,7 +49,7 @@ def run_app(profile: Path | None, backend: str | None, connect: bool, record_dir
     """``rtbci app``: the dashboard on a rig's live streams; returns the exit code."""
     app = application()
     window = DecoderWindow(_known_profiles(profile), backend=backend, record_dir=record_dir)
-    _install_error_dialogs(window)
+    _install_handlers(window)
     window.show()
     if connect:
         window.connect_engine()
@@ -77,7 +82,7 @@ def run_demo_window(profile: Path, backend: str, seed: int, seconds: float | Non
     app = application()
     with SimulatedRig(rig_profile, seed):
         window = DecoderWindow([profile], backend=backend)
-        _install_error_dialogs(window)
+        _install_handlers(window)
         window.show()
         window.connect_engine()
         if seconds is not None:
