@@ -59,7 +59,8 @@ class LatencyRun:
     seconds_are_media
         ``seconds`` counts recorded time (a soak at high speed) instead of wall time.
     realtime_priority
-        Real-time FIFO priority of the engine's decode thread (see ``EngineOptions``).
+        Real-time FIFO priority of the engine's decode thread (see ``EngineOptions``) and of the
+        replay process.
     record
         Have the engine record to this Session file while it is measured.
     """
@@ -81,6 +82,14 @@ def _replay_process(run: LatencyRun, ready, engine_serving, done_queue) -> None:
     from rtbci.profile import load_profile
     from rtbci.replay import ReplayOptions, SessionPlayer, outlet_identities
 
+    scheduling = "default"
+    if run.realtime_priority is not None:
+        # The replay stands in for the rig, whose clock does not wait for other processes either.
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(run.realtime_priority))
+            scheduling = f"SCHED_FIFO {run.realtime_priority}"
+        except (OSError, AttributeError) as error:
+            scheduling = f"default (real-time priority refused: {error})"
     profile = load_profile(run.profile_file)
     session = read_session(run.session_file)
     identities = outlet_identities(session, profile)
@@ -106,6 +115,7 @@ def _replay_process(run: LatencyRun, ready, engine_serving, done_queue) -> None:
             "lateness": latency_summary_ms(report.lateness_s) if report.push_times.size else None,
             "drift_ms": report.drift_s() * 1e3,
             "chunks": report.chunks,
+            "scheduling": scheduling,
         }
     )
 
@@ -297,7 +307,7 @@ def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.n
             ],
         },
         tap_missed_records=result["tap_missed"],
-        replay={k: outcome[k] for k in ("lateness", "drift_ms", "chunks")},
+        replay={k: outcome[k] for k in ("lateness", "drift_ms", "chunks", "scheduling")},
         engine=result["report"],
         backend=result["backend"],
         load_average_before=list(load_before),
