@@ -278,8 +278,11 @@ class HeadlessSummary:
             return "  ".join(f"{q} {summary[f'{q}_ms']:.2f} ms" for q in ("p50", "p99", "max"))
 
         r2 = " ".join(f"{name} {value:.3f}" for name, value in self.r2.items()) or "n/a (no behavior stream)"
+        counts = f"late {self.late}, overdue {self.overdue}, gaps {self.gaps}"
+        if self.missed_records:
+            counts += f", {self.missed_records} not read in time"
         return [
-            f"bins decoded      {self.bins} (late {self.late}, overdue {self.overdue}, gaps {self.gaps})",
+            f"bins decoded      {self.bins} ({counts})",
             f"latency (e2e)     {percentiles(self.latency_ms)}",
             f"decoder only      {percentiles(self.decoder_ms)}",
             f"velocity R²       {r2} over {self.r2_bins} bins",

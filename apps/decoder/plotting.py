@@ -11,7 +11,6 @@ __all__ = ["COLORS", "fixed_plot", "set_curve"]
 COLORS = {
     "x": (66, 135, 245),
     "y": (245, 130, 48),
-    "truth": (150, 150, 150),
     "target": (220, 50, 47),
     "hand": (40, 170, 90),
     "latency": (120, 80, 200),
