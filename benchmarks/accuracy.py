@@ -103,6 +103,7 @@ QUICK = AccuracyPlan(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="small models, few sessions: minutes on 2 cores")
     parser.add_argument("--seed", type=int, default=0, help="simulator and training seed")
+    parser.add_argument("--steps", type=int, help="optimiser steps of each multi-session stage (default: the plan's)")
 
 
 def _simulate(plan: AccuracyPlan, profile: Profile) -> tuple[list[BinnedSession], list[BinnedSession]]:
@@ -146,6 +147,8 @@ class _Timer:
 
 def run(args: argparse.Namespace) -> dict:
     plan = dataclasses.replace(QUICK if args.quick else AccuracyPlan(), seed=args.seed)
+    if args.steps is not None:
+        plan = dataclasses.replace(plan, steps=args.steps, single_steps=max(1, args.steps * 2 // 5))
     # One thread: on a shared 2-core machine, two spinning OpenMP threads per
     # process were measured 7x slower per step than one.
     torch.set_num_threads(1)

@@ -1,8 +1,10 @@
-"""Validation R² during training: a ridge readout of the current latents.
+"""Validation R² during training: ridge readouts of the current latents.
 
-Fit on (the end of) the training blocks, scored on the later validation blocks.
-Self-supervised stages do not see behavior; this is how their progress bar
-still shows what the latents are worth for decoding.
+Each session gets its own readout, fit on (the end of) its training block and
+scored on its later validation block, as a decoder is recalibrated per
+session; the R² is the mean over sessions. Self-supervised stages do not see
+behavior; this is how their progress bar still shows what the latents are
+worth for decoding.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ __all__ = ["ReadoutValidation"]
 
 
 class ReadoutValidation:
-    """Callable that returns the validation R² of a ridge readout of ``encoder``.
+    """Callable that returns the mean per-session validation R² of ridge readouts of ``encoder``.
 
     Parameters
     ----------
     encoder
         The encoder being trained (its current weights are used at each call).
     train, val
-        Training and validation blocks.
+        Training and validation blocks, one of each per session, in the same order.
     alpha
         Ridge penalty.
     max_fit_bins
@@ -53,11 +55,14 @@ class ReadoutValidation:
     def __call__(self) -> float:
         fit = encode_blocks(self.encoder, self.fit_blocks)
         score = encode_blocks(self.encoder, self.val_blocks)
-        r2 = readout_r2(
-            fit,
-            [block.kinematics for block in self.fit_blocks],
-            score,
-            [block.kinematics for block in self.val_blocks],
-            self.alpha,
-        )
-        return float(np.mean(r2))
+        per_session = [
+            np.mean(
+                readout_r2(
+                    [fit_latents], [fit_block.kinematics], [val_latents], [val_block.kinematics], self.alpha
+                )
+            )
+            for fit_latents, fit_block, val_latents, val_block in zip(
+                fit, self.fit_blocks, score, self.val_blocks, strict=True
+            )
+        ]
+        return float(np.mean(per_session))
