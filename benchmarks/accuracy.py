@@ -103,7 +103,7 @@ QUICK = AccuracyPlan(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="small models, few sessions: minutes on 2 cores")
     parser.add_argument("--seed", type=int, default=0, help="simulator and training seed")
-    parser.add_argument("--steps", type=int, help="optimiser steps of each multi-session stage (default: the plan's)")
+    parser.add_argument("--steps", type=int, help="steps of each multi-session stage (default: the plan's)")
 
 
 def _simulate(plan: AccuracyPlan, profile: Profile) -> tuple[list[BinnedSession], list[BinnedSession]]:
