@@ -77,7 +77,7 @@ demo rig (`profiles/demo.toml`, subject sim-S0), exported as the streaming ONNX 
 - `decoder.onnx` sha256: `{summary["artifact_sha256"]}` (also in `profiles/demo.toml` [model])
 - context baked in: session `{summary["artifact_session"]}`, the one `make demo` streams
 - trained on: sessions 0..{recipe.sessions - 1} of sim-S0, {recipe.minutes:g} min each, seed {recipe.seed}
-- held-out R² (velocity, last {metrics["heldout_blocks"]}): {metrics["heldout_r2"]:.3f}
+- held-out R² (velocity, {metrics["heldout_blocks"]}): {metrics["heldout_r2"]:.3f}
 
 Made by
 
