@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seconds",
         type=float,
-        help=f"headless: how long to decode (default {_HEADLESS_DEFAULT_S:g}); window: close after this long",
+        help=f"seconds to decode (headless default {_HEADLESS_DEFAULT_S:g}); a window then closes itself",
     )
     parser.add_argument(
         "--backend", choices=["onnxruntime", "torch", "tensorrt"], help="default: the best available"
