@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from rtbci.cli import main
 from rtbci.io.store import write_session
@@ -16,6 +17,15 @@ from rtbci.sim import SimConfig, session_id, simulate_session
 PROFILE = "profiles/demo.toml"
 TINY = ["--size", "tiny", "--batch-size", "4", "--device", "cpu"]
 TINY += ["--val-fraction", "0.2", "--test-fraction", "0.2"]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared machine: one thread avoids OpenMP oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

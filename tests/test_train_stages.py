@@ -20,6 +20,15 @@ from rtbci.train.splits import SplitConfig, split_blocks
 N_BINS = 1500
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared machine: one thread avoids OpenMP oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def profile():
     return load_profile("profiles/demo.toml")
