@@ -57,6 +57,15 @@ def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: P
     assert manifest["sha256"] == summary["artifact_sha256"]
     assert manifest["session_id"] == session_id(0, 1)  # newest session of the profile's subject
 
+    # The head stage alone, on the teacher: a spike-input decoder.
+    spikes_out = tmp_path / "spike_decoder"
+    head = ["train", "head", "--profile", PROFILE, "--data", str(sessions), "--out", str(spikes_out)]
+    head += ["--encoder", str(out / "teacher.pt"), "--val-fraction", "0.2", "--test-fraction", "0.2"]
+    assert main(head) == 0
+    spike_decoder = load_checkpoint(spikes_out / "decoder.pt")
+    assert spike_decoder.encoder_config.modality == "spikes"
+    assert json.loads((spikes_out / "artifact" / "manifest.json").read_text())["modality"] == "spikes"
+
 
 @pytest.mark.slow
 def test_stage_resumes_from_its_state_file(sessions: Path, tmp_path: Path) -> None:
