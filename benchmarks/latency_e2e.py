@@ -2,9 +2,10 @@
 
 Replay and engine run in separate processes.
 
-Runs the default-size decoder (exported to ONNX, random weights) on ONNX Runtime
-and reports what ``rtbci latency`` reports: push time minus the LSL timestamp of
-each bin's last input sample, plus decoder-only latency, late, dropped and
+Runs the bundled demo decoder (``profiles/demo.toml``; ``--default-size`` for the
+default-size architecture with random weights) on ONNX Runtime and reports what
+``rtbci latency`` reports: push time minus the LSL timestamp of each bin's last
+input sample, plus decoder-only latency, late, dropped and
 duplicated bins. Goals over 10 minutes: p50 <= 1.5 ms, p99 <= 3 ms, max <= 20 ms,
 zero dropped or duplicated bins. The machine's load average is reported with
 the figures: they are only as quiet as the machine was.
@@ -24,6 +25,12 @@ GOALS = {"p50_ms": 1.5, "p99_ms": 3.0, "max_ms": 20.0, "dropped": 0, "duplicated
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--default-size",
+        dest="demo_model",
+        action="store_false",
+        help="run the default-size architecture (random weights) instead of the bundled demo decoder",
+    )
     parser.add_argument("--seconds", type=float, default=600.0, help="seconds of replay (default 600)")
     parser.add_argument("--file", type=Path, help="Session to replay (default: 2 simulated minutes, looped)")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="histogram and timeline")
@@ -37,7 +44,7 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="rtbci-bench-latency-") as tmp:
         folder = Path(tmp)
         session_file = args.file or simulated_file(folder, 2.0)
-        profile = benchmark_profile(folder, default_artifact(folder))
+        profile = benchmark_profile(folder, None if args.demo_model else default_artifact(folder))
         run_spec = LatencyRun(
             session_file,
             profile,

@@ -19,6 +19,12 @@ from rtbci.engine.latency import LatencyRun, run_latency_test
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--default-size",
+        dest="demo_model",
+        action="store_false",
+        help="run the default-size architecture (random weights) instead of the bundled demo decoder",
+    )
     parser.add_argument("--hours", type=float, default=1.0, help="hours of recorded data to play (default 1)")
     parser.add_argument(
         "--speed", type=parse_speed, default=None, help="replay speed: N or max (default max)"
@@ -30,7 +36,7 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="rtbci-bench-soak-") as tmp:
         folder = Path(tmp)
         session_file = args.file or simulated_file(folder, 5.0)
-        profile = benchmark_profile(folder, default_artifact(folder))
+        profile = benchmark_profile(folder, None if args.demo_model else default_artifact(folder))
         run_spec = LatencyRun(
             session_file, profile, args.hours * 3600.0, speed=args.speed, seconds_are_media=True
         )

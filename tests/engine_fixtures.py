@@ -3,6 +3,7 @@ a simulated Session, and a replay running on a thread."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import tomllib
@@ -220,6 +221,7 @@ def profile_file(folder: Path, artifact: Path) -> Path:
         .replace('"rtbci-sim-', f'"{tag}-')
         .replace('"rtbci-decoded', f'"{tag}-decoded')
     )
+    text = re.sub(r"\n\[model\]\n(?:[^\[\n].*\n?|\n)*", "\n", text)  # drop the demo's own decoder
     text += f'\n[model]\nartifact = "{artifact}"\nsha256 = "{read_manifest(artifact).sha256}"\n'
     path = folder / "profile.toml"
     path.write_text(text)
