@@ -108,7 +108,11 @@ def _validation_scores(
 
 
 def fit_ridge_head(
-    features: np.ndarray, kinematics: np.ndarray, split: CalibrationSplit, alphas: Sequence[float]
+    features: np.ndarray,
+    kinematics: np.ndarray,
+    split: CalibrationSplit,
+    alphas: Sequence[float],
+    final: BinBlock | None = None,
 ) -> tuple[RidgeHead, float, np.ndarray]:
     """Choose the ridge penalty on the validation block, then fit the head on the whole training part.
 
@@ -122,6 +126,9 @@ def fit_ridge_head(
         Where the fit, validation and training blocks are.
     alphas
         Candidate penalties (positive).
+    final
+        The block the returned head is fit on; ``split.train`` by default. Stage B passes
+        ``split.fit``, so that its validation checks never score a head fit on the validation block.
 
     Returns
     -------
@@ -132,9 +139,9 @@ def fit_ridge_head(
     fit, val = split.fit.as_slice(), split.val.as_slice()
     scores = _validation_scores(features[fit], kinematics[fit], features[val], kinematics[val], alphas)
     best = int(np.argmax([np.mean(score) for score in scores]))
-    train = split.train.as_slice()
+    final = (final or split.train).as_slice()
     head = RidgeHead(features.shape[1], kinematics.shape[1])
-    head.fit(features[train], kinematics[train], alphas[best])
+    head.fit(features[final], kinematics[final], alphas[best])
     return head, float(alphas[best]), scores[best]
 
 

@@ -30,6 +30,7 @@ from calibrate.fitting import (
 from calibrate.split import CalibrationSplit
 from rtbci.models.decoder import Decoder
 from rtbci.train.data import SessionBins, WindowSampler, WindowSet
+from rtbci.train.splits import BinBlock
 
 __all__ = ["FinetuneConfig", "finetune", "layerwise_groups"]
 
@@ -158,8 +159,13 @@ def finetune(
     loss_fn = KinematicsLoss(decoder, fit_bins.kinematics.std(axis=0), skip_bins=window // 2)
     windows = WindowSet([fit_bins], window, config.window_stride)
     sampler = WindowSampler(len(windows), min(config.batch_size, len(windows)), config.seed)
-    optimizer = torch.optim.AdamW(layerwise_groups(decoder, new_parameters, config))
     decoder.eval()
+    # The start head is refit on the fit block alone: a head fit on the whole training part has
+    # seen the validation block, and early stopping would then always keep the starting weights.
+    start_latents = block_latents(decoder.encoder, bins, BinBlock(0, split.val.stop))
+    start_head, _, _ = fit_ridge_head(start_latents, bins.kinematics, split, config.alphas, final=split.fit)
+    decoder.head.load_state_dict(start_head.state_dict())
+    optimizer = torch.optim.AdamW(layerwise_groups(decoder, new_parameters, config))
     best = (validation_r2(decoder, bins, split.val), copy.deepcopy(decoder.state_dict()))
     history: list[tuple[int, float, float]] = [(0, float("nan"), best[0])]
     checks_without_gain = 0
