@@ -3,6 +3,7 @@ trained "previous" decoder artifact, and simulated calibration blocks of the dem
 
 from __future__ import annotations
 
+import re
 import tomllib
 import uuid
 from dataclasses import dataclass
@@ -39,9 +40,15 @@ def write_block(session: Session, path: Path) -> Path:
     return path
 
 
+def demo_text_without_model() -> str:
+    """The demo profile's text without its [model] table (comments and other tables kept)."""
+    text = DEMO_PROFILE.read_text(encoding="utf-8")
+    return re.sub(r"(?ms)^\[model\]\s*$.*?(?=^\[|\Z)", "", text)
+
+
 def profile_text_with_model(tag: str, artifact: str | None, sha256: str | None) -> str:
     """The demo profile's text with unique stream names and (optionally) a [model] table."""
-    text = DEMO_PROFILE.read_text(encoding="utf-8")
+    text = demo_text_without_model()
     for role in ("spikes", "lfp", "behavior", "output"):
         data = tomllib.loads(text)["streams"][role]
         text = text.replace(f'name = "{data["name"]}"', f'name = "test-{tag}-{role}"', 1)

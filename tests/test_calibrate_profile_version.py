@@ -6,7 +6,7 @@ import os
 import tomllib
 
 import pytest
-from calibrate_fixtures import DEMO_PROFILE
+from calibrate_fixtures import demo_text_without_model
 
 from calibrate import ProfileWriteError
 from calibrate.profile_version import ModelEntry, render_profile, write_profile_version
@@ -31,7 +31,7 @@ def _entry(sha256: str = SHA_B, artifact: str = "models/new") -> ModelEntry:
 @pytest.fixture
 def profile_path(tmp_path):
     path = tmp_path / "rig.toml"
-    path.write_text(DEMO_PROFILE.read_text() + f'\n[model]\nartifact = "models/old"\nsha256 = "{SHA_A}"\n')
+    path.write_text(demo_text_without_model() + f'\n[model]\nartifact = "models/old"\nsha256 = "{SHA_A}"\n')
     return path
 
 
@@ -54,7 +54,9 @@ def test_render_replaces_only_the_model_table_and_keeps_comments(profile_path):
 
 
 def test_render_appends_a_model_table_to_a_profile_without_one():
-    rendered = render_profile(DEMO_PROFILE.read_text(), _entry())
+    text = demo_text_without_model()
+    assert "model" not in tomllib.loads(text)
+    rendered = render_profile(text, _entry())
     assert tomllib.loads(rendered)["model"]["sha256"] == SHA_B
 
 
