@@ -16,32 +16,37 @@ from rtbci.errors import UserError
 
 __all__ = ["main"]
 
-# One line per subcommand module, in the order `rtbci --help` lists them.
-COMMAND_MODULES = [
-    "rtbci.commands.check",
-    "rtbci.commands.info",
-    "rtbci.commands.importer",
-    "rtbci.commands.simulate",
-    "rtbci.commands.train",
-    "rtbci.commands.export",
-    "rtbci.commands.bench",
-    "rtbci.commands.run",
-    "rtbci.commands.replay",
-    "rtbci.commands.latency",
-    "rtbci.commands.app",
-    "rtbci.commands.demo",
-    "rtbci.commands.calibrate",
-]
+# Subcommand name -> its module, in the order `rtbci --help` lists them.
+COMMANDS: dict[str, str] = {
+    "check": "rtbci.commands.check",
+    "info": "rtbci.commands.info",
+    "import": "rtbci.commands.importer",
+    "simulate": "rtbci.commands.simulate",
+    "train": "rtbci.commands.train",
+    "export": "rtbci.commands.export",
+    "bench": "rtbci.commands.bench",
+    "run": "rtbci.commands.run",
+    "replay": "rtbci.commands.replay",
+    "latency": "rtbci.commands.latency",
+    "app": "rtbci.commands.app",
+    "demo": "rtbci.commands.demo",
+    "calibrate": "rtbci.commands.calibrate",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser with every registered subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand, or with just ``only``.
+
+    Building one subcommand imports only its module: ``rtbci simulate`` need
+    not load torch, and ``rtbci run`` need not load the trainer.
+    """
     parser = argparse.ArgumentParser(
         prog="rtbci", description="Real-time closed-loop BCI decoder over Lab Streaming Layer."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+    for name, module_name in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(module_name).register(subparsers)
     return parser
 
 
@@ -51,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     A :class:`~rtbci.errors.UserError` (bad file, bad profile, missing stream)
     prints one clear message and exits 2 instead of showing a traceback.
     """
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as error:
