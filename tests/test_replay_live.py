@@ -65,7 +65,8 @@ def test_real_time_replay_keeps_chunks_data_and_spacing(session):
     arrival_lag = np.array([clock - chunk_stamps[-1] for clock, _, chunk_stamps in received])
     assert np.median(arrival_lag) < 0.005 and arrival_lag.min() > -0.001
     assert report.chunks["lfp"] == len(lfp.chunk_sizes)
-    assert report.wall_s == pytest.approx(lfp.duration, abs=1.0)
+    # Real time: the recording's length, after a start of up to a second (the whole-second shift).
+    assert lfp.duration <= report.wall_s <= lfp.duration + 1.5
 
 
 @pytest.mark.slow
