@@ -11,12 +11,21 @@ calibration block and scored on a later block. Rows:
 - ``lfp_multi``: LFP transformer (MAE) trained on all training sessions, no distillation;
 - ``distilled_lfp``: LFP student distilled from the MAE spike teacher;
 - ``spike_teacher``: the MAE spike teacher itself, reading spikes;
-- ``distilled_lfp_latent_objective``: LFP student of a teacher pretrained by masked latent reconstruction.
+- ``distilled_lfp_latent_objective``: LFP student of a teacher pretrained by masked latent reconstruction;
+- ``distilled_lfp_finetuned``: the distilled student after supervised fine-tuning (encoder + head, MSE on
+  velocity) on the training sessions;
+- ``lfp_supervised``: the same fine-tuning from a random initialisation, the control that tells
+  whether distillation helps the fine-tuned decoder.
+
+Every encoder row is read the same way: a ridge readout of the mean of each bin's
+token latents (``r2``, the structure of the exported decoder), and of their
+concatenation (``r2_concat_readout``).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -32,7 +41,9 @@ from rtbci.sim import SimConfig, simulate_session
 from rtbci.train.data import SessionBins, SessionTable
 from rtbci.train.ddp import init_distributed
 from rtbci.train.distill import DistillConfig, distill
-from rtbci.train.encoders import SIZES
+from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
+from rtbci.train.finetune import FinetuneConfig, finetune
+from rtbci.train.head import HeadConfig, fit_head
 from rtbci.train.heldout import add_unseen_session, calibrate_and_score, encoder_score
 from rtbci.train.loop import LoopConfig
 from rtbci.train.pipeline import split_sessions
@@ -162,10 +173,11 @@ def run(args: argparse.Namespace) -> dict:
     data = split_sessions(train_binned, SplitConfig(fractions=(0.85, 0.15, 0.0), gap_bins=50), table)
     size = SIZES[plan.size]
 
-    def loop(steps: int) -> LoopConfig:
+    def loop(steps: int, lr: float = LoopConfig.lr) -> LoopConfig:
         return LoopConfig(
             steps=steps,
             batch_size=plan.batch_size,
+            lr=lr,
             warmup_steps=max(1, steps // 20),
             eval_every=max(1, steps // 4),
             checkpoint_every=0,
@@ -193,6 +205,20 @@ def run(args: argparse.Namespace) -> dict:
     latent_teacher = pretrain_on("spikes", "latent", "teacher (latent objective)")
     encoders["distilled_lfp_latent_objective"] = distill_from(latent_teacher, "distill (latent teacher)")
 
+    def finetuned(encoder: Encoder, desc: str) -> Encoder:
+        start = fit_head(encoder, data.train, data.val, HeadConfig()).decoder
+        config = FinetuneConfig(loop=loop(plan.steps, FinetuneConfig().loop.lr))
+        return timer.run(finetune, start, data.train, data.val, config, context, desc=desc)[0].encoder
+
+    encoders["distilled_lfp_finetuned"] = finetuned(
+        copy.deepcopy(encoders["distilled_lfp"]), "finetune (distilled student)"
+    )
+    torch.manual_seed(plan.seed)
+    scratch = new_encoder(profile, "lfp", data.train[0].lfp.shape[-1], n_sessions, size)
+    normalizer = fit_lfp_normalization(data.train)
+    scratch.set_normalization(normalizer.mean, normalizer.std)
+    encoders["lfp_supervised"] = finetuned(scratch, "supervised (random init)")
+
     rows = [
         "ridge_lfp",
         "lfp_single",
@@ -200,8 +226,12 @@ def run(args: argparse.Namespace) -> dict:
         "distilled_lfp",
         "spike_teacher",
         "distilled_lfp_latent_objective",
+        "distilled_lfp_finetuned",
+        "lfp_supervised",
     ]
     per_session: dict[str, dict[str, float]] = {row: {} for row in rows}
+    concat_rows = [row for row in rows if row != "ridge_lfp"]
+    per_session_concat: dict[str, dict[str, float]] = {row: {} for row in concat_rows}
     heldout_ids = []
     for binned in heldout_binned:
         heldout_ids.append(binned.session_id)
@@ -212,9 +242,10 @@ def run(args: argparse.Namespace) -> dict:
         for name, encoder in encoders.items():
             row = add_unseen_session(encoder, like_rows)
             session = SessionBins.from_binned(binned, row)
-            per_session[name][binned.session_id] = encoder_score(
-                encoder, session, calibration, test, ALPHAS
-            ).r2
+            for pool, scores in (("mean", per_session), ("concat", per_session_concat)):
+                scores[name][binned.session_id] = encoder_score(
+                    encoder, session, calibration, test, ALPHAS, pool
+                ).r2
 
         session = SessionBins.from_binned(binned, 0)
         calibration_part = session.block(calibration)
@@ -234,9 +265,10 @@ def run(args: argparse.Namespace) -> dict:
             n_sessions=1,
             desc=f"lfp single ({binned.session_id})",
         )
-        per_session["lfp_single"][binned.session_id] = encoder_score(
-            single, session, calibration, test, ALPHAS
-        ).r2
+        for pool, scores in (("mean", per_session), ("concat", per_session_concat)):
+            scores["lfp_single"][binned.session_id] = encoder_score(
+                single, session, calibration, test, ALPHAS, pool
+            ).r2
 
         normalizer = Normalizer().fit(session.lfp[calibration.as_slice()])
         features = _lagged(normalizer.apply(session.lfp).reshape(n_bins, -1), plan.ridge_history_bins)
@@ -250,9 +282,11 @@ def run(args: argparse.Namespace) -> dict:
         per_session["ridge_lfp"][binned.session_id] = ridge.r2
 
     r2 = {row: float(np.mean(list(per_session[row].values()))) for row in rows}
+    r2_concat = {row: float(np.mean(list(per_session_concat[row].values()))) for row in concat_rows}
     distilled, multi, teacher = r2["distilled_lfp"], r2["lfp_multi"], r2["spike_teacher"]
     return {
         "r2": r2,
+        "r2_concat_readout": r2_concat,
         "r2_per_session": per_session,
         "heldout_sessions": heldout_ids,
         "train_sessions": table.ids,

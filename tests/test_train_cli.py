@@ -41,7 +41,7 @@ def sessions(tmp_path_factory) -> Path:
 def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     argv = ["train", "pipeline", "--profile", PROFILE, "--data", str(sessions), "--out", str(out)]
-    assert main([*argv, "--steps", "4", *TINY]) == 0
+    assert main([*argv, "--steps", "4", "--finetune-steps", "3", *TINY]) == 0
     summary = json.loads((out / "summary.json").read_text())
     teacher = load_checkpoint(out / "teacher.pt")
     assert teacher.encoder_config.modality == "spikes"
@@ -51,7 +51,8 @@ def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: P
     assert student.normalization is not None and student.features["bin_ms"] == 20.0
     decoder = load_checkpoint(out / "decoder.pt")
     assert decoder.kinematics_names == ["vel_x", "vel_y"]
-    assert set(decoder.metrics) >= {"heldout_r2", "val_r2", "ridge_alpha"}
+    assert set(decoder.metrics) >= {"heldout_r2", "val_r2", "ridge_alpha", "heldout_before_finetune_r2"}
+    assert [step for step, _ in decoder.metrics["finetune_val_r2_history"]] == [3]
     build_decoder(decoder)
     manifest = json.loads((out / "artifact" / "manifest.json").read_text())
     assert manifest["sha256"] == summary["artifact_sha256"]

@@ -6,10 +6,11 @@ import torch
 
 from rtbci.models.distillation import alignment_loss
 from rtbci.profile import load_profile
-from rtbci.train.data import SessionBins
+from rtbci.train.data import SessionBins, WindowSet
 from rtbci.train.ddp import init_distributed
 from rtbci.train.distill import DistillConfig, distill
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
+from rtbci.train.finetune import FinetuneConfig, SupervisedLoss, finetune
 from rtbci.train.head import HeadConfig, fit_head, score_decoder
 from rtbci.train.heldout import add_unseen_session
 from rtbci.train.latents import encode_bins
@@ -119,3 +120,38 @@ def test_unseen_session_row_starts_at_the_subject_mean(profile) -> None:
     after = table(torch.arange(4)).detach()
     assert torch.equal(after[:3], before)  # old sessions keep their context
     assert torch.allclose(after[3], before[[0, 2]].mean(dim=0))
+
+
+def test_finetuning_lowers_the_supervised_loss_of_the_ridge_start(profile, blocks) -> None:
+    train, val, _ = blocks
+    context = init_distributed("cpu")
+    encoder = new_encoder(profile, "lfp", 5, 2, SIZES["tiny"])
+    normalizer = fit_lfp_normalization(train)
+    encoder.set_normalization(normalizer.mean, normalizer.std)
+    start = fit_head(encoder, train, val, HeadConfig()).decoder
+    config = FinetuneConfig(context_bins=10, window_stride=5, loop=_loop(60))
+    target_std = np.concatenate([b.kinematics for b in train]).std(axis=0)
+    batch = WindowSet(val, encoder.config.window_bins, 5).batch(np.arange(8))
+
+    def val_loss() -> float:
+        with torch.no_grad():
+            return float(SupervisedLoss(start, target_std, config.context_bins)(batch))
+
+    before_loss, before_r2 = val_loss(), np.mean(score_decoder(start, val))
+    decoder, result = finetune(start, train, val, config, context)
+    assert len(result.state.losses) == 60 and not decoder.training
+    assert val_loss() < 0.9 * before_loss
+    assert np.mean(score_decoder(decoder, val)) > before_r2
+
+
+def test_concat_pooling_keeps_every_token_and_averages_to_the_mean(profile, blocks) -> None:
+    train, _, _ = blocks
+    encoder = new_encoder(profile, "spikes", 1, 2, SIZES["tiny"])
+    block = train[0]
+    mean = encode_bins(encoder, block.spikes, block.context)
+    concat = encode_bins(encoder, block.spikes, block.context, pool="concat")
+    n, d = encoder.n_tokens, encoder.config.d_model
+    assert concat.shape == (block.n_bins, n * d)
+    np.testing.assert_allclose(concat.reshape(-1, n, d).mean(axis=1), mean, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="pool"):
+        encode_bins(encoder, block.spikes, block.context, pool="max")

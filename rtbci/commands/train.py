@@ -18,6 +18,7 @@ from rtbci.profile import load_profile
 from rtbci.train.ddp import init_distributed, shutdown_distributed
 from rtbci.train.distill import DistillConfig
 from rtbci.train.encoders import SIZES
+from rtbci.train.finetune import FinetuneConfig
 from rtbci.train.loop import LoopConfig
 from rtbci.train.pipeline import (
     PipelineConfig,
@@ -88,6 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pipeline.add_argument("--objective", choices=["mae", "latent"], default="mae", help="teacher objective")
     pipeline.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
     pipeline.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=0,
+        help="supervised fine-tuning steps of encoder + head after the ridge fit (0: none)",
+    )
+    pipeline.add_argument(
         "--export-session",
         metavar="SESSION_ID",
         help="session whose context the artifact bakes in (default: the newest of the profile's subject)",
@@ -122,7 +129,16 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
         args.reconstruction_weight if args.stage != "teacher" else DistillConfig.reconstruction_weight
     )
     student = DistillConfig(context=args.context, size=size, reconstruction_weight=reconstruction, loop=loop)
-    return PipelineConfig(split=split, teacher=teacher, student=student)
+    finetune_steps = args.finetune_steps if args.stage == "pipeline" else 0
+    finetune = FinetuneConfig(
+        loop=dataclasses.replace(
+            loop,
+            steps=finetune_steps,
+            lr=FinetuneConfig().loop.lr,
+            warmup_steps=min(LoopConfig.warmup_steps, max(1, finetune_steps // 10)),
+        )
+    )
+    return PipelineConfig(split=split, teacher=teacher, student=student, finetune=finetune)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import torch
 
 from rtbci.models.encoder import Encoder
 from rtbci.train.data import SessionBins
+from rtbci.train.latents import Pooling
 from rtbci.train.metrics import r2_per_axis
 from rtbci.train.readout import LinearReadout, encode_blocks, fit_readout, ridge_path
 from rtbci.train.splits import BinBlock
@@ -92,13 +93,19 @@ def calibrate_and_score(
 
 
 def encoder_score(
-    encoder: Encoder, session: SessionBins, calibration: BinBlock, test: BinBlock, alphas: Sequence[float]
+    encoder: Encoder,
+    session: SessionBins,
+    calibration: BinBlock,
+    test: BinBlock,
+    alphas: Sequence[float],
+    pool: Pooling = "mean",
 ) -> CalibratedScore:
     """Score an encoder's latents on one session with a readout calibrated on an earlier block.
 
-    ``session.context`` must be the session's row in ``encoder``'s table.
+    ``session.context`` must be the session's row in ``encoder``'s table; ``pool``
+    chooses how a bin's token latents are combined (see :func:`rtbci.train.latents.encode_bins`).
     """
-    latents = encode_blocks(encoder, [session])[0]
+    latents = encode_blocks(encoder, [session], pool)[0]
     return calibrate_and_score(
         latents[calibration.as_slice()],
         session.kinematics[calibration.as_slice()],

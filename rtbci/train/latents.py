@@ -10,13 +10,18 @@ block length.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Literal
 
 import numpy as np
 import torch
 
 from rtbci.models.encoder import Encoder
 
-__all__ = ["encode_bins"]
+__all__ = ["Pooling", "encode_bins"]
+
+# How a bin's N token latents become one vector: their mean (what the exported
+# decoder's head reads) or their concatenation (N x d, keeps which token said what).
+Pooling = Literal["mean", "concat"]
 
 
 @torch.no_grad()
@@ -26,6 +31,7 @@ def encode_bins(
     context_row: int,
     hop: int | None = None,
     batch_segments: int = 32,
+    pool: Pooling = "mean",
 ) -> np.ndarray:
     """Pooled latent of every bin of one session block.
 
@@ -42,12 +48,16 @@ def encode_bins(
         Output bins per segment; the encoder's window length by default.
     batch_segments
         Segments per forward pass.
+    pool
+        ``mean`` (:meth:`Encoder.pool`) or ``concat`` of the bin's tokens.
 
     Returns
     -------
     np.ndarray
-        ``(T, d)`` float32 latents.
+        ``(T, d)`` float32 latents, or ``(T, N * d)`` with ``pool="concat"``.
     """
+    if pool not in ("mean", "concat"):
+        raise ValueError(f"pool must be mean or concat, not {pool!r}")
     n_bins = inputs.shape[0]
     if n_bins == 0:
         raise ValueError("cannot encode an empty block")
@@ -62,14 +72,17 @@ def encode_bins(
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
-    latents = np.empty((n_bins, encoder.config.d_model), dtype=np.float32)
+    width = encoder.config.d_model * (encoder.n_tokens if pool == "concat" else 1)
+    latents = np.empty((n_bins, width), dtype=np.float32)
     for length, segments in by_length.items():
         for first in range(0, len(segments), batch_segments):
             group = segments[first : first + batch_segments]
             x = np.stack([inputs[start : start + length] for start, _ in group])
             x_t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
             session = torch.full((len(group),), context_row, dtype=torch.int64, device=device)
-            pooled = encoder.pool(encoder(x_t, session)).cpu().numpy()
+            tokens = encoder(x_t, session)
+            pooled = encoder.pool(tokens) if pool == "mean" else tokens.flatten(start_dim=2)
+            pooled = pooled.cpu().numpy()
             for values, (start, out_start) in zip(pooled, group, strict=True):
                 latents[out_start : start + length] = values[out_start - start :]
     encoder.train(was_training)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from rtbci.models.checkpoint import Checkpoint, build_encoder, load_checkpoint, save_checkpoint
 from rtbci.models.encoder import Encoder
@@ -25,6 +26,7 @@ from rtbci.train.checkpoints import decoder_checkpoint, encoder_checkpoint
 from rtbci.train.data import DataError, SessionBins, SessionTable
 from rtbci.train.ddp import DistributedContext
 from rtbci.train.distill import DistillConfig, distill
+from rtbci.train.finetune import FinetuneConfig, finetune
 from rtbci.train.head import HeadConfig, fit_head, score_decoder
 from rtbci.train.pretrain import PretrainConfig, pretrain
 from rtbci.train.splits import SplitConfig, split_blocks
@@ -59,12 +61,16 @@ class PipelineConfig:
         LFP-student distillation.
     head
         Behavior-head fitting.
+    finetune
+        Optional supervised fine-tuning of encoder and head after the ridge fit
+        (``finetune.loop.steps = 0``, the default, skips it).
     """
 
     split: SplitConfig = field(default_factory=SplitConfig)
     teacher: PretrainConfig = field(default_factory=PretrainConfig)
     student: DistillConfig = field(default_factory=DistillConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
 @dataclass
@@ -185,28 +191,42 @@ def train_head(
     config: PipelineConfig,
     encoder_path: Path,
     out_dir: Path,
+    device: torch.device | None = None,
 ) -> tuple[Checkpoint, Path]:
-    """Fit the ridge head on an encoder checkpoint; writes ``decoder.pt``.
+    """Fit the ridge head on an encoder checkpoint, then fine-tune if configured; writes ``decoder.pt``.
 
     The penalty is chosen on the validation blocks; the reported ``heldout_r2``
     is on the test blocks, which neither the encoder nor the head saw.
+    Fine-tuning (``config.finetune``) runs in this one process, on ``device``
+    (the CPU by default), with its resumable state next to ``decoder.pt``.
     """
     source = load_checkpoint(encoder_path)
     table = _table_of(source)
     data = split_sessions(binned, config.split, table)
     fitted = fit_head(build_encoder(source), data.train, data.val, config.head)
-    test_r2 = score_decoder(fitted.decoder, data.test)
-    metrics = {
-        **source.metrics,
-        "ridge_alpha": fitted.alpha,
-        **_r2_metrics("val", fitted.val_r2),
-        **_r2_metrics("heldout", test_r2),
+    decoder, val_r2 = fitted.decoder, fitted.val_r2
+    metrics = {**source.metrics, "ridge_alpha": fitted.alpha}
+    if config.finetune.loop.steps > 0:
+        ridge_test_r2 = score_decoder(decoder, data.test)
+        single = DistributedContext(rank=0, world_size=1, local_rank=0, device=device or torch.device("cpu"))
+        decoder, result = finetune(
+            decoder, data.train, data.val, config.finetune, single, state_path=out_dir / "finetune.state.pt"
+        )
+        decoder.cpu()
+        val_r2 = score_decoder(decoder, data.val)
+        metrics |= {
+            **_r2_metrics("heldout_before_finetune", ridge_test_r2),
+            "finetune_val_r2_history": result.state.val_r2,
+        }
+    metrics |= {
+        **_r2_metrics("val", val_r2),
+        **_r2_metrics("heldout", score_decoder(decoder, data.test)),
         "heldout_blocks": (
             f"last {config.split.fractions[2]:.0%} of each training session, "
             f"after a {config.split.gap_bins}-bin gap"
         ),
     }
-    checkpoint = decoder_checkpoint(fitted.decoder, table.ids, profile, metrics)
+    checkpoint = decoder_checkpoint(decoder, table.ids, profile, metrics)
     path = out_dir / STAGE_FILES["head"]
     save_checkpoint(path, checkpoint)
     return checkpoint, path
@@ -258,7 +278,7 @@ def run_pipeline(
     context.barrier()
     if not context.is_main:
         return {}
-    checkpoint, decoder_path = train_head(binned, profile, config, student_path, out_dir)
+    checkpoint, decoder_path = train_head(binned, profile, config, student_path, out_dir, context.device)
     artifact_dir = out_dir / "artifact"
     if export_session is None:
         export_session = _export_session(checkpoint.session_ids, profile.rig.subject)

@@ -13,7 +13,7 @@ import numpy as np
 
 from rtbci.models.encoder import Encoder
 from rtbci.train.data import SessionBins
-from rtbci.train.latents import encode_bins
+from rtbci.train.latents import Pooling, encode_bins
 from rtbci.train.metrics import r2_per_axis
 
 __all__ = ["LinearReadout", "encode_blocks", "fit_readout", "readout_r2", "ridge_path"]
@@ -84,10 +84,12 @@ def fit_readout(features: Sequence[np.ndarray], targets: Sequence[np.ndarray], a
     return ridge_path(np.concatenate(features), np.concatenate(targets), [alpha])[0]
 
 
-def encode_blocks(encoder: Encoder, blocks: Sequence[SessionBins]) -> list[np.ndarray]:
-    """Per-bin pooled latents of each block, in the encoder's own modality."""
+def encode_blocks(
+    encoder: Encoder, blocks: Sequence[SessionBins], pool: Pooling = "mean"
+) -> list[np.ndarray]:
+    """Per-bin pooled latents of each block, in the encoder's own modality (see :func:`encode_bins`)."""
     modality = encoder.config.modality
-    return [encode_bins(encoder, block.inputs(modality), block.context) for block in blocks]
+    return [encode_bins(encoder, block.inputs(modality), block.context, pool=pool) for block in blocks]
 
 
 def readout_r2(
