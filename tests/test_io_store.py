@@ -254,3 +254,15 @@ def test_writer_appends_chunks_and_closes_to_a_normal_file(tmp_path):
     np.testing.assert_array_equal(lfp.timestamps, np.arange(18) / 1000.0)
     np.testing.assert_array_equal(lfp.chunk_sizes, [10, 1, 7])  # an empty chunk is not a chunk
     assert session.streams["markers"].data.tolist() == [["go"], ["stop"]]
+
+
+def test_writer_keeps_the_chunking_of_several_chunks_appended_at_once(tmp_path):
+    path = tmp_path / "rec.h5"
+    with SessionWriter(path, _meta(), [StreamLayout("lfp", "lfp", 1, 1000.0)]) as writer:
+        writer.append("lfp", np.zeros((3, 1)), np.arange(3) / 1000.0)
+        writer.append("lfp", np.ones((9, 1)), np.arange(3, 12) / 1000.0, chunk_sizes=[2, 3, 4])
+        with pytest.raises(ValueError, match="chunk sizes sum to 5, not 2"):
+            writer.append("lfp", np.ones((2, 1)), np.zeros(2), chunk_sizes=[2, 3])
+    lfp = read_session(path).streams["lfp"]
+    np.testing.assert_array_equal(lfp.chunk_sizes, [3, 2, 3, 4])
+    np.testing.assert_array_equal(lfp.data[:, 0], [0, 0, 0] + [1] * 9)

@@ -27,25 +27,6 @@ TIMING_CHANNELS = ["seq", "index", *TIMESTAMP_FIELDS, "late_mask", "flags", "gap
 _POLL_S = 0.1
 
 
-class ChunkedSessionWriter(SessionWriter):
-    """A :class:`SessionWriter` that appends many chunks in one write and still records each chunk.
-
-    Every append to an HDF5 dataset costs about the same whatever its length (a
-    few ms on a loaded machine), so 200 ten-sample chunks a second, one append
-    each, is more than a recorder thread can do; one append per stream per drain
-    is not.
-    """
-
-    def append_chunks(self, name: str, data: np.ndarray, timestamps: np.ndarray, sizes: list[int]) -> None:
-        """Append consecutive chunks, given joined, with their sizes kept in ``chunk_sizes``."""
-        self.append(name, data, timestamps)
-        if len(sizes) > 1:
-            recorded = self._groups[name]["chunk_sizes"]
-            first = recorded.shape[0] - 1
-            recorded.resize((first + len(sizes),))
-            recorded[first:] = sizes
-
-
 @dataclass
 class RawSource:
     """A raw input stream to record."""
@@ -119,7 +100,7 @@ class Recorder(threading.Thread):
                 "timing", StreamKind.TIMING, len(TIMING_CHANNELS), bin_rate, TIMING_CHANNELS, "s", np.float64
             ),
         ]
-        self.writer = ChunkedSessionWriter(path, meta, layouts, flush_interval_s=1.0)
+        self.writer = SessionWriter(path, meta, layouts, flush_interval_s=1.0)
 
     def run(self) -> None:
         try:
@@ -136,11 +117,12 @@ class Recorder(threading.Thread):
         for source in self.raw:
             chunks = list(source.ring.read())
             if chunks:
-                self.writer.append_chunks(
+                # One append per stream per drain, keeping each chunk's size.
+                self.writer.append(
                     source.name,
                     np.concatenate([data for data, _ in chunks]),
                     np.concatenate([timestamps for _, timestamps in chunks]),
-                    [len(timestamps) for _, timestamps in chunks],
+                    chunk_sizes=[len(timestamps) for _, timestamps in chunks],
                 )
         records, self.cursor, missed = self.records.read_since(self.cursor)
         self.missed_records += missed

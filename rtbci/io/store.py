@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -402,6 +402,13 @@ class StreamLayout:
             raise ValueError(f"stream {name!r}: {n_channels} channels but {len(self.channel_labels)} labels")
 
 
+@dataclass(frozen=True)
+class _StreamDatasets:
+    data: h5py.Dataset
+    timestamps: h5py.Dataset
+    chunk_sizes: h5py.Dataset
+
+
 class SessionWriter:
     """Append to a Session file while recording, flushing at least every second.
 
@@ -438,11 +445,11 @@ class SessionWriter:
         self._handle = h5py.File(self.path, "w", libver="latest")
         _write_root_attrs(self._handle, meta)
         streams = self._handle.create_group("streams")
-        self._groups: dict[str, h5py.Group] = {}
+        self._datasets: dict[str, _StreamDatasets] = {}
         self._layouts: dict[str, StreamLayout] = {}
         for layout in layouts:
             self._layouts[layout.name] = layout
-            self._groups[layout.name] = _create_stream_group(
+            group = _create_stream_group(
                 streams,
                 layout.name,
                 layout.kind,
@@ -452,13 +459,24 @@ class SessionWriter:
                 layout.channel_labels,
                 layout.units,
             )
+            # Opened once and kept: reopening a dataset per append, and closing
+            # it again, cost about 1 ms per call in SWMR mode.
+            self._datasets[layout.name] = _StreamDatasets(
+                group["data"], group["timestamps"], group["chunk_sizes"]
+            )
         self._handle.swmr_mode = True
         self._handle.flush()
         self._last_flush = time.monotonic()
         self.samples_written: dict[str, int] = dict.fromkeys(self._layouts, 0)
 
-    def append(self, name: str, data: np.ndarray, timestamps: np.ndarray) -> None:
-        """Append one chunk to a stream, and flush if a flush is due.
+    def append(
+        self,
+        name: str,
+        data: np.ndarray,
+        timestamps: np.ndarray,
+        chunk_sizes: Sequence[int] | None = None,
+    ) -> None:
+        """Append samples to a stream, and flush if a flush is due.
 
         Parameters
         ----------
@@ -468,10 +486,15 @@ class SessionWriter:
             ``(n, n_channels)`` samples.
         timestamps
             ``(n,)`` LSL times.
+        chunk_sizes
+            The sizes of the chunks the samples arrived in, when several
+            chunks are appended in one call (one write is far cheaper than
+            many); by default the samples are one chunk.
         """
-        layout = self._layouts.get(name)
-        if layout is None:
+        datasets = self._datasets.get(name)
+        if datasets is None:
             raise KeyError(f"{self.path}: stream {name!r} was not declared; declared: {list(self._layouts)}")
+        layout = self._layouts[name]
         data = np.asarray(data)
         if data.ndim != 2 or data.shape[1] != layout.n_channels:
             raise ValueError(
@@ -483,16 +506,17 @@ class SessionWriter:
             raise ValueError(
                 f"{self.path}: stream {name!r}: {n_new} samples but {len(timestamps)} timestamps"
             )
+        sizes = [n_new] if chunk_sizes is None else list(chunk_sizes)
+        if sum(sizes) != n_new:
+            raise ValueError(f"{self.path}: stream {name!r}: chunk sizes sum to {sum(sizes)}, not {n_new}")
         if n_new:
-            group = self._groups[name]
             start = self.samples_written[name]
-            for key, values in (("data", data), ("timestamps", np.asarray(timestamps))):
-                dataset = group[key]
+            for dataset, values in ((datasets.data, data), (datasets.timestamps, np.asarray(timestamps))):
                 dataset.resize(start + n_new, axis=0)
                 dataset[start:] = values
-            sizes = group["chunk_sizes"]
-            sizes.resize((sizes.shape[0] + 1,))
-            sizes[-1] = n_new
+            first_chunk = datasets.chunk_sizes.shape[0]
+            datasets.chunk_sizes.resize((first_chunk + len(sizes),))
+            datasets.chunk_sizes[first_chunk:] = sizes
             self.samples_written[name] = start + n_new
         if time.monotonic() - self._last_flush >= self.flush_interval_s:
             self.flush()
