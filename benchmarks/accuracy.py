@@ -11,6 +11,8 @@ calibration block and scored on a later block. Rows:
 - ``lfp_multi``: LFP transformer (MAE) trained on all training sessions, no distillation;
 - ``distilled_lfp``: LFP student distilled from the MAE spike teacher;
 - ``spike_teacher``: the MAE spike teacher itself, reading spikes;
+- ``spike_untrained``: the teacher's architecture with random weights, the control that tells what
+  pretraining added;
 - ``distilled_lfp_latent_objective``: LFP student of a teacher pretrained by masked latent reconstruction;
 - ``distilled_lfp_finetuned``: the distilled student after supervised fine-tuning (encoder + head, MSE on
   velocity) on the training sessions;
@@ -45,7 +47,7 @@ from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
 from rtbci.train.finetune import FinetuneConfig, finetune
 from rtbci.train.head import HeadConfig, fit_head
 from rtbci.train.heldout import add_unseen_session, calibrate_and_score, encoder_score
-from rtbci.train.loop import LoopConfig
+from rtbci.train.loop import LoopConfig, LoopResult
 from rtbci.train.pipeline import split_sessions
 from rtbci.train.pretrain import PretrainConfig, pretrain
 from rtbci.train.splits import BinBlock, SplitConfig
@@ -143,6 +145,17 @@ def _lagged(values: np.ndarray, history: int) -> np.ndarray:
     return np.concatenate([padded[lag : lag + len(values)] for lag in range(history - 1, -1, -1)], axis=1)
 
 
+def _constant_rate_nll(blocks: list[SessionBins]) -> float:
+    """Masked-token Poisson NLL (as the MAE scores it) of predicting each channel's mean count.
+
+    The floor a teacher reaches without modelling any dynamics: how far below it the
+    teacher's loss gets is what it learned about the neural population.
+    """
+    counts = np.concatenate([block.spikes[..., 0] for block in blocks]).clip(0, 20).astype(np.float64)
+    rate = counts.mean(axis=0).clip(min=1e-6)
+    return float(np.mean(rate - counts * np.log(rate)))
+
+
 class _Timer:
     """Wall-clock minutes spent in training stages."""
 
@@ -187,22 +200,26 @@ def run(args: argparse.Namespace) -> dict:
     timer = _Timer()
     n_sessions = len(table)
 
-    def pretrain_on(modality: str, objective: str, desc: str) -> Encoder:
+    def pretrain_on(modality: str, objective: str, desc: str) -> tuple[Encoder, LoopResult]:
         config = PretrainConfig(modality=modality, objective=objective, size=size, loop=loop(plan.steps))
         return timer.run(
             pretrain, data.train, data.val, profile, config, context, n_sessions=n_sessions, desc=desc
-        )[0]
+        )
 
     def distill_from(teacher: Encoder, desc: str) -> Encoder:
         config = DistillConfig(size=size, loop=loop(plan.steps))
         return timer.run(distill, teacher, data.train, data.val, profile, config, context, desc=desc)[0]
 
+    torch.manual_seed(plan.seed)
+    untrained = new_encoder(profile, "spikes", 1, n_sessions, size)
+    mae_teacher, teacher_run = pretrain_on("spikes", "mae", "teacher (mae)")
     encoders = {
-        "spike_teacher": pretrain_on("spikes", "mae", "teacher (mae)"),
-        "lfp_multi": pretrain_on("lfp", "mae", "lfp multi-session (mae)"),
+        "spike_teacher": mae_teacher,
+        "spike_untrained": untrained,
+        "lfp_multi": pretrain_on("lfp", "mae", "lfp multi-session (mae)")[0],
     }
     encoders["distilled_lfp"] = distill_from(encoders["spike_teacher"], "distill (mae teacher)")
-    latent_teacher = pretrain_on("spikes", "latent", "teacher (latent objective)")
+    latent_teacher, _ = pretrain_on("spikes", "latent", "teacher (latent objective)")
     encoders["distilled_lfp_latent_objective"] = distill_from(latent_teacher, "distill (latent teacher)")
 
     def finetuned(encoder: Encoder, desc: str) -> Encoder:
@@ -225,6 +242,7 @@ def run(args: argparse.Namespace) -> dict:
         "lfp_multi",
         "distilled_lfp",
         "spike_teacher",
+        "spike_untrained",
         "distilled_lfp_latent_objective",
         "distilled_lfp_finetuned",
         "lfp_supervised",
@@ -282,6 +300,7 @@ def run(args: argparse.Namespace) -> dict:
         per_session["ridge_lfp"][binned.session_id] = ridge.r2
 
     r2 = {row: float(np.mean(list(per_session[row].values()))) for row in rows}
+    tail = max(1, plan.steps // 10)
     r2_concat = {row: float(np.mean(list(per_session_concat[row].values()))) for row in concat_rows}
     distilled, multi, teacher = r2["distilled_lfp"], r2["lfp_multi"], r2["spike_teacher"]
     return {
@@ -298,6 +317,10 @@ def run(args: argparse.Namespace) -> dict:
             "distilled_beats_lfp_multi_by_0.10": distilled - multi >= 0.10,
             "distilled_over_spike_teacher": distilled / teacher if teacher > 0 else None,
             "distilled_reaches_0.8_of_teacher": teacher > 0 and distilled >= 0.8 * teacher,
+        },
+        "teacher_objective": {
+            "masked_poisson_nll_last_10pct_of_steps": float(np.mean(teacher_run.state.losses[-tail:])),
+            "constant_rate_poisson_nll": _constant_rate_nll(data.train),
         },
         "plan": dataclasses.asdict(plan),
         "protocol": (
