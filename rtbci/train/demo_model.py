@@ -2,7 +2,8 @@
 
 The recipe is fixed so that the committed artifact can be rebuilt: simulate
 sessions 0..3 of the demo subject (sim-S0, seed 0), run ``rtbci train
-pipeline`` on them with the small encoder, bake in the context of session 0
+pipeline`` on them with the small encoder (teacher -> student -> ridge head,
+then optionally ``--finetune-steps`` of supervised fine-tuning), bake in the context of session 0
 (the session ``rtbci simulate --lsl`` and ``make demo`` stream), and copy the
 artifact into ``--out`` with a README that names the command and the hash.
 """
@@ -37,6 +38,7 @@ class DemoRecipe:
     seed: int = 0
     size: str = "small"
     steps: int = 800
+    finetune_steps: int = 0
     batch_size: int = 16
 
     def train_argv(self, data: Path, out: Path, export_session: str) -> list[str]:
@@ -54,6 +56,8 @@ class DemoRecipe:
             self.size,
             "--steps",
             str(self.steps),
+            "--finetune-steps",
+            str(self.finetune_steps),
             "--batch-size",
             str(self.batch_size),
             "--seed",
@@ -69,19 +73,25 @@ class DemoRecipe:
 
 def _readme(recipe: DemoRecipe, argv: list[str], summary: dict) -> str:
     metrics = summary["metrics"]
+    before = metrics.get("heldout_before_finetune_r2")
+    ridge_head = f" ({before:.3f} with the ridge head before fine-tuning)" if before is not None else ""
+    finetuned = ", then supervised\nfine-tuning of student and head" if recipe.finetune_steps else ""
+    command = "python -m rtbci.train.demo_model --out profiles/models/demo"
+    command += f" --finetune-steps {recipe.finetune_steps}" if recipe.finetune_steps else ""
     return f"""# Bundled demo decoder
 
-Distilled LFP decoder (spike teacher -> LFP student -> ridge head) for the simulated
-demo rig (`profiles/demo.toml`, subject sim-S0), exported as the streaming ONNX step.
+Distilled LFP decoder (spike teacher -> LFP student -> ridge head{finetuned}) for the
+simulated demo rig (`profiles/demo.toml`, subject sim-S0), exported as the streaming ONNX step.
 
 - `decoder.onnx` sha256: `{summary["artifact_sha256"]}` (also in `profiles/demo.toml` [model])
 - context baked in: session `{summary["artifact_session"]}`, the one `make demo` streams
-- trained on: sessions 0..{recipe.sessions - 1} of sim-S0, {recipe.minutes:g} min each, seed {recipe.seed}
-- held-out R² (velocity, {metrics["heldout_blocks"]}): {metrics["heldout_r2"]:.3f}
+- trained on: sessions 0..{recipe.sessions - 1} of sim-S0, {recipe.minutes:g} min each, seed {recipe.seed};
+  {recipe.steps} steps per self-supervised stage, {recipe.finetune_steps} fine-tuning steps
+- held-out R² (velocity, {metrics["heldout_blocks"]}): {metrics["heldout_r2"]:.3f}{ridge_head}
 
 Made by
 
-    python -m rtbci.train.demo_model --out profiles/models/demo
+    {command}
 
 which simulates the sessions and runs
 
@@ -118,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("profiles/models/demo"), help="artifact folder")
     parser.add_argument("--steps", type=int, default=DemoRecipe.steps, help="optimiser steps per stage")
+    parser.add_argument(
+        "--finetune-steps", type=int, default=DemoRecipe.finetune_steps, help="supervised fine-tuning steps"
+    )
     args = parser.parse_args(argv)
-    summary = build_demo_model(args.out, DemoRecipe(steps=args.steps))
+    summary = build_demo_model(args.out, DemoRecipe(steps=args.steps, finetune_steps=args.finetune_steps))
     print(json.dumps({"artifact_sha256": summary["artifact_sha256"], **summary["metrics"]}, indent=2))
     return 0
 
