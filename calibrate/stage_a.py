@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from calibrate.early_stopping import EarlyStopping
 from calibrate.fitting import (
     DEFAULT_ALPHAS,
     FittedDecoder,
@@ -200,9 +200,8 @@ def run_stage_a(
     # Only the session row learns; the temporary ridge head stays fixed (a head trained by
     # gradient at the row's rate overshoots, and the final head is refit in closed form anyway).
     optimizer = torch.optim.Adam(new_parameters, lr=config.lr)
-    best = (validation_r2(decoder, bins, split.val), copy.deepcopy(decoder.state_dict()))
-    history: list[tuple[int, float, float]] = [(0, float("nan"), best[0])]
-    checks_without_gain = 0
+    stopping = EarlyStopping(decoder, config.patience, config.steps, on_step)
+    stopping.start(validation_r2(decoder, bins, split.val))
     # The backbone stays in eval mode: frozen weights, and no dropout noise on the session row's gradient.
     with tqdm(total=config.steps, desc="stage A (session row)", unit="step", disable=not progress) as bar:
         loop_started = time.perf_counter()
@@ -215,19 +214,9 @@ def run_stage_a(
             out_of_time = time.perf_counter() - loop_started > config.max_seconds
             if step % config.eval_every == 0 or step == config.steps or out_of_time:
                 val = validation_r2(decoder, bins, split.val)
-                history.append((step, float(loss.detach()), val))
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val_r2=f"{val:.3f}")
-                if on_step is not None:
-                    on_step(
-                        step / config.steps, f"step {step}: loss {float(loss.detach()):.3f}, val R² {val:.3f}"
-                    )
-                if val > best[0]:
-                    best, checks_without_gain = (val, copy.deepcopy(decoder.state_dict())), 0
-                else:
-                    checks_without_gain += 1
-                if checks_without_gain >= config.patience or out_of_time:
+                if stopping.check(step, float(loss.detach()), val, bar) or out_of_time:
                     break
-    decoder.load_state_dict(best[1])
+    stopping.restore_best()
     for parameter in new_parameters:
         parameter.requires_grad_(False)
     latents = block_latents(encoder, bins)
@@ -239,7 +228,7 @@ def run_stage_a(
         val_r2,
         latents,
         time.perf_counter() - started,
-        history,
+        stopping.history,
         time.process_time() - cpu_started,
     )
     return StageAResult(fitted, session_ids, bins, new_parameters)

@@ -10,7 +10,6 @@ boost, trains a decoder from scratch for the calibration benchmark.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from calibrate.early_stopping import EarlyStopping
 from calibrate.fitting import (
     DEFAULT_ALPHAS,
     FittedDecoder,
@@ -166,9 +166,8 @@ def finetune(
     start_head, _, _ = fit_ridge_head(start_latents, bins.kinematics, split, config.alphas, final=split.fit)
     decoder.head.load_state_dict(start_head.state_dict())
     optimizer = torch.optim.AdamW(layerwise_groups(decoder, new_parameters, config))
-    best = (validation_r2(decoder, bins, split.val), copy.deepcopy(decoder.state_dict()))
-    history: list[tuple[int, float, float]] = [(0, float("nan"), best[0])]
-    checks_without_gain = 0
+    stopping = EarlyStopping(decoder, config.patience, config.steps, on_step)
+    stopping.start(validation_r2(decoder, bins, split.val))
     with tqdm(total=config.steps, desc=desc, unit="step", disable=not progress) as bar:
         for step in range(1, config.steps + 1):
             decoder.train()
@@ -182,19 +181,9 @@ def finetune(
             if step % config.eval_every == 0 or step == config.steps or out_of_time:
                 decoder.eval()
                 val = validation_r2(decoder, bins, split.val)
-                history.append((step, float(loss.detach()), val))
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val_r2=f"{val:.3f}")
-                if on_step is not None:
-                    on_step(
-                        step / config.steps, f"step {step}: loss {float(loss.detach()):.3f}, val R² {val:.3f}"
-                    )
-                if val > best[0]:
-                    best, checks_without_gain = (val, copy.deepcopy(decoder.state_dict())), 0
-                else:
-                    checks_without_gain += 1
-                if checks_without_gain >= config.patience or out_of_time:
+                if stopping.check(step, float(loss.detach()), val, bar) or out_of_time:
                     break
-    decoder.load_state_dict(best[1])
+    stopping.restore_best()
     decoder.eval()
     for parameter in decoder.parameters():
         parameter.requires_grad_(False)
@@ -207,6 +196,6 @@ def finetune(
         val_r2,
         latents,
         time.perf_counter() - started,
-        history,
+        stopping.history,
         time.process_time() - cpu_started,
     )
