@@ -168,10 +168,11 @@ class DecodeLoop(threading.Thread):
         self.clock = clock
         self.warmup_steps = warmup_steps
         self.counters = LoopCounters()
-        # Before serving its first bin, the engine skips bins that ended longer ago than one
-        # bin plus the late deadline: in steady state such a bin would already be late, and
-        # decoding a start-up backlog only pushes stale outputs (measured: 30-90 ms old).
-        self.stale_at_start_s = aligner.bin_s + aligner.deadline_s
+        # Before serving its first bin, the engine skips bins that ended longer ago than the late
+        # deadline: in steady state such a bin would already be late, and decoding a start-up
+        # backlog only pushes stale outputs (measured: 30-90 ms old with no bound, and a first
+        # bin 21.8 ms old with a bound of one bin plus the deadline).
+        self.stale_at_start_s = aligner.deadline_s
         self.stop_requested = threading.Event()
         self.ready = threading.Event()
 
