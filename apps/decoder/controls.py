@@ -1,4 +1,4 @@
-"""The controls: profile chooser, connect and start, stop, the output safety toggle, recording."""
+"""The controls: profile chooser, connect and start, stop, the output safety toggle, recording, calibrate."""
 
 from __future__ import annotations
 
@@ -23,12 +23,15 @@ class Controls(QtWidgets.QGroupBox):
     output_toggled(bool)
         ``False`` is the safety stop.
     recording_toggled(bool)
+    calibrate_requested()
+        Open the Calibrate dialog for the chosen profile.
     """
 
     connect_requested = QtCore.Signal(str)
     stop_requested = QtCore.Signal()
     output_toggled = QtCore.Signal(bool)
     recording_toggled = QtCore.Signal(bool)
+    calibrate_requested = QtCore.Signal()
 
     def __init__(self, profiles: list[Path]) -> None:
         super().__init__("Controls")
@@ -51,6 +54,13 @@ class Controls(QtWidgets.QGroupBox):
         self.record_button = QtWidgets.QPushButton("Record")
         self.record_button.setObjectName("record")
         self.record_button.setCheckable(True)
+        self.calibrate_button = QtWidgets.QPushButton("Calibrate…")
+        self.calibrate_button.setObjectName("calibrate")
+        self.calibrate_button.setToolTip(
+            "Fit the profile's decoder to a new block (a Session file or a new recording), score it on "
+            "held-out data, and accept it as a new profile version"
+        )
+        self.calibrate_button.clicked.connect(self.calibrate_requested)
         self.connect_button.clicked.connect(
             lambda: self.connect_requested.emit(self.profile_box.currentData())
         )
@@ -66,6 +76,7 @@ class Controls(QtWidgets.QGroupBox):
         layout.addWidget(self.stop_button, 1, 1)
         layout.addWidget(self.record_button, 1, 2)
         layout.addWidget(self.output_button, 2, 0, 1, 3)
+        layout.addWidget(self.calibrate_button, 3, 0, 1, 3)
         layout.setColumnStretch(1, 1)
         self.set_state(running=False)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from apps.decoder.calibration_action import CalibrationAction
 from apps.decoder.controls import Controls
 from apps.decoder.feed import DashboardFeed, FeedConfig
 from apps.decoder.health_panel import HealthPanel
@@ -98,6 +99,10 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.controls.stop_requested.connect(self.stop_engine)
         self.controls.output_toggled.connect(self.set_output_enabled)
         self.controls.recording_toggled.connect(self.set_recording)
+        self.calibration = CalibrationAction(self)
+        self.controls.calibrate_requested.connect(self.calibration.open)
+        calibrate_menu = self.menuBar().addMenu("&Decoder")
+        calibrate_menu.addAction("&Calibrate…", self.calibration.open)
         central = QtWidgets.QWidget()
         self.layout_grid = QtWidgets.QGridLayout(central)
         side = QtWidgets.QVBoxLayout()
@@ -182,6 +187,16 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.controls.set_state(running=False)
         if self.health is not None:
             self.health.show_stopped("stopped")
+
+    def load_profile_version(self, path: str | Path) -> None:
+        """Select a new (e.g. calibrated) profile version in the chooser and load it; an engine that is
+        running or starting restarts on it."""
+        self.controls.add_profile(Path(path))
+        if self.state is EngineState.IDLE:
+            self._choose_profile(Path(path))
+        else:
+            self.stop_engine()
+            self.connect_engine(path)
 
     def set_output_enabled(self, enabled: bool) -> None:
         """The output toggle; ``False`` is the safety stop: zero velocity, held position."""
@@ -275,5 +290,6 @@ class DecoderWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Closing the window stops the engine process; nothing is left running."""
         self.timer.stop()
+        self.calibration.shutdown()
         self.stop_engine()
         super().closeEvent(event)

@@ -1,0 +1,109 @@
+"""The "Calibrate…" dialog: where the block comes from (a Session file or a new recording) and whether
+to run the full fine-tune (Stage B)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from PySide6 import QtWidgets
+
+from apps.decoder.calibration_worker import CalibrationRequest
+from calibrate import CalibrationConfig
+from rtbci.io.importers import SUPPORTED_SUFFIXES
+
+__all__ = ["CalibrationDialog"]
+
+DEFAULT_RECORD_S = 120.0  # two minutes: what the calibration benchmark's Stage A gets
+
+
+class CalibrationDialog(QtWidgets.QDialog):
+    """Asks for the calibration's source and stage; :meth:`request` turns the answers into a request.
+
+    Parameters
+    ----------
+    profile_path
+        The profile to calibrate (shown, not chosen here: the window's profile chooser picks it).
+    min_seconds
+        Shortest recording the pipeline accepts (the lower bound of the seconds box).
+    parent
+        The main window.
+    """
+
+    def __init__(
+        self, profile_path: Path, min_seconds: float, parent: QtWidgets.QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Calibrate {profile_path.name}")
+        self.from_file = QtWidgets.QRadioButton("Session file (--from)")
+        self.from_file.setChecked(True)
+        self.session_path = QtWidgets.QLineEdit()
+        self.session_path.setPlaceholderText("a Session .h5, or an NWB / XDF / Blackrock recording")
+        self.browse_button = QtWidgets.QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
+        self.record = QtWidgets.QRadioButton("Record from the profile's LSL streams (--record)")
+        self.record_seconds = QtWidgets.QDoubleSpinBox()
+        self.record_seconds.setRange(min_seconds, 3600.0)
+        self.record_seconds.setValue(max(DEFAULT_RECORD_S, min_seconds))
+        self.record_seconds.setSuffix(" s")
+        self.full = QtWidgets.QCheckBox("Full fine-tune (Stage B, --full): slower, may fit better")
+        self.buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText("Calibrate")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        file_row = QtWidgets.QHBoxLayout()
+        file_row.addWidget(self.session_path, 1)
+        file_row.addWidget(self.browse_button)
+        layout = QtWidgets.QFormLayout(self)
+        layout.addRow(QtWidgets.QLabel(f"Profile: {profile_path}"))
+        layout.addRow(self.from_file)
+        layout.addRow(file_row)
+        layout.addRow(self.record, self.record_seconds)
+        layout.addRow(self.full)
+        layout.addRow(
+            QtWidgets.QLabel("The last 20% of the block is held out; every score is on held-out data.")
+        )
+        layout.addRow(self.buttons)
+        for signal in (self.from_file.toggled, self.session_path.textChanged):
+            signal.connect(self._update_enabled)
+        self._update_enabled()
+
+    def _browse(self) -> None:
+        patterns = " ".join(f"*{suffix}" for suffix in (".h5", *SUPPORTED_SUFFIXES))
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Choose a calibration block", "", f"Recordings ({patterns});;All files (*)"
+        )
+        if path:
+            self.session_path.setText(path)
+
+    def _update_enabled(self) -> None:
+        use_file = self.from_file.isChecked()
+        self.session_path.setEnabled(use_file)
+        self.browse_button.setEnabled(use_file)
+        self.record_seconds.setEnabled(not use_file)
+        ok = self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok)
+        ok.setEnabled(not use_file or bool(self.session_path.text().strip()))
+
+    def request(self, profile_path: Path, record_path: Path, config: CalibrationConfig) -> CalibrationRequest:
+        """The calibration the answers describe.
+
+        Parameters
+        ----------
+        profile_path
+            The profile to calibrate.
+        record_path
+            Where a recording goes (unused for a Session file).
+        config
+            Base pipeline settings; ``full`` is taken from the Stage B box.
+        """
+        use_file = self.from_file.isChecked()
+        return CalibrationRequest(
+            profile_path=profile_path,
+            session_file=Path(self.session_path.text().strip()) if use_file else None,
+            record_seconds=None if use_file else self.record_seconds.value(),
+            record_path=None if use_file else record_path,
+            config=dataclasses.replace(config, full=self.full.isChecked()),
+        )
