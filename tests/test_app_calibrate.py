@@ -17,6 +17,7 @@ import pytest
 from calibrate_fixtures import make_previous_model, simulated_block, write_block
 from PySide6 import QtCore, QtWidgets
 
+from apps.decoder.calibration_worker import CalibrationRequest, CalibrationWorker
 from apps.decoder.main_window import DecoderWindow, EngineState
 from calibrate import CalibrationConfig, FinetuneConfig
 from calibrate.scoring import CALIBRATED
@@ -70,7 +71,7 @@ def calibrate_through_dialog(
     qtbot.mouseClick(window.controls.calibrate_button, LEFT)
     dialog = window.calibration.dialog
     assert dialog is not None and dialog.isVisible()
-    assert not window.controls.calibrate_button.isEnabled()
+    assert not window.controls.calibrate_button.isEnabled() and not window.calibration.menu_action.isEnabled()
     if session_file is not None:
         assert not dialog.buttons.button(OK).isEnabled(), "no file chosen yet"
         dialog.session_path.setText(str(session_file))
@@ -197,8 +198,9 @@ def test_discard_after_a_full_fine_tune_writes_no_profile(qtbot, models, tmp_pat
     ("name", "content", "expected"),
     [
         ("short.h5", None, r"only 20.0 s of lfp with behavior; calibration needs at least 60 s"),
-        ("garbage.h5", b"not an HDF5 file", "garbage.h5"),
+        ("garbage.h5", b"not an HDF5 file", "garbage.h5: cannot be opened as HDF5"),
     ],
+    ids=["too-short", "not-hdf5"],
 )
 def test_a_bad_block_shows_the_pipelines_message_and_the_window_stays_usable(
     qtbot, models, tmp_path, name, content, expected
@@ -222,10 +224,32 @@ def test_a_bad_block_shows_the_pipelines_message_and_the_window_stays_usable(
     assert window.calibration.report is None and window.calibration.progress is None
     assert profile_path.read_text() == original and not (tmp_path / "models").exists()
     assert window.controls.calibrate_button.isEnabled()
-    qtbot.mouseClick(window.controls.calibrate_button, LEFT)  # still usable: the dialog opens again
+    window.calibration.menu_action.trigger()  # still usable: the dialog opens again (from the menu)
     assert window.calibration.dialog.isVisible()
     window.calibration.dialog.reject()
     assert not window.calibration.busy
+
+
+def test_cancel_during_stage_a_unwinds_the_pipeline_and_exports_nothing(qtbot, models, tmp_path):
+    profile_path = models["previous"].write_profile(tmp_path / "rig.toml")
+    request = CalibrationRequest(
+        profile_path, models["block_file"], None, None, CalibrationConfig(show_progress=False)
+    )
+    worker = CalibrationWorker(request)
+    stages: list[str] = []
+
+    def cancel_once_fitting(stage: str, fraction: float, message: str) -> None:
+        stages.append(stage)
+        if stage == "stage_a":
+            worker.cancel()  # in the worker thread: the very next progress report unwinds the pipeline
+
+    worker.progressed.connect(cancel_once_fitting, QtCore.Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(worker.cancelled, timeout=CALIBRATION_TIMEOUT_MS):
+        worker.start()
+    worker.wait()
+
+    assert stages == ["load", "stage_a"]
+    assert not (tmp_path / "models").exists(), "a cancelled calibration exports no artifact"
 
 
 @pytest.fixture

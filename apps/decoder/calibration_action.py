@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from apps.decoder.calibration_dialog import CalibrationDialog
 from apps.decoder.calibration_report import CalibrationReportDialog
@@ -51,6 +51,8 @@ class CalibrationAction(QtCore.QObject):
 
     Attributes
     ----------
+    menu_action
+        The "Calibrate…" menu entry (the window puts it in its menu bar).
     dialog, worker, progress, report
         The flow's current dialog, worker thread, progress dialog and report dialog (``None`` when not
         showing / running).
@@ -67,6 +69,8 @@ class CalibrationAction(QtCore.QObject):
         self.progress: QtWidgets.QProgressDialog | None = None
         self.report: CalibrationReportDialog | None = None
         self.result: CalibrationResult | None = None
+        self.menu_action = QtGui.QAction("&Calibrate…", window)
+        self.menu_action.triggered.connect(self.open)
 
     @property
     def busy(self) -> bool:
@@ -75,6 +79,7 @@ class CalibrationAction(QtCore.QObject):
 
     def _set_busy(self) -> None:
         self.window.controls.calibrate_button.setEnabled(not self.busy)
+        self.menu_action.setEnabled(not self.busy)
 
     # -- ask ----------------------------------------------------------------------------------------
 
@@ -103,10 +108,9 @@ class CalibrationAction(QtCore.QObject):
 
     def _dialog_accepted(self) -> None:
         dialog = self._drop_dialog()
-        profile_path = Path(self.window.controls.profile_box.currentData())
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        record_path = self.window.record_dir / f"{profile_path.stem}-calibration-{stamp}.h5"
-        self.start(dialog.request(profile_path, record_path, self.config))
+        record_path = self.window.record_dir / f"{dialog.profile_path.stem}-calibration-{stamp}.h5"
+        self.start(dialog.request(record_path, self.config))
 
     # -- run ----------------------------------------------------------------------------------------
 

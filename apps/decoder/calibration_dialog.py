@@ -24,6 +24,7 @@ class CalibrationDialog(QtWidgets.QDialog):
     ----------
     profile_path
         The profile to calibrate (shown, not chosen here: the window's profile chooser picks it).
+        Kept as :attr:`profile_path`, so changing the chooser meanwhile does not change the request.
     min_seconds
         Shortest recording the pipeline accepts (the lower bound of the seconds box).
     parent
@@ -34,6 +35,7 @@ class CalibrationDialog(QtWidgets.QDialog):
         self, profile_path: Path, min_seconds: float, parent: QtWidgets.QWidget | None = None
     ) -> None:
         super().__init__(parent)
+        self.profile_path = profile_path
         self.setWindowTitle(f"Calibrate {profile_path.name}")
         self.from_file = QtWidgets.QRadioButton("Session file (--from)")
         self.from_file.setChecked(True)
@@ -87,13 +89,11 @@ class CalibrationDialog(QtWidgets.QDialog):
         ok = self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok)
         ok.setEnabled(not use_file or bool(self.session_path.text().strip()))
 
-    def request(self, profile_path: Path, record_path: Path, config: CalibrationConfig) -> CalibrationRequest:
-        """The calibration the answers describe.
+    def request(self, record_path: Path, config: CalibrationConfig) -> CalibrationRequest:
+        """The calibration the answers describe, of :attr:`profile_path`.
 
         Parameters
         ----------
-        profile_path
-            The profile to calibrate.
         record_path
             Where a recording goes (unused for a Session file).
         config
@@ -101,7 +101,7 @@ class CalibrationDialog(QtWidgets.QDialog):
         """
         use_file = self.from_file.isChecked()
         return CalibrationRequest(
-            profile_path=profile_path,
+            profile_path=self.profile_path,
             session_file=Path(self.session_path.text().strip()) if use_file else None,
             record_seconds=None if use_file else self.record_seconds.value(),
             record_path=None if use_file else record_path,

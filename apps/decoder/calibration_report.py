@@ -36,7 +36,7 @@ class CalibrationReportDialog(QtWidgets.QDialog):
         self.summary = QtWidgets.QPlainTextEdit(result.summary())
         self.summary.setReadOnly(True)
         self.summary.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont))
-        self.summary.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.NoWrap)
+        self.summary.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.plot = QtWidgets.QLabel()
         pixmap = QtGui.QPixmap(str(result.report_png))
         if pixmap.isNull():

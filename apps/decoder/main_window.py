@@ -60,6 +60,8 @@ class DecoderWindow(QtWidgets.QMainWindow):
         Every error shown to the user, in order (the dialogs are not modal, so nothing blocks).
     last_report
         The final report of the last engine stopped (bins, late, latency summaries, ...).
+    calibration
+        The "Calibrate…" action (:class:`~apps.decoder.calibration_action.CalibrationAction`).
     frames
         Redraws done since the window opened.
     """
@@ -101,8 +103,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.controls.recording_toggled.connect(self.set_recording)
         self.calibration = CalibrationAction(self)
         self.controls.calibrate_requested.connect(self.calibration.open)
-        calibrate_menu = self.menuBar().addMenu("&Decoder")
-        calibrate_menu.addAction("&Calibrate…", self.calibration.open)
+        self.menuBar().addMenu("&Decoder").addAction(self.calibration.menu_action)
         central = QtWidgets.QWidget()
         self.layout_grid = QtWidgets.QGridLayout(central)
         side = QtWidgets.QVBoxLayout()
