@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from calibrate_fixtures import make_previous_model, simulated_block, write_block
+from calibrate_fixtures import heldout_r2_by_onnxruntime, make_previous_model, simulated_block, write_block
 from PySide6 import QtCore, QtWidgets
 
 from apps.decoder.calibration_worker import CalibrationRequest, CalibrationWorker
@@ -39,6 +39,7 @@ def models(tmp_path_factory) -> dict:
     return {
         "previous": make_previous_model(folder / "previous", simulated_block(60.0, session=4)),
         "oracle": make_previous_model(folder / "oracle", block, oracle=True),
+        "block": block,
         "block_file": write_block(block, folder / "block.h5"),
     }
 
@@ -137,6 +138,11 @@ def test_calibrate_from_a_session_file_report_and_accept(qtbot, models, tmp_path
     assert profile.model.sha256 == result.exported.manifest.sha256
     assert profile.artifact_dir() == result.exported.artifact_dir.resolve()
     assert (tmp_path / "rig.v1.toml").read_text() == original
+    # The artifact the window now runs, stepped in ONNX Runtime, scores what the report showed.
+    recomputed = heldout_r2_by_onnxruntime(
+        profile.artifact_dir(), models["block"], profile_path, result.split.heldout.start
+    )
+    assert shown[:2] == pytest.approx(list(recomputed), abs=5e-4)
     assert window.controls.profile_box.currentData() == str(profile_path.resolve())
     assert window.profile.model.sha256 == result.exported.manifest.sha256
     assert window.model_card.values["sha256"].text().startswith(result.exported.manifest.sha256[:12])
