@@ -34,6 +34,7 @@ from rtbci.engine.lslinfo import channel_format_for, make_stream_info
 from rtbci.io.session import Session, Stream, StreamKind
 from rtbci.lsl import require_pylsl
 from rtbci.profile import Profile, StreamSpec
+from rtbci.replay_follow import OutputFollower
 
 __all__ = ["OutletIdentity", "ReplayOptions", "ReplayReport", "SessionPlayer", "outlet_identities"]
 
@@ -101,6 +102,8 @@ class ReplayReport:
         Wall time of the whole replay.
     media_s
         Seconds of recorded time played.
+    last_timestamp
+        Re-stamped LSL time of the last sample pushed.
     """
 
     chunks: dict[str, int] = field(default_factory=dict)
@@ -110,6 +113,7 @@ class ReplayReport:
     target_times: np.ndarray = field(default_factory=lambda: np.empty(0))
     wall_s: float = 0.0
     media_s: float = 0.0
+    last_timestamp: float = 0.0
 
     @property
     def lateness_s(self) -> np.ndarray:
@@ -189,6 +193,33 @@ def _chunk_bounds(stream: Stream) -> np.ndarray:
         sizes = np.full(-(-stream.n_samples // per_chunk), per_chunk, dtype=np.int64)
         sizes[-1] = stream.n_samples - per_chunk * (len(sizes) - 1)
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+
+class _Pace:
+    """When each chunk is due: real time until ``realtime_until`` is set (if given), then ``speed``.
+
+    The switch re-anchors the schedule at the chunk being played, so the push times
+    change pace without a jump; ``speed`` None is as fast as possible.
+    """
+
+    def __init__(self, speed: float | None, realtime_until: threading.Event | None) -> None:
+        self.speed = speed
+        self.realtime_until = realtime_until
+        self.realtime = realtime_until is not None and not realtime_until.is_set()
+        self.anchor_time: float | None = None
+        self.anchor_media = 0.0
+
+    def target(self, start: float, media_t: float, clock: Callable[[], float]) -> float:
+        if self.realtime:
+            if not self.realtime_until.is_set():
+                return start + media_t
+            self.realtime = False
+            self.anchor_time, self.anchor_media = clock(), media_t
+        if self.speed is None:
+            return clock()
+        if self.anchor_time is None:
+            return start + media_t / self.speed
+        return self.anchor_time + (media_t - self.anchor_media) / self.speed
 
 
 @dataclass
@@ -303,6 +334,8 @@ class SessionPlayer:
         options: ReplayOptions,
         stop: threading.Event | None = None,
         on_push: Callable[[int, int], None] | None = None,
+        follow: OutputFollower | None = None,
+        realtime_until: threading.Event | None = None,
     ) -> ReplayReport:
         """Play until the end of the file (or forever with ``loop``), ``seconds`` pass, or ``stop`` is set.
 
@@ -314,6 +347,14 @@ class SessionPlayer:
             Set it from another thread to end the replay early.
         on_push
             Called with (stream index, samples) after every push; for tests and monitoring.
+        follow
+            Hold every push until the decoder's output is close enough behind it (see
+            :class:`rtbci.replay_follow.OutputFollower`): as fast as the decoder, never faster.
+            Not applied while the replay still plays in real time (see ``realtime_until``).
+        realtime_until
+            Play in real time until this event is set, then at ``options.speed``, on one
+            continuous timeline: a consumer that needs live data to start (the engine places
+            its bin grid on the samples) gets it, and sees no jump when the speed changes.
 
         Returns
         -------
@@ -331,7 +372,7 @@ class SessionPlayer:
         )
         chunk_counts = np.zeros(len(self.streams), dtype=np.int64)
         sample_counts = np.zeros(len(self.streams), dtype=np.int64)
-        speed = options.speed
+        pace = _Pace(options.speed, realtime_until)
         began = clock()
         # The file's timestamps move by a whole number of seconds, so its chunks keep their phase
         # against the bin grid (bins are numbered from LSL time 0): a recording whose chunks end
@@ -354,12 +395,14 @@ class SessionPlayer:
                     finished = True
                     break
                 media_t = schedule.due[k] + offset
-                target = start + media_t / speed if speed is not None else clock()
+                target = pace.target(start, media_t, clock)
                 past_media_end = options.media_seconds is not None and media_t > options.media_seconds
                 if past_media_end or (end_at is not None and target > end_at):
                     finished = True
                     break
                 self._wait_until(target, clock, stop)
+                if follow is not None and not pace.realtime:
+                    follow.wait(start + media_t, stop)
                 index = schedule.stream[k]
                 self.outlets[index].push(schedule.start[k], schedule.stop[k])
                 pushes[k] = clock()
@@ -373,6 +416,7 @@ class SessionPlayer:
                     bar.update(round(schedule.due[k] - shown, 1))
                     shown = schedule.due[k]
                 report.media_s = media_t
+                report.last_timestamp = start + media_t
             logged.append(np.stack([pushes[:done], targets[:done]]))
             if done == n_chunks:
                 report.loops += 1
@@ -382,6 +426,8 @@ class SessionPlayer:
                 bar.reset()
                 bar.set_description(f"replay (pass {pass_index + 1})")
         bar.close()
+        if follow is not None:
+            follow.finish(report.last_timestamp, stop)
         for index, stream in enumerate(self.streams):
             report.chunks[stream.name] = int(chunk_counts[index])
             report.samples[stream.name] = int(sample_counts[index])

@@ -103,3 +103,22 @@ def test_sigkill_loses_at_most_about_a_second_of_recording(tmp_path, artifact):
     assert decoded.n_samples > 150
     assert killed_at - decoded.timestamps[-1] < 1.6  # flushed at least once a second
     assert recorded.streams["lfp"].n_samples > 1000
+
+
+def test_max_speed_replay_follows_the_engine_and_every_bin_is_decoded(tmp_path, artifact):
+    from rtbci.engine.latency import LatencyRun, run_latency_test
+
+    session_file = tmp_path / "sim.h5"
+    write_session(session_file, simulated_session(10.0))
+    run = LatencyRun(session_file, profile_file(tmp_path, artifact), 30.0, speed=None, seconds_are_media=True)
+    summary, records = run_latency_test(run, progress=False)
+    # The replay plays in real time until the engine serves, then as fast as the engine decodes:
+    # from its first decoded bin to the end of the 30 s of data, every bin is decoded exactly once.
+    assert summary["dropped"] == summary["duplicated"] == summary["gap_bins"] == 0
+    assert summary["bins_undecoded_at_end"] == 0
+    assert summary["bins"] == len(records) > 1000
+    # A bin without input can only be a late one (under load, in the real-time start).
+    assert summary["bins"] - summary["bins_with_input"] <= summary["late"]
+    assert summary["replay"]["follow_waits"] > 0
+    # Most of it ran ahead of real time: 30 s of data were decoded in less wall time.
+    assert records["t_push"][-1] - records["t_push"][0] < 30.0

@@ -15,6 +15,7 @@ from rtbci.commands.replay import parse_speed
 from rtbci.io.store import write_session
 from rtbci.lsl import require_pylsl
 from rtbci.replay import ReplayOptions, SessionPlayer, outlet_identities
+from rtbci.replay_follow import OutputFollower, ReplayStalledError
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +110,32 @@ def test_replay_command_prints_a_timing_report(tmp_path, capsys):
     printed = capsys.readouterr().out
     report = json.loads(printed[printed.index("{") :])
     assert report["chunks"]["lfp"] == 100 and report["loops"] == 1
+
+
+def test_follower_gives_up_with_a_clear_error_when_the_output_stalls(tmp_path):
+    pylsl = require_pylsl()
+    profile = unique_profile(tmp_path)
+    spec = profile.streams.output
+    info = pylsl.StreamInfo(spec.name, spec.type, spec.channels, spec.rate, "float32", spec.source_id)
+    outlet = pylsl.StreamOutlet(info)
+    follower = OutputFollower(spec, lead_s=0.5, stall_s=0.3, resolve_timeout_s=10.0)
+    stop = threading.Event()
+    try:
+        follower.wait(100.0, stop)  # the first chunk sets the floor: no output is needed yet
+        follower.wait(100.4, stop)
+        assert follower.waits == 0
+        with pytest.raises(ReplayStalledError, match=f"{spec.name}.*has not advanced for 0.3 s"):
+            follower.wait(101.0, stop)
+        outlet.push_sample([0.0] * spec.channels, 100.6)
+        follower.wait(101.0, stop)  # output at 100.6 is within 0.5 s of 101.0
+        assert follower.newest_output == pytest.approx(100.6)
+    finally:
+        follower.close()
+        del outlet
+
+
+def test_follow_needs_a_profile(tmp_path, capsys):
+    path = tmp_path / "short.h5"
+    write_session(path, simulated_session(0.5))
+    assert main(["replay", str(path), "--speed", "max", "--follow"]) != 0
+    assert "--follow needs --profile" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``rtbci replay FILE [--speed 1|N|max] [--loop]``: play a Session file as live LSL streams."""
+"""``rtbci replay FILE [--speed 1|N|max] [--loop] [--follow]``: play a Session file as live LSL streams."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rtbci.errors import UserError
 from rtbci.io.store import SessionFileError, read_session
 from rtbci.profile import load_profile
 from rtbci.replay import ReplayOptions, SessionPlayer, outlet_identities
+from rtbci.replay_follow import OutputFollower
 from rtbci.timing import latency_summary_ms
 
 
@@ -37,6 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--prefix", default="rtbci-replay-", help="name prefix for the other streams")
     parser.add_argument("--report", action="store_true", help="print a JSON timing report at the end")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="never run more than --lead s ahead of the decoder's output stream (the profile's "
+        "streams.output): with --speed max, as fast as the decoder decodes; needs --profile",
+    )
+    parser.add_argument(
+        "--lead", type=float, default=0.5, help="seconds of data --follow lets run ahead (default 0.5)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -50,7 +60,18 @@ def run(args: argparse.Namespace) -> int:
     player = SessionPlayer(session, identities)
     for name, identity in identities.items():
         print(f"replay: {name} -> LSL {identity.name!r} ({identity.type}, source_id {identity.source_id})")
-    report = player.run(ReplayOptions(speed=args.speed, loop=args.loop, seconds=args.seconds))
+    follow = None
+    if args.follow:
+        if profile is None:
+            raise UserError("--follow needs --profile: the profile names the decoder's output stream")
+        follow = OutputFollower(profile.streams.output, lead_s=args.lead)
+    try:
+        report = player.run(
+            ReplayOptions(speed=args.speed, loop=args.loop, seconds=args.seconds), follow=follow
+        )
+    finally:
+        if follow is not None:
+            follow.close()
     if args.report:
         summary = {
             "chunks": report.chunks,

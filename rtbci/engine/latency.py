@@ -25,6 +25,7 @@ import psutil
 from rtbci.engine.records import FLAG_OVERDUE, TIMESTAMP_FIELDS
 from rtbci.engine.status import record_latencies
 from rtbci.errors import UserError
+from rtbci.profile import load_profile
 from rtbci.timing import latency_summary_ms
 
 __all__ = ["LatencyRun", "bin_accounting", "run_latency_test", "summarize"]
@@ -32,6 +33,8 @@ __all__ = ["LatencyRun", "bin_accounting", "run_latency_test", "summarize"]
 # Fields of the per-bin records the engine process sends back.
 _KEPT_FIELDS = ("seq", "index", "end_time", *TIMESTAMP_FIELDS, "late_mask", "flags", "gap_bins")
 _TAP_POLL_S = 0.2
+# How long the engine may take to decode its first bin of live data before the replay speeds up anyway.
+_FIRST_BIN_TIMEOUT_S = 30.0
 _RSS_EVERY_S = 10.0
 
 
@@ -79,8 +82,8 @@ class LatencyRun:
 
 def _replay_process(run: LatencyRun, ready, engine_serving, done_queue) -> None:
     from rtbci.io.store import read_session
-    from rtbci.profile import load_profile
     from rtbci.replay import ReplayOptions, SessionPlayer, outlet_identities
+    from rtbci.replay_follow import OutputFollower, ReplayStalledError
 
     scheduling = "default"
     if run.realtime_priority is not None:
@@ -99,15 +102,21 @@ def _replay_process(run: LatencyRun, ready, engine_serving, done_queue) -> None:
     if not player.wait_for_consumers(60.0, inputs):
         done_queue.put({"error": "the engine never connected to the replayed streams"})
         return
-    if run.speed != 1.0:
-        # The engine needs live data to start (it places its bin grid on the samples); faster
-        # than real time the whole file could be gone before it serves. Prime it in real time.
-        player.run(ReplayOptions(speed=1.0, loop=True, progress=False), stop=engine_serving)
     if run.seconds_are_media:
         options = ReplayOptions(speed=run.speed, loop=True, media_seconds=run.seconds, progress=False)
     else:
         options = ReplayOptions(speed=run.speed, loop=True, seconds=run.seconds, progress=False)
-    report = player.run(options)
+    # The engine needs live data to start (it places its bin grid on the samples); faster than
+    # real time the whole file could be gone before it serves. Play in real time until it serves.
+    realtime_until = engine_serving if run.speed != 1.0 else None
+    # As fast as possible means as fast as the engine decodes: unpaced, the replay would outrun
+    # the engine's small inlet buffer and most samples would be dropped before they were decoded.
+    follow = OutputFollower(profile.streams.output) if run.speed is None else None
+    try:
+        report = player.run(options, follow=follow, realtime_until=realtime_until)
+    except ReplayStalledError as error:
+        done_queue.put({"error": str(error)})
+        return
     done_queue.put(
         {
             "last_push": float(report.push_times[-1]) if report.push_times.size else 0.0,
@@ -116,13 +125,15 @@ def _replay_process(run: LatencyRun, ready, engine_serving, done_queue) -> None:
             "drift_ms": report.drift_s() * 1e3,
             "chunks": report.chunks,
             "scheduling": scheduling,
+            "last_timestamp": report.last_timestamp,
+            "follow_waits": None if follow is None else follow.waits,
+            "follow_waited_s": None if follow is None else follow.waited_s,
         }
     )
 
 
 def _engine_process(run: LatencyRun, stop, serving, result_queue) -> None:
     from rtbci.engine.engine import Engine, EngineOptions
-    from rtbci.profile import load_profile
 
     try:
         profile = load_profile(run.profile_file)
@@ -134,6 +145,11 @@ def _engine_process(run: LatencyRun, stop, serving, result_queue) -> None:
         else:
             engine = Engine.from_profile(profile, options)
         engine.start()
+        # Serving means a bin was decoded: only then is the bin grid placed on the live data, so a
+        # replay that now speeds up is followed from where the engine is.
+        first_bin_by = time.monotonic() + _FIRST_BIN_TIMEOUT_S
+        while engine.loop.counters.decoded == 0 and time.monotonic() < first_bin_by:
+            time.sleep(0.01)
         serving.set()
     except Exception as error:  # sent to the parent, which reports it
         result_queue.put({"error": f"{type(error).__name__}: {error}"})
@@ -291,6 +307,7 @@ def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.n
     if "records" not in result:
         raise UserError(f"engine process exited (code {engine.exitcode}) without results")
     records = result["records"]
+    bin_s = load_profile(run.profile_file).bin_s
     summary = summarize(records, outcome["first_push"], outcome["last_push"], realtime=run.speed == 1.0)
     rss = result["rss"]
     summary.update(
@@ -307,7 +324,10 @@ def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.n
             ],
         },
         tap_missed_records=result["tap_missed"],
-        replay={k: outcome[k] for k in ("lateness", "drift_ms", "chunks", "scheduling")},
+        # Whole bins of the played data after the last decoded one: none when the engine kept up
+        # (the last decoded bin may end just after the last sample, which it holds).
+        bins_undecoded_at_end=max(0, int((outcome["last_timestamp"] - records["end_time"][-1]) // bin_s)),
+        replay={key: value for key, value in outcome.items() if key not in ("first_push", "last_push")},
         engine=result["report"],
         backend=result["backend"],
         load_average_before=list(load_before),
