@@ -4,8 +4,11 @@ trained "previous" decoder artifact, and simulated calibration blocks of the dem
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from rtbci.profile import load_profile
 from rtbci.runtime.export import export_artifact
 from rtbci.signal import featurize
 from rtbci.sim import SimConfig, simulate_session
+from rtbci.sim.live import LiveRigSource
 from rtbci.train.checkpoints import decoder_checkpoint
 from rtbci.train.data import SessionBins
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
@@ -120,3 +124,17 @@ def heldout_r2_by_onnxruntime(
     backend.reset()
     predicted = np.stack([backend.step(features) for features in binned.lfp])
     return r2_per_axis(binned.kinematics[heldout_start:], predicted[heldout_start:])
+
+
+@contextmanager
+def streaming_rig(profile_path: Path, seed: int = 5, session: int = 6) -> Iterator[None]:
+    """The simulated rig streaming the profile's streams over real LSL on loopback, from a thread."""
+    source = LiveRigSource(load_profile(profile_path), seed=seed, session=session)
+    stop = threading.Event()
+    thread = threading.Thread(target=source.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10.0)

@@ -10,11 +10,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported
 
 import dataclasses
 import json
-import threading
 from pathlib import Path
 
 import pytest
-from calibrate_fixtures import heldout_r2_by_onnxruntime, make_previous_model, simulated_block, write_block
+from calibrate_fixtures import (
+    heldout_r2_by_onnxruntime,
+    make_previous_model,
+    simulated_block,
+    streaming_rig,
+    write_block,
+)
 from PySide6 import QtCore, QtWidgets
 
 from apps.decoder.calibration_worker import CalibrationRequest, CalibrationWorker
@@ -23,7 +28,6 @@ from calibrate import CalibrationConfig, FinetuneConfig
 from calibrate.scoring import CALIBRATED
 from rtbci.io.store import read_session
 from rtbci.profile import load_profile
-from rtbci.sim.live import LiveRigSource
 
 CALIBRATION_TIMEOUT_MS = 90_000
 OK = QtWidgets.QDialogButtonBox.StandardButton.Ok
@@ -263,13 +267,8 @@ def live_rig(models, tmp_path):
     """A profile on the previous decoder with stream names of its own, and the simulated rig
     streaming them over real LSL on loopback (in a thread of this process)."""
     profile_path = models["previous"].write_profile(tmp_path / "rig.toml")
-    source = LiveRigSource(load_profile(profile_path), seed=5, session=6)
-    stop = threading.Event()
-    thread = threading.Thread(target=source.run, args=(stop,), daemon=True)
-    thread.start()
-    yield profile_path
-    stop.set()
-    thread.join(10.0)
+    with streaming_rig(profile_path):
+        yield profile_path
 
 
 @pytest.mark.slow

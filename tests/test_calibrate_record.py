@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-from calibrate_fixtures import make_previous_model, simulated_block
+from calibrate_fixtures import make_previous_model, simulated_block, streaming_rig
 
 import calibrate.pipeline
 from rtbci.cli import main
 from rtbci.io.store import read_session
 from rtbci.profile import load_profile
-from rtbci.sim.live import LiveRigSource
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +22,8 @@ def live_rig(tmp_path):
     """A profile with stream names of its own, and the simulated rig streaming them."""
     previous = make_previous_model(tmp_path / "previous", simulated_block(30.0, session=4))
     profile_path = previous.write_profile(tmp_path / "rig.toml")
-    source = LiveRigSource(load_profile(profile_path), seed=5, session=6)
-    stop = threading.Event()
-    thread = threading.Thread(target=source.run, args=(stop,), daemon=True)
-    thread.start()
-    yield profile_path
-    stop.set()
-    thread.join(10.0)
+    with streaming_rig(profile_path):
+        yield profile_path
 
 
 def test_record_saves_the_session_first_then_calibrates_it(live_rig, tmp_path, monkeypatch, capsys):
