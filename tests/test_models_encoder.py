@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 import torch
@@ -150,6 +151,18 @@ def test_add_sessions_keeps_old_sessions(context):
     fresh.load_state_dict(encoder.state_dict())
     assert fresh.tokenizer.session_table().chunks[0] is table_before  # an optimizer built earlier stays valid
     assert torch.equal(fresh(x, torch.tensor([3, 1])), encoder(x, torch.tensor([3, 1])))
+
+
+@pytest.mark.parametrize("context", ["embedding", "stitching"])
+def test_encoder_pickles_and_still_grows(context):
+    # Training stages run in worker processes that send their encoders back by pickling.
+    config = small_config(context=context)
+    encoder = Encoder(config).eval()
+    copy = pickle.loads(pickle.dumps(encoder))
+    x, session = inputs(config), torch.tensor([0, 1])
+    assert torch.equal(copy(x, session), encoder(x, session))
+    copy.add_sessions(1)
+    assert copy.tokenizer.session_table()(torch.tensor([2])).shape[0] == 1
 
 
 def test_subject_token_required_and_used():

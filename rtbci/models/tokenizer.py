@@ -7,6 +7,7 @@ electrode), ``patch`` (K consecutive electrodes, NDT2's default K=32) or ``regio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -104,12 +105,22 @@ class GrowingTable(nn.Module):
         return table[index]
 
 
+# Table initialisers are partials of module functions, not closures, so that an encoder pickles
+# (the accuracy benchmark trains stages in worker processes and sends the encoders back).
+def _normal_rows(shape: tuple[int, ...], n: int) -> torch.Tensor:
+    return torch.randn(n, *shape) * 0.02
+
+
+def _identity_rows(n_channels: int, n: int) -> torch.Tensor:
+    return torch.eye(n_channels).expand(n, n_channels, n_channels).clone()
+
+
 def _normal_init(shape: tuple[int, ...]) -> Callable[[int], torch.Tensor]:
-    return lambda n: torch.randn(n, *shape) * 0.02
+    return functools.partial(_normal_rows, shape)
 
 
 def _identity_init(n_channels: int) -> Callable[[int], torch.Tensor]:
-    return lambda n: torch.eye(n_channels).expand(n, n_channels, n_channels).clone()
+    return functools.partial(_identity_rows, n_channels)
 
 
 class Tokenizer(nn.Module):
