@@ -89,6 +89,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pipeline.add_argument("--objective", choices=["mae", "latent"], default="mae", help="teacher objective")
     pipeline.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
     pipeline.add_argument(
+        "--teacher-steps", type=int, help="optimiser steps of the teacher (default: --steps)"
+    )
+    pipeline.add_argument("--teacher-lr", type=float, help="learning rate of the teacher (default: --lr)")
+    pipeline.add_argument(
         "--finetune-steps",
         type=int,
         default=0,
@@ -104,26 +108,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         stage.set_defaults(func=run)
 
 
+def _loop(args: argparse.Namespace, steps: int, lr: float) -> LoopConfig:
+    return LoopConfig(
+        steps=steps,
+        batch_size=args.batch_size,
+        lr=lr,
+        warmup_steps=min(LoopConfig.warmup_steps, max(1, steps // 10)),
+        seed=args.seed,
+    )
+
+
 def _config(args: argparse.Namespace) -> PipelineConfig:
     split = SplitConfig(
         fractions=(1.0 - args.val_fraction - args.test_fraction, args.val_fraction, args.test_fraction)
     )
     if args.stage == "head":
         return PipelineConfig(split=split)
-    loop = LoopConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup_steps=min(LoopConfig.warmup_steps, max(1, args.steps // 10)),
-        seed=args.seed,
-    )
+    loop = _loop(args, args.steps, args.lr)
     size = SIZES[args.size]
+    # The spike teacher learns dynamics only with more and faster steps than the other stages
+    # (accuracy benchmark); in a pipeline it may have its own budget.
+    teacher_steps = args.teacher_steps if args.stage == "pipeline" and args.teacher_steps else args.steps
+    teacher_lr = args.teacher_lr if args.stage == "pipeline" and args.teacher_lr else args.lr
     teacher = PretrainConfig(
         modality="spikes",
         objective=args.objective if args.stage != "student" else "mae",
         context=args.context,
         size=size,
-        loop=loop,
+        loop=_loop(args, teacher_steps, teacher_lr),
     )
     reconstruction = (
         args.reconstruction_weight if args.stage != "teacher" else DistillConfig.reconstruction_weight
