@@ -19,6 +19,11 @@ calibration block and scored on a later block. Rows:
 - ``lfp_supervised``: the same fine-tuning from a random initialisation, the control that tells
   whether distillation helps the fine-tuned decoder.
 
+The first five rows are the issue's and always run; ``spike_untrained`` costs no
+training and also always runs; the last three (the controls) run in the full plan,
+not with ``--quick``. Independent stages train side by side, one process per core
+(:mod:`benchmarks.stage_pool`).
+
 Every encoder row is read the same way: a ridge readout of the mean of each bin's
 token latents (``r2``, the structure of the exported decoder), and of their
 concatenation (``r2_concat_readout``).
@@ -36,18 +41,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from benchmarks.stage_pool import StagePool
 from rtbci.models.encoder import Encoder
 from rtbci.profile import Profile, load_profile
 from rtbci.signal import BinnedSession, Normalizer, featurize
 from rtbci.sim import SimConfig, simulate_session
 from rtbci.train.data import SessionBins, SessionTable
-from rtbci.train.ddp import init_distributed
+from rtbci.train.ddp import DistributedContext, init_distributed
 from rtbci.train.distill import DistillConfig, distill
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
 from rtbci.train.finetune import FinetuneConfig, finetune
 from rtbci.train.head import HeadConfig, fit_head
 from rtbci.train.heldout import add_unseen_session, calibrate_and_score, encoder_score
-from rtbci.train.loop import LoopConfig, LoopResult
+from rtbci.train.loop import LoopConfig
 from rtbci.train.pipeline import split_sessions
 from rtbci.train.pretrain import PretrainConfig, pretrain
 from rtbci.train.splits import BinBlock, SplitConfig
@@ -72,12 +78,22 @@ class AccuracyPlan:
         Length of each simulated session.
     size
         Encoder size preset (:data:`rtbci.train.encoders.SIZES`).
-    steps
-        Optimiser steps of each multi-session stage.
+    pretrain_steps, pretrain_lr
+        Steps and peak learning rate of every multi-session MAE: the spike teacher
+        and the LFP baseline get the same budget (and the latent-objective teacher).
+        The teacher learns more than firing rates only with many fast steps: its
+        latents' held-out R² was 0.22 after 500 steps at 1e-3, 0.47 after 2000 at 6e-3.
+    distill_steps, distill_lr
+        Steps and learning rate of distillation (and of the fine-tuning controls).
     single_steps
         Optimiser steps of the single-session LFP baseline.
     batch_size
         Windows per step.
+    controls
+        Also train the control rows (latent-objective teacher, fine-tuned student,
+        supervised from scratch); the five rows of the issue always run.
+    workers
+        Stages train in this many processes side by side (one per core).
     calibration_fraction
         Share of each held-out session used to calibrate the readout; the
         test block follows after a gap of one encoder window.
@@ -88,14 +104,19 @@ class AccuracyPlan:
     """
 
     subjects: tuple[int, ...] = (0, 1)
-    train_sessions: int = 6
+    train_sessions: int = 4
     heldout_sessions: int = 2
-    train_minutes: float = 6.0
-    heldout_minutes: float = 6.0
-    size: str = "default"
-    steps: int = 3000
+    train_minutes: float = 5.0
+    heldout_minutes: float = 5.0
+    size: str = "small"
+    pretrain_steps: int = 4000
+    pretrain_lr: float = 6e-3
+    distill_steps: int = 2000
+    distill_lr: float = 3e-3
     single_steps: int = 1000
-    batch_size: int = 32
+    batch_size: int = 16
+    controls: bool = True
+    workers: int = 2
     calibration_fraction: float = 0.5
     ridge_history_bins: int = 5
     seed: int = 0
@@ -106,17 +127,23 @@ QUICK = AccuracyPlan(
     heldout_sessions=1,
     train_minutes=4.0,
     heldout_minutes=4.0,
-    size="small",
-    steps=500,
-    single_steps=200,
-    batch_size=16,
+    pretrain_steps=1500,
+    distill_steps=1000,
+    single_steps=300,
+    controls=False,
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="small models, few sessions: minutes on 2 cores")
+    parser.add_argument(
+        "--quick", action="store_true", help="the five rows, shorter training: minutes on 2 cores"
+    )
     parser.add_argument("--seed", type=int, default=0, help="simulator and training seed")
-    parser.add_argument("--steps", type=int, help="steps of each multi-session stage (default: the plan's)")
+    parser.add_argument(
+        "--pretrain-steps", type=int, help="steps of each multi-session MAE (default: the plan's)"
+    )
+    parser.add_argument("--distill-steps", type=int, help="steps of distillation (default: the plan's)")
+    parser.add_argument("--workers", type=int, help="stages trained side by side (default: 2)")
 
 
 def _simulate(plan: AccuracyPlan, profile: Profile) -> tuple[list[BinnedSession], list[BinnedSession]]:
@@ -161,28 +188,33 @@ def _constant_rate_nll(blocks: list[SessionBins]) -> float:
     return total / n_bins
 
 
-class _Timer:
-    """Wall-clock minutes spent in training stages."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def run(self, train, *args, **kwargs):
-        start = time.perf_counter()
-        result = train(*args, **kwargs)
-        self.seconds += time.perf_counter() - start
-        return result
+def _finetuned(
+    encoder: Encoder,
+    train: list[SessionBins],
+    val: list[SessionBins],
+    config: FinetuneConfig,
+    context: DistributedContext,
+    desc: str,
+) -> Encoder:
+    """Ridge head on ``encoder``, then supervised fine-tuning of both; returns the encoder."""
+    start = fit_head(encoder, train, val, HeadConfig()).decoder
+    return finetune(start, train, val, config, context, desc=desc)[0].encoder
 
 
 def run(args: argparse.Namespace) -> dict:
     plan = dataclasses.replace(QUICK if args.quick else AccuracyPlan(), seed=args.seed)
-    if args.steps is not None:
-        plan = dataclasses.replace(plan, steps=args.steps, single_steps=max(1, args.steps * 2 // 5))
+    overrides = {
+        "pretrain_steps": args.pretrain_steps,
+        "distill_steps": args.distill_steps,
+        "workers": args.workers,
+    }
+    plan = dataclasses.replace(
+        plan, **{name: value for name, value in overrides.items() if value is not None}
+    )
     # One thread: on a shared 2-core machine, two spinning OpenMP threads per
     # process were measured 7x slower per step than one.
     torch.set_num_threads(1)
     started = time.perf_counter()
-    cpu_started = time.process_time()
     profile = load_profile(DEMO_PROFILE)
     context = init_distributed("cpu")
     train_binned, heldout_binned = _simulate(plan, profile)
@@ -190,8 +222,9 @@ def run(args: argparse.Namespace) -> dict:
     table = SessionTable([session.session_id for session in train_binned])
     data = split_sessions(train_binned, SplitConfig(fractions=(0.85, 0.15, 0.0), gap_bins=50), table)
     size = SIZES[plan.size]
+    n_sessions = len(table)
 
-    def loop(steps: int, lr: float = LoopConfig.lr) -> LoopConfig:
+    def loop(steps: int, lr: float) -> LoopConfig:
         return LoopConfig(
             steps=steps,
             batch_size=plan.batch_size,
@@ -202,99 +235,154 @@ def run(args: argparse.Namespace) -> dict:
             seed=plan.seed,
         )
 
-    timer = _Timer()
-    n_sessions = len(table)
-
-    def pretrain_on(modality: str, objective: str, desc: str) -> tuple[Encoder, LoopResult]:
-        config = PretrainConfig(modality=modality, objective=objective, size=size, loop=loop(plan.steps))
-        return timer.run(
-            pretrain, data.train, data.val, profile, config, context, n_sessions=n_sessions, desc=desc
+    def pretraining(modality: str, objective: str, steps: int) -> PretrainConfig:
+        return PretrainConfig(
+            modality=modality, objective=objective, size=size, loop=loop(steps, plan.pretrain_lr)
         )
 
-    def distill_from(teacher: Encoder, desc: str) -> Encoder:
-        config = DistillConfig(size=size, loop=loop(plan.steps))
-        return timer.run(distill, teacher, data.train, data.val, profile, config, context, desc=desc)[0]
+    distillation = DistillConfig(size=size, loop=loop(plan.distill_steps, plan.distill_lr))
+    fine_tuning = FinetuneConfig(loop=loop(plan.distill_steps, FinetuneConfig().loop.lr))
+    windows = profile.features.window_bins
+    blocks = {
+        binned.session_id: (
+            BinBlock(0, int(len(binned) * plan.calibration_fraction)),
+            BinBlock(int(len(binned) * plan.calibration_fraction) + windows, len(binned)),
+        )
+        for binned in heldout_binned
+    }
 
     torch.manual_seed(plan.seed)
     untrained = new_encoder(profile, "spikes", 1, n_sessions, size)
-    mae_teacher, teacher_run = pretrain_on("spikes", "mae", "teacher (mae)")
-    encoders = {
-        "spike_teacher": mae_teacher,
-        "spike_untrained": untrained,
-        "lfp_multi": pretrain_on("lfp", "mae", "lfp multi-session (mae)")[0],
-    }
-    encoders["distilled_lfp"] = distill_from(encoders["spike_teacher"], "distill (mae teacher)")
-    latent_teacher, _ = pretrain_on("spikes", "latent", "teacher (latent objective)")
-    encoders["distilled_lfp_latent_objective"] = distill_from(latent_teacher, "distill (latent teacher)")
+    pool = StagePool(plan.workers)
+    try:
+        # Independent stages first, in the order their results are needed; the pool runs
+        # ``workers`` of them at a time.
+        multi_session = (data.train, data.val, profile)
+        pool.submit(
+            "spike_teacher",
+            pretrain,
+            *multi_session,
+            pretraining("spikes", "mae", plan.pretrain_steps),
+            context,
+            n_sessions=n_sessions,
+            desc="teacher (mae)",
+        )
+        pool.submit(
+            "lfp_multi",
+            pretrain,
+            *multi_session,
+            pretraining("lfp", "mae", plan.pretrain_steps),
+            context,
+            n_sessions=n_sessions,
+            desc="lfp multi-session (mae)",
+        )
+        if plan.controls:
+            pool.submit(
+                "latent_teacher",
+                pretrain,
+                *multi_session,
+                pretraining("spikes", "latent", plan.pretrain_steps),
+                context,
+                n_sessions=n_sessions,
+                desc="teacher (latent objective)",
+            )
+        teacher, teacher_run = pool.result("spike_teacher")
+        pool.submit(
+            "distilled_lfp",
+            distill,
+            teacher,
+            *multi_session,
+            distillation,
+            context,
+            desc="distill (mae teacher)",
+        )
+        for binned in heldout_binned:
+            # The single-session model sees only the held-out session's calibration block:
+            # its first 85% trains the MAE, the rest is its validation block.
+            calibration = SessionBins.from_binned(binned, 0).block(blocks[binned.session_id][0])
+            inner = int(calibration.n_bins * 0.85)
+            pool.submit(
+                f"lfp_single/{binned.session_id}",
+                pretrain,
+                [calibration.block(BinBlock(0, inner))],
+                [calibration.block(BinBlock(inner, calibration.n_bins))],
+                profile,
+                pretraining("lfp", "mae", plan.single_steps),
+                context,
+                n_sessions=1,
+                desc=f"lfp single ({binned.session_id})",
+            )
+        if plan.controls:
+            torch.manual_seed(plan.seed)
+            scratch = new_encoder(profile, "lfp", data.train[0].lfp.shape[-1], n_sessions, size)
+            normalizer = fit_lfp_normalization(data.train)
+            scratch.set_normalization(normalizer.mean, normalizer.std)
+            pool.submit(
+                "lfp_supervised",
+                _finetuned,
+                scratch,
+                data.train,
+                data.val,
+                fine_tuning,
+                context,
+                "supervised (random init)",
+            )
+            pool.submit(
+                "distilled_lfp_latent_objective",
+                distill,
+                pool.result("latent_teacher")[0],
+                *multi_session,
+                distillation,
+                context,
+                desc="distill (latent teacher)",
+            )
+        encoders = {
+            "spike_teacher": teacher,
+            "spike_untrained": untrained,
+            "lfp_multi": pool.result("lfp_multi")[0],
+            "distilled_lfp": pool.result("distilled_lfp")[0],
+        }
+        if plan.controls:
+            pool.submit(
+                "distilled_lfp_finetuned",
+                _finetuned,
+                copy.deepcopy(encoders["distilled_lfp"]),
+                data.train,
+                data.val,
+                fine_tuning,
+                context,
+                "finetune (distilled student)",
+            )
+            encoders["distilled_lfp_latent_objective"] = pool.result("distilled_lfp_latent_objective")[0]
+            encoders["distilled_lfp_finetuned"] = pool.result("distilled_lfp_finetuned")
+            encoders["lfp_supervised"] = pool.result("lfp_supervised")
+        singles = {
+            binned.session_id: pool.result(f"lfp_single/{binned.session_id}")[0] for binned in heldout_binned
+        }
+    finally:
+        pool.close()
 
-    def finetuned(encoder: Encoder, desc: str) -> Encoder:
-        start = fit_head(encoder, data.train, data.val, HeadConfig()).decoder
-        config = FinetuneConfig(loop=loop(plan.steps, FinetuneConfig().loop.lr))
-        return timer.run(finetune, start, data.train, data.val, config, context, desc=desc)[0].encoder
-
-    encoders["distilled_lfp_finetuned"] = finetuned(
-        copy.deepcopy(encoders["distilled_lfp"]), "finetune (distilled student)"
-    )
-    torch.manual_seed(plan.seed)
-    scratch = new_encoder(profile, "lfp", data.train[0].lfp.shape[-1], n_sessions, size)
-    normalizer = fit_lfp_normalization(data.train)
-    scratch.set_normalization(normalizer.mean, normalizer.std)
-    encoders["lfp_supervised"] = finetuned(scratch, "supervised (random init)")
-
-    rows = [
-        "ridge_lfp",
-        "lfp_single",
-        "lfp_multi",
-        "distilled_lfp",
-        "spike_teacher",
-        "spike_untrained",
-        "distilled_lfp_latent_objective",
-        "distilled_lfp_finetuned",
-        "lfp_supervised",
-    ]
+    encoders["lfp_single"] = None  # one per held-out session, taken from ``singles``
+    rows = ["ridge_lfp", *encoders]
     per_session: dict[str, dict[str, float]] = {row: {} for row in rows}
-    concat_rows = [row for row in rows if row != "ridge_lfp"]
-    per_session_concat: dict[str, dict[str, float]] = {row: {} for row in concat_rows}
-    heldout_ids = []
+    per_session_concat: dict[str, dict[str, float]] = {row: {} for row in encoders}
     for binned in heldout_binned:
-        heldout_ids.append(binned.session_id)
         like_rows = [table.row(s.session_id) for s in train_binned if s.subject == binned.subject]
-        n_bins = len(binned)
-        calibration = BinBlock(0, int(n_bins * plan.calibration_fraction))
-        test = BinBlock(calibration.stop + profile.features.window_bins, n_bins)
+        calibration, test = blocks[binned.session_id]
         for name, encoder in encoders.items():
-            row = add_unseen_session(encoder, like_rows)
+            if encoder is None:
+                encoder, row = singles[binned.session_id], 0
+            else:
+                row = add_unseen_session(encoder, like_rows)
             session = SessionBins.from_binned(binned, row)
-            for pool, scores in (("mean", per_session), ("concat", per_session_concat)):
+            for pool_latents, scores in (("mean", per_session), ("concat", per_session_concat)):
                 scores[name][binned.session_id] = encoder_score(
-                    encoder, session, calibration, test, ALPHAS, pool
+                    encoder, session, calibration, test, ALPHAS, pool_latents
                 ).r2
 
         session = SessionBins.from_binned(binned, 0)
-        calibration_part = session.block(calibration)
-        single_config = PretrainConfig(
-            modality="lfp", objective="mae", size=size, loop=loop(plan.single_steps)
-        )
-        # The single-session model sees only the calibration block: its first
-        # 85% trains the MAE, the rest is its validation block.
-        inner = BinBlock(0, int(calibration.n_bins * 0.85))
-        single, _ = timer.run(
-            pretrain,
-            [calibration_part.block(inner)],
-            [calibration_part.block(BinBlock(inner.stop, calibration.n_bins))],
-            profile,
-            single_config,
-            context,
-            n_sessions=1,
-            desc=f"lfp single ({binned.session_id})",
-        )
-        for pool, scores in (("mean", per_session), ("concat", per_session_concat)):
-            scores["lfp_single"][binned.session_id] = encoder_score(
-                single, session, calibration, test, ALPHAS, pool
-            ).r2
-
         normalizer = Normalizer().fit(session.lfp[calibration.as_slice()])
-        features = _lagged(normalizer.apply(session.lfp).reshape(n_bins, -1), plan.ridge_history_bins)
+        features = _lagged(normalizer.apply(session.lfp).reshape(len(binned), -1), plan.ridge_history_bins)
         ridge = calibrate_and_score(
             features[calibration.as_slice()],
             session.kinematics[calibration.as_slice()],
@@ -305,18 +393,19 @@ def run(args: argparse.Namespace) -> dict:
         per_session["ridge_lfp"][binned.session_id] = ridge.r2
 
     r2 = {row: float(np.mean(list(per_session[row].values()))) for row in rows}
-    tail = max(1, plan.steps // 10)
-    r2_concat = {row: float(np.mean(list(per_session_concat[row].values()))) for row in concat_rows}
+    tail = max(1, plan.pretrain_steps // 10)
+    r2_concat = {row: float(np.mean(list(per_session_concat[row].values()))) for row in encoders}
     distilled, multi, teacher = r2["distilled_lfp"], r2["lfp_multi"], r2["spike_teacher"]
     return {
         "r2": r2,
         "r2_concat_readout": r2_concat,
         "r2_per_session": per_session,
-        "heldout_sessions": heldout_ids,
+        "heldout_sessions": [binned.session_id for binned in heldout_binned],
         "train_sessions": table.ids,
-        "train_minutes_cpu": timer.seconds / 60.0,
+        # Training time of every stage added up (stages ran side by side in ``plan.workers`` processes).
+        "train_minutes_cpu": sum(pool.stage_seconds.values()) / 60.0,
+        "stage_minutes": {name: seconds / 60.0 for name, seconds in pool.stage_seconds.items()},
         "wall_minutes": (time.perf_counter() - started) / 60.0,
-        "process_cpu_minutes": (time.process_time() - cpu_started) / 60.0,
         "goals": {
             "distilled_minus_lfp_multi": distilled - multi,
             "distilled_beats_lfp_multi_by_0.10": distilled - multi >= 0.10,
