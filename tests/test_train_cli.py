@@ -41,13 +41,15 @@ def sessions(tmp_path_factory) -> Path:
 def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     argv = ["train", "pipeline", "--profile", PROFILE, "--data", str(sessions), "--out", str(out)]
-    assert main([*argv, "--steps", "4", "--finetune-steps", "3", *TINY]) == 0
+    assert main([*argv, "--steps", "4", "--teacher-steps", "6", "--finetune-steps", "3", *TINY]) == 0
     summary = json.loads((out / "summary.json").read_text())
     teacher = load_checkpoint(out / "teacher.pt")
     assert teacher.encoder_config.modality == "spikes"
+    assert [step for step, _ in teacher.metrics["val_r2_history"]] == [6]  # its own budget
     assert teacher.session_ids == [session_id(0, 0), session_id(0, 1)]
     student = load_checkpoint(out / "student.pt")
     assert student.encoder_config.modality == "lfp"
+    assert [step for step, _ in student.metrics["val_r2_history"]] == [4]
     assert student.normalization is not None and student.features["bin_ms"] == 20.0
     decoder = load_checkpoint(out / "decoder.pt")
     assert decoder.kinematics_names == ["vel_x", "vel_y"]
