@@ -258,34 +258,15 @@ def run(args: argparse.Namespace) -> dict:
         # Independent stages first, in the order their results are needed; the pool runs
         # ``workers`` of them at a time.
         multi_session = (data.train, data.val, profile)
-        pool.submit(
-            "spike_teacher",
-            pretrain,
-            *multi_session,
-            pretraining("spikes", "mae", plan.pretrain_steps),
-            context,
-            n_sessions=n_sessions,
-            desc="teacher (mae)",
-        )
-        pool.submit(
-            "lfp_multi",
-            pretrain,
-            *multi_session,
-            pretraining("lfp", "mae", plan.pretrain_steps),
-            context,
-            n_sessions=n_sessions,
-            desc="lfp multi-session (mae)",
-        )
+
+        def submit_pretraining(name: str, modality: str, objective: str, desc: str) -> None:
+            config = pretraining(modality, objective, plan.pretrain_steps)
+            pool.submit(name, pretrain, *multi_session, config, context, n_sessions=n_sessions, desc=desc)
+
+        submit_pretraining("spike_teacher", "spikes", "mae", "teacher (mae)")
+        submit_pretraining("lfp_multi", "lfp", "mae", "lfp multi-session (mae)")
         if plan.controls:
-            pool.submit(
-                "latent_teacher",
-                pretrain,
-                *multi_session,
-                pretraining("spikes", "latent", plan.pretrain_steps),
-                context,
-                n_sessions=n_sessions,
-                desc="teacher (latent objective)",
-            )
+            submit_pretraining("latent_teacher", "spikes", "latent", "teacher (latent objective)")
         teacher, teacher_run = pool.result("spike_teacher")
         pool.submit(
             "distilled_lfp",
