@@ -1,7 +1,7 @@
 """Soak: an hour of simulated data replayed as fast as possible through the engine; its memory must stay flat.
 
 Replay and engine run in separate processes over real LSL, as in ``rtbci latency``.
-The engine process samples its own RSS every 10 s. At ``--speed max`` the replay
+The engine process samples its own RSS every second. At ``--speed max`` the replay
 follows the engine's output stream (:class:`rtbci.replay_follow.OutputFollower`):
 it runs as fast as the engine decodes, so every bin of the hour is decoded and
 the JSON reports the throughput. A finite ``--speed`` is a fixed pace instead.

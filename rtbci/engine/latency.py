@@ -35,7 +35,8 @@ _KEPT_FIELDS = ("seq", "index", "end_time", *TIMESTAMP_FIELDS, "late_mask", "fla
 _TAP_POLL_S = 0.2
 # How long the engine may take to decode its first bin of live data before the replay speeds up anyway.
 _FIRST_BIN_TIMEOUT_S = 30.0
-_RSS_EVERY_S = 10.0
+# Often enough that a max-speed soak (an hour of data in about 30 s) still gets a series.
+_RSS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
