@@ -85,6 +85,25 @@ def test_consistent_jump_back_is_a_clock_reset():
     assert aligner.clock_resets == 1
 
 
+def test_a_decoder_far_behind_decodes_late_bins_that_an_input_delivered():
+    aligner = _aligner()
+    _add(aligner, 0, 10, 1.0)
+    _add(aligner, 1, 10, 1.0)
+    aligner.pop(now=0.0)
+    for index in range(11, 16):
+        _add(aligner, 0, index, float(index))
+    # Input 1 is gone and the decoder stalled for 2 s: input 0's bins are still decoded, in order.
+    now = aligner.end_time(11) + 2.0
+    decoded = [aligner.pop(now) for _ in range(5)]
+    assert [b.index for b in decoded] == [11, 12, 13, 14, 15]
+    assert all(b.late_mask == 0b10 and b.gap_bins == 0 for b in decoded)
+    assert decoded[-1].values[0][0] == 15.0
+    # Past input 0's last bin nothing was delivered: the clock resumes at the bin due now.
+    resumed = aligner.pop(now)
+    assert resumed.gap_bins > 0 and resumed.end_time + aligner.deadline_s <= now + BIN_S
+    assert aligner.gap_bins == resumed.gap_bins
+
+
 def test_a_full_input_ring_drops_its_oldest_bins_and_counts_them():
     aligner = _aligner()
     for index in range(20):

@@ -215,9 +215,11 @@ class BinAligner:
             overdue_s = now - (self.end_time(n) + self.deadline_s)
             if overdue_s < 0:
                 return None
-            if overdue_s > _MAX_CATCH_UP_S:
+            if overdue_s > _MAX_CATCH_UP_S and n not in firsts:
                 # Deadlines are on the inputs' clock, which advances with real time while they are
-                # silent; a bin this far overdue means that clock jumped. Resume at the bin due now.
+                # silent; a bin this far overdue that no input delivered means that clock jumped.
+                # Resume at the bin due now. (A bin some input delivered is data: it is decoded,
+                # late, however far the decoder fell behind.)
                 skipped = int(overdue_s // self.bin_s)
                 self.gap_bins += skipped
                 self._pending_gap += skipped

@@ -99,21 +99,31 @@ class LslInput:
         self.chunks = 0
         self.reconnects = 0
         self.stream_name = info.name()
+        # (info, opened inlet) from the reconnecting thread, swapped in by the next pull.
         self._replacement = None
+        self._retired = None  # the lost inlet, destroyed by the reconnecting thread after the swap
+        self._swapped = threading.Event()
+        self._reconnect_lock = threading.Lock()
         self._reconnecting: threading.Thread | None = None
-        self._open(info)
+        self._closed = False
+        self._use(self._open(info))
 
-    def _open(self, info) -> None:
+    def _open(self, info):
+        """A new inlet on ``info``, connected (blocks for milliseconds: never on the hot path)."""
         pylsl = self.pylsl
         # Clock sync maps the source's timestamps onto our clock and keeps doing so; no
         # dejitter (it would smooth away the timing we measure) and no monotonize (it would
         # hide a clock reset that the engine must see).
-        self.inlet = pylsl.StreamInlet(
+        inlet = pylsl.StreamInlet(
             info, max_buflen=self.max_buflen_s, recover=True, processing_flags=pylsl.proc_clocksync
         )
-        self.inlet.open_stream(timeout=self.resolve_timeout_s)
-        self._obj = self.inlet.obj
-        self._pull = self.inlet.do_pull_chunk
+        inlet.open_stream(timeout=self.resolve_timeout_s)
+        return inlet
+
+    def _use(self, inlet) -> None:
+        self.inlet = inlet
+        self._obj = inlet.obj
+        self._pull = inlet.do_pull_chunk
 
     def pull(self, timeout: float = 0.0) -> int:
         """Pull what is there into ``data``/``timestamps``; wait up to ``timeout`` for the first sample.
@@ -178,28 +188,49 @@ class LslInput:
             self.pylsl.util.handle_error(code)
         # Not recoverable by liblsl itself (no source_id): look for it again off the hot path.
         self.state = ConnectionState.LOST
-        if self._reconnecting is None or not self._reconnecting.is_alive():
-            self._reconnecting = threading.Thread(
-                target=self._find_again, name=f"reconnect-{self.role}", daemon=True
-            )
-            self._reconnecting.start()
+        with self._reconnect_lock:
+            if self._reconnecting is None:
+                self._reconnecting = threading.Thread(
+                    target=self._reconnect, name=f"reconnect-{self.role}", daemon=True
+                )
+                self._reconnecting.start()
         return 0
 
-    def _find_again(self) -> None:
-        while self.state is ConnectionState.LOST and self._replacement is None:
+    def _reconnect(self) -> None:
+        # Resolving, connecting and destroying an inlet block (connecting took 10 ms on an idle
+        # loopback, and a reconnection done on the decode thread once stalled it for 1.8 s in CI),
+        # so all of it happens here; the decode thread only swaps references.
+        while True:
+            self._find_replacement()
+            if not self._closed:  # close() sets _closed before _swapped, so this wait always ends
+                self._swapped.wait()
+            self._swapped.clear()
+            self._retired = None  # the last reference: liblsl destroys the lost inlet on this thread
+            with self._reconnect_lock:  # a loss after the swap is this thread's to handle
+                if self._closed or self.state is ConnectionState.CONNECTED:
+                    self._reconnecting = None
+                    return
+
+    def _find_replacement(self) -> None:
+        while not self._closed and self._replacement is None:
             try:
                 info = resolve_stream(self.spec, self.role, self.resolve_timeout_s)
                 check_stream(info, self.spec, self.role)
+                inlet = self._open(info)
             except UserError:  # not back yet, or back with the wrong shape: keep looking
                 continue
-            self._replacement = info
+            except (self.pylsl.util.TimeoutError, self.pylsl.util.LostError):  # gone again before it opened
+                continue
+            self._replacement = (info, inlet)
 
     def _swap_in_replacement(self) -> None:
-        info, self._replacement = self._replacement, None
-        self._open(info)
+        (info, inlet), self._replacement = self._replacement, None
+        self._retired = self.inlet
+        self._use(inlet)
         self.stream_name = info.name()
         self.reconnects += 1
         self.state = ConnectionState.CONNECTED
+        self._swapped.set()
 
     def drop_queued(self) -> int:
         """Discard every sample queued in the inlet (the backlog from before serving); returns how many."""
@@ -212,4 +243,6 @@ class LslInput:
     def close(self) -> None:
         """Stop receiving."""
         self.state = ConnectionState.LOST
+        self._closed = True
+        self._swapped.set()  # releases a reconnecting thread that is waiting for a swap
         self.inlet.close_stream()
