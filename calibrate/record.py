@@ -19,13 +19,14 @@ from tqdm.auto import tqdm
 
 from calibrate.errors import CalibrationDataError
 from rtbci.engine.inlet import LslInput
+from rtbci.engine.lslinfo import described_channel_labels
 from rtbci.engine.resolve import describe, resolve_stream
 from rtbci.io.session import SessionMeta, StreamKind
 from rtbci.io.store import SessionWriter, StreamLayout
 from rtbci.lsl import require_pylsl
 from rtbci.profile import Profile
 
-__all__ = ["RecordedBlock", "StreamHealth", "record_block", "stream_channel_labels"]
+__all__ = ["RecordedBlock", "StreamHealth", "record_block"]
 
 # Inlet buffer while recording: generous, since the loop also writes to disk between pulls.
 RECORD_BUFFER_S = 10
@@ -84,18 +85,6 @@ class RecordedBlock:
     session_id: str
     seconds: float
     health: dict[str, StreamHealth] = field(default_factory=dict)
-
-
-def stream_channel_labels(info, n_channels: int, role: str) -> list[str]:
-    """Channel labels from an LSL stream description; ``<role><i>`` where it names none."""
-    labels = []
-    channel = info.desc().child("channels").child("channel")
-    while not channel.empty() and len(labels) < n_channels:
-        labels.append(channel.child_value("label"))
-        channel = channel.next_sibling()
-    if len(labels) == n_channels and all(labels) and len(set(labels)) == n_channels:
-        return labels
-    return [f"{role}{index:03d}" for index in range(n_channels)]
 
 
 def _stream_units(info) -> str:
@@ -181,7 +170,9 @@ def record_block(
             _KINDS[role],
             source.n_channels,
             source.rate,
-            stream_channel_labels(infos[role], source.n_channels, role),
+            described_channel_labels(
+                infos[role], source.n_channels, [f"{role}{index:03d}" for index in range(source.n_channels)]
+            ),
             _stream_units(infos[role]),
             source.dtype,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rtbci.engine.lslinfo import described_channel_labels
 from rtbci.engine.resolve import resolve_stream
 from rtbci.engine.rolling import RollingBuffer
 from rtbci.lsl import require_pylsl
@@ -20,17 +21,6 @@ __all__ = ["BEHAVIOR_LABELS", "BehaviorFollower", "r2_with_truth"]
 
 # Channel order of a behavior stream whose description names no channels (the Session contract's).
 BEHAVIOR_LABELS = ("pos_x", "pos_y", "vel_x", "vel_y", "target_x", "target_y")
-
-
-def _channel_labels(info, n_channels: int) -> list[str]:
-    channel = info.desc().child("channels").child("channel")
-    labels = []
-    while not channel.empty() and len(labels) < n_channels:
-        labels.append(channel.child_value("label"))
-        channel = channel.next_sibling()
-    if len(labels) == n_channels and all(labels):
-        return labels
-    return list(BEHAVIOR_LABELS[:n_channels])
 
 
 class BehaviorFollower:
@@ -56,7 +46,9 @@ class BehaviorFollower:
         info = resolve_stream(spec, "behavior", timeout)
         self.inlet = pylsl.StreamInlet(info, max_buflen=2, processing_flags=pylsl.proc_clocksync)
         self.inlet.open_stream(timeout=timeout)
-        self.labels = _channel_labels(self.inlet.info(timeout), spec.channels)
+        self.labels = described_channel_labels(
+            self.inlet.info(timeout), spec.channels, BEHAVIOR_LABELS[: spec.channels]
+        )
         self.rolling = RollingBuffer(int(seconds * max(spec.rate, 100.0)), spec.channels)
 
     def poll(self) -> int:

@@ -8,7 +8,7 @@ import numpy as np
 
 from rtbci.lsl import require_pylsl
 
-__all__ = ["channel_format_for", "make_stream_info", "numpy_dtype_for"]
+__all__ = ["channel_format_for", "described_channel_labels", "make_stream_info", "numpy_dtype_for"]
 
 # LSL has no unsigned types: counts stored as uint8 travel as int16, which holds every value.
 _FORMAT_BY_KIND_SIZE = {
@@ -110,3 +110,26 @@ def make_stream_info(
         channel.append_child_value("label", label)
         channel.append_child_value("unit", unit)
     return info
+
+
+def described_channel_labels(info, n_channels: int, fallback: Sequence[str]) -> list[str]:
+    """The channel labels a stream's description gives, or ``fallback`` when they are not usable.
+
+    Parameters
+    ----------
+    info
+        A full ``pylsl.StreamInfo`` (from an inlet's ``info()``, which carries the description).
+    n_channels
+        Channels of the stream.
+    fallback
+        ``n_channels`` labels to use when the description names fewer channels,
+        leaves a label empty, or repeats one.
+    """
+    channel = info.desc().child("channels").child("channel")
+    labels = []
+    while not channel.empty() and len(labels) < n_channels:
+        labels.append(channel.child_value("label"))
+        channel = channel.next_sibling()
+    if len(labels) == n_channels and all(labels) and len(set(labels)) == n_channels:
+        return labels
+    return list(fallback)
