@@ -125,6 +125,26 @@ def test_live_source_stops_after_the_requested_seconds(tmp_path) -> None:
     assert stats.seconds == pytest.approx(0.5)
 
 
+def test_live_source_streams_from_a_later_minute_of_the_same_session(tmp_path) -> None:
+    profile = load_profile(_unique_profile(tmp_path))
+    source = LiveRigSource(profile, seed=SEED, from_minute=0.05)  # sample 3000 on
+    result = {}
+    thread = threading.Thread(
+        target=lambda: result.update(stats=source.run(threading.Event(), seconds=1.0)), daemon=True
+    )
+    thread.start()
+    spikes, _ = _pull(_resolve(profile.streams.spikes.name), 300)
+    thread.join(timeout=10.0)
+    assert result["stats"].samples == 1000 and result["stats"].seconds == pytest.approx(1.0)
+    # The samples are the session's own from sample 3000 on: simulated through, never sent before.
+    offline = simulate_session(config_for_profile(profile), 0, 0, 0.075, SEED).streams["spikes"].data
+    matches = [k for k in range(offline.shape[0] - 20) if np.array_equal(offline[k : k + 20], spikes[:20])]
+    assert len(matches) == 1 and 3000 <= matches[0] < 4000
+    assert np.array_equal(offline[matches[0] : matches[0] + len(spikes)], spikes)
+    with pytest.raises(SimProfileError, match="--from-minute must be >= 0"):
+        LiveRigSource(profile, from_minute=-1.0)
+
+
 def test_profiles_the_simulator_cannot_serve_give_clear_errors(tmp_path) -> None:
     wrong_channels = load_profile(_unique_profile(tmp_path, **{"channels = 96": "channels = 100"}))
     with pytest.raises(SimProfileError, match=r"streams\.spikes\.channels.*multiple of 96"):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from rtbci.demo import DEMO_UNSEEN_FROM_MINUTE
 from rtbci.profile import load_profile
 from rtbci.runtime import load_backend, read_manifest
 from rtbci.signal import featurize
@@ -27,6 +28,10 @@ def test_profile_points_at_the_committed_artifact(profile) -> None:
     assert manifest.modality == profile.model.input == "lfp"
     assert manifest.kinematics_names == list(profile.output.kinematics)
     assert manifest.session_id == "sim-S0-d00"  # the session `make demo` streams
+
+
+def test_the_demo_streams_minutes_the_demo_model_never_trained_on() -> None:
+    assert DEMO_UNSEEN_FROM_MINUTE >= DemoRecipe.minutes
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from apps.decoder.main_window import DecoderWindow, EngineState
-from rtbci.demo import DEMO_PROFILE, SimulatedRig, check_demo_profile
+from rtbci.demo import DEMO_PROFILE, DEMO_UNSEEN_FROM_MINUTE, SimulatedRig, check_demo_profile
 
 __all__ = ["application", "run_app", "run_demo_window"]
 
@@ -80,7 +80,7 @@ def run_demo_window(profile: Path, backend: str, seed: int, seconds: float | Non
     """
     rig_profile = check_demo_profile(profile)
     app = application()
-    with SimulatedRig(rig_profile, seed):
+    with SimulatedRig(rig_profile, seed, from_minute=DEMO_UNSEEN_FROM_MINUTE):
         window = DecoderWindow([profile], backend=backend)
         _install_handlers(window)
         window.show()

@@ -54,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     live.add_argument(
         "--seconds", type=float, help="stop after this much stream time (default: run until ^C)"
     )
+    live.add_argument(
+        "--from-minute",
+        type=float,
+        default=0.0,
+        metavar="M",
+        help="start streaming at minute M of the session; the minutes before are simulated, not sent",
+    )
     parser.set_defaults(func=run)
 
 
@@ -100,7 +107,7 @@ def _stream_live(args: argparse.Namespace) -> int:
         profile = load_profile(args.profile)
     except ProfileError as error:
         raise UserError(str(error)) from None
-    source = LiveRigSource(profile, seed=args.seed, session=args.session)
+    source = LiveRigSource(profile, seed=args.seed, session=args.session, from_minute=args.from_minute)
     stop = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stop.set())

@@ -141,6 +141,11 @@ class LiveRigSource:
         Simulator settings; the arrays are set from the profile.
     chunk_samples
         Samples per pushed chunk (10 = every 10 ms at 1 kHz).
+    from_minute
+        Where in the session streaming starts. The minutes before it are simulated
+        (every filter and the task carry on exactly as in a file of the session) but
+        not sent, so a decoder trained on a session's first minutes can be shown
+        minutes it never saw. The outlets appear once the first block to send is ready.
     """
 
     def __init__(
@@ -150,13 +155,17 @@ class LiveRigSource:
         session: int = 0,
         config: SimConfig | None = None,
         chunk_samples: int = 10,
+        from_minute: float = 0.0,
     ) -> None:
+        if from_minute < 0:
+            raise SimProfileError(f"--from-minute must be >= 0, got {from_minute:g}")
         self.profile = profile
         self.subject = _subject_index(profile)
         self.session = session
         self.seed = seed
         self.config = config_for_profile(profile, config)
         self.chunk_samples = chunk_samples
+        self.first_sample = round(from_minute * 60.0 * self.config.rate_hz)
         n_channels = self.config.n_channels
         streams = profile.streams
         regions = self.config.channel_regions()
@@ -177,8 +186,9 @@ class LiveRigSource:
         """One line per stream that :meth:`run` will serve."""
         rate = self.config.rate_hz
         chunk_ms = 1000.0 * self.chunk_samples / rate
+        start = f", from minute {self.first_sample / rate / 60.0:g}" if self.first_sample else ""
         lines = [
-            f"simulated rig {session_id(self.subject, self.session)} (seed {self.seed}), "
+            f"simulated rig {session_id(self.subject, self.session)} (seed {self.seed}{start}), "
             f"{self.config.n_channels} electrodes, "
             f"chunks of {self.chunk_samples} samples every {chunk_ms:g} ms"
         ]
@@ -232,6 +242,8 @@ class LiveRigSource:
         simulator = RigSimulator(self.config, self.subject, self.session, self.seed)
         while not stop.is_set():
             block = simulator.next_block()
+            if block.start_sample + len(block) <= self.first_sample:
+                continue
             while not stop.is_set():
                 try:
                     blocks.put(block, timeout=0.1)
@@ -267,18 +279,20 @@ class LiveRigSource:
         LiveStats
         """
         pylsl = require_pylsl()
-        outlets, marker_outlet = self._make_outlets(pylsl)
         fs = self.config.rate_hz
-        total = None if seconds is None else round(seconds * fs)
         blocks: queue.Queue[SimBlock] = queue.Queue(maxsize=2)
         producer_stop = threading.Event()
         producer = threading.Thread(target=self._produce, args=(blocks, producer_stop), daemon=True)
         producer.start()
         stats = LiveStats()
+        outlets, marker_outlet = {}, None
         try:
             block = self._next_block(blocks, stop, producer)
-            t0 = pylsl.local_clock()
-            sent = 0
+            outlets, marker_outlet = self._make_outlets(pylsl)
+            # Session sample s is stamped t0 + s / fs: the first one sent is stamped now.
+            t0 = pylsl.local_clock() - self.first_sample / fs
+            sent = self.first_sample
+            total = None if seconds is None else self.first_sample + round(seconds * fs)
             while block is not None and not stop.is_set() and (total is None or sent < total):
                 offset = sent - block.start_sample
                 if offset >= len(block):
@@ -306,8 +320,8 @@ class LiveRigSource:
                 stats.chunks += 1
                 stats.max_lateness_s = max(stats.max_lateness_s, lateness)
                 stats.late_chunks += int(lateness > _LATE_S)
-            stats.samples = sent
-            stats.seconds = sent / fs
+            stats.samples = sent - self.first_sample
+            stats.seconds = stats.samples / fs
         finally:
             producer_stop.set()
             producer.join(timeout=5.0)
