@@ -43,12 +43,14 @@ def test_stream_vanishes_and_returns(tmp_path):
     try:
         engine.start()
         assert wait_for(lambda: engine.snapshot()["bins"] >= 50)
+        before_gap = engine.snapshot()  # (a loaded machine can make a start-up bin late too)
         lfp.close()
         del lfp
         gc.collect()  # destroys the LFP outlet: the stream is gone from the network
-        assert wait_for(lambda: engine.snapshot()["late_by_input"]["lfp"] >= 40)
+        late_lfp_before = before_gap["late_by_input"]["lfp"]
+        assert wait_for(lambda: engine.snapshot()["late_by_input"]["lfp"] >= late_lfp_before + 40)
         status_during_gap = format_status(engine.snapshot(), engine.recent())
-        decoded_during_gap = engine.snapshot()["bins"]
+        decoded_during_gap = engine.snapshot()["bins"] - before_gap["bins"]
         lfp = ThreadedReplay(only_streams(session, "lfp"), profile, ReplayOptions(progress=False)).start()
         late_before_return = engine.snapshot()["late"]
         # Back on the same bin grid: bins complete again without standing in for the LFP.
@@ -60,7 +62,7 @@ def test_stream_vanishes_and_returns(tmp_path):
         spikes.close()
         lfp.close()
     assert snapshot["errors"] == []
-    assert decoded_during_gap >= 90  # the output kept coming while the LFP was gone
+    assert decoded_during_gap >= 40  # the output kept coming while the LFP was gone
     assert "late" in status_during_gap and late_before_return > 0
     lfp_health = snapshot["inputs"]["lfp"]
     assert lfp_health["gaps"] + lfp_health["timestamp_jumps"] >= 1
