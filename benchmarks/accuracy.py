@@ -56,6 +56,7 @@ from rtbci.train.heldout import add_unseen_session, calibrate_and_score, encoder
 from rtbci.train.loop import LoopConfig
 from rtbci.train.pipeline import split_sessions
 from rtbci.train.pretrain import PretrainConfig, pretrain
+from rtbci.train.readout import with_history
 from rtbci.train.splits import BinBlock, SplitConfig
 
 DEMO_PROFILE = "profiles/demo.toml"
@@ -161,15 +162,6 @@ def _simulate(plan: AccuracyPlan, profile: Profile) -> tuple[list[BinnedSession]
         recording = simulate_session(SimConfig(), subject, session, minutes, seed=plan.seed)
         binned.append(featurize(recording, profile, progress=False))
     return binned[: len(train_ids)], binned[len(train_ids) :]
-
-
-def _lagged(values: np.ndarray, history: int) -> np.ndarray:
-    """``(T, D)`` -> ``(T, D * history)``: each bin beside the ``history - 1`` bins before it.
-
-    Bins before the start of the session count as zeros.
-    """
-    padded = np.concatenate([np.zeros((history - 1, values.shape[1]), values.dtype), values])
-    return np.concatenate([padded[lag : lag + len(values)] for lag in range(history - 1, -1, -1)], axis=1)
 
 
 def _constant_rate_nll(blocks: list[SessionBins]) -> float:
@@ -363,7 +355,8 @@ def run(args: argparse.Namespace) -> dict:
 
         session = SessionBins.from_binned(binned, 0)
         normalizer = Normalizer().fit(session.lfp[calibration.as_slice()])
-        features = _lagged(normalizer.apply(session.lfp).reshape(len(binned), -1), plan.ridge_history_bins)
+        flat = normalizer.apply(session.lfp).reshape(len(binned), -1)
+        features = with_history(flat, plan.ridge_history_bins)
         ridge = calibrate_and_score(
             features[calibration.as_slice()],
             session.kinematics[calibration.as_slice()],

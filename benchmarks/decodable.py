@@ -25,7 +25,7 @@ from rtbci.signal import featurize
 from rtbci.sim import SimConfig, session_id, simulate_session
 from rtbci.train.data import SessionBins
 from rtbci.train.metrics import r2_per_axis
-from rtbci.train.readout import ridge_path
+from rtbci.train.readout import ridge_path, with_history
 
 ALPHAS = (10.0, 100.0, 1000.0, 1e4, 1e5)
 MODALITIES = ("lfp", "spikes")
@@ -40,17 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scored-minutes", type=float, default=5.0, help="scored block at the end")
     parser.add_argument("--lags", type=int, nargs="+", default=[1, 5], help="bins of history per input")
     parser.add_argument("--seed", type=int, default=0, help="simulator seed")
-
-
-def with_history(features: np.ndarray, lags: int) -> np.ndarray:
-    """``(T, d)`` -> ``(T, d * lags)``: each bin's features and those of the ``lags - 1`` bins before
-    (zeros before the first bin)."""
-    shifted = [features]
-    for lag in range(1, lags):
-        earlier = np.zeros_like(features)
-        earlier[lag:] = features[:-lag]
-        shifted.append(earlier)
-    return np.concatenate(shifted, axis=1)
 
 
 def _standardized(features: np.ndarray, fit: slice) -> np.ndarray:

@@ -22,13 +22,13 @@ from calibrate.split import CalibrationSplit
 from rtbci.signal import BinnedSession, Normalizer
 from rtbci.train.data import SessionBins
 from rtbci.train.metrics import r2_per_axis
+from rtbci.train.readout import with_history
 
 __all__ = [
     "CALIBRATED",
     "PREVIOUS",
     "RIDGE_RAW",
     "HeldoutScores",
-    "lagged",
     "ridge_raw_predictions",
     "score_heldout",
 ]
@@ -78,16 +78,6 @@ class HeldoutScores:
         return table
 
 
-def lagged(values: np.ndarray, history: int) -> np.ndarray:
-    """``(T, D)`` -> ``(T, D * history)``: each bin beside the ``history - 1`` bins before it.
-
-    Bins before the start of the block count as zeros.
-    """
-    padded = np.concatenate([np.zeros((history - 1, values.shape[1]), values.dtype), values])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, history, axis=0)  # (T, D, history)
-    return windows.reshape(len(values), -1).copy()
-
-
 def ridge_raw_predictions(
     bins: SessionBins, modality: str, split: CalibrationSplit, history: int, alphas=DEFAULT_ALPHAS
 ) -> np.ndarray:
@@ -97,7 +87,7 @@ def ridge_raw_predictions(
     """
     features = bins.inputs(modality).reshape(bins.n_bins, -1)
     normalizer = Normalizer().fit(features[split.train.as_slice()])
-    design = lagged(normalizer.apply(features), history)
+    design = with_history(normalizer.apply(features), history)
     head, _, _ = fit_ridge_head(design, bins.kinematics, split, alphas)
     with torch.no_grad():
         return head(torch.from_numpy(design)).numpy()

@@ -1,20 +1,10 @@
-"""The decodable benchmark: lagged features line up with their past, and a small run gives its table."""
+"""The decodable benchmark: a small run gives its table."""
 
 import argparse
 
 import numpy as np
 
-from benchmarks.decodable import add_arguments, run, with_history
-
-
-def test_history_puts_each_bins_past_beside_it() -> None:
-    features = np.arange(12, dtype=np.float32).reshape(6, 2)
-    lagged = with_history(features, 3)
-    assert lagged.shape == (6, 6)
-    np.testing.assert_array_equal(lagged[:, :2], features)
-    np.testing.assert_array_equal(lagged[4, 2:4], features[3])
-    np.testing.assert_array_equal(lagged[4, 4:6], features[2])
-    np.testing.assert_array_equal(lagged[1, 4:6], [0.0, 0.0])  # nothing two bins before bin 1
+from benchmarks.decodable import add_arguments, run
 
 
 def test_a_small_run_scores_every_modality_lag_and_data_size() -> None:

@@ -9,7 +9,7 @@ from rtbci.profile import load_profile
 from rtbci.train.encoders import SIZES, new_encoder
 from rtbci.train.heldout import choose_alpha
 from rtbci.train.latents import encode_bins
-from rtbci.train.readout import ridge_path
+from rtbci.train.readout import ridge_path, with_history
 
 
 def test_ridge_path_matches_the_reference_solver() -> None:
@@ -24,6 +24,16 @@ def test_ridge_path_matches_the_reference_solver() -> None:
         assert np.allclose(readout.bias, bias, atol=1e-8)
     with pytest.raises(ValueError, match="penalties"):
         ridge_path(X, Y, [0.0])
+
+
+def test_history_puts_each_bins_past_beside_it() -> None:
+    values = np.arange(12, dtype=np.float32).reshape(6, 2)
+    stacked = with_history(values, 3)
+    assert stacked.shape == (6, 6)
+    np.testing.assert_array_equal(stacked[:, 4:], values)  # the bin itself, last
+    np.testing.assert_array_equal(stacked[4, 2:4], values[3])
+    np.testing.assert_array_equal(stacked[4, :2], values[2])
+    np.testing.assert_array_equal(stacked[1, :2], [0.0, 0.0])  # nothing two bins before bin 1
 
 
 def test_choose_alpha_prefers_strong_penalty_for_pure_noise() -> None:

@@ -16,7 +16,7 @@ from rtbci.train.data import SessionBins
 from rtbci.train.latents import Pooling, encode_bins
 from rtbci.train.metrics import r2_per_axis
 
-__all__ = ["LinearReadout", "encode_blocks", "fit_readout", "readout_r2", "ridge_path"]
+__all__ = ["LinearReadout", "encode_blocks", "fit_readout", "readout_r2", "ridge_path", "with_history"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,16 @@ class LinearReadout:
     def predict(self, features: np.ndarray) -> np.ndarray:
         """``(n, d)`` features -> ``(n, K)`` predictions."""
         return features @ self.weight.T + self.bias
+
+
+def with_history(values: np.ndarray, history: int) -> np.ndarray:
+    """``(T, D)`` -> ``(T, D * history)``: each bin beside the ``history - 1`` bins before it.
+
+    The columns run from the oldest bin to bin ``t`` itself; bins before the start
+    of the block count as zeros, so bin ``t`` never sees anything after it.
+    """
+    padded = np.concatenate([np.zeros((history - 1, values.shape[1]), values.dtype), values])
+    return np.concatenate([padded[lag : lag + len(values)] for lag in range(history)], axis=1)
 
 
 def ridge_path(features: np.ndarray, targets: np.ndarray, alphas: Sequence[float]) -> list[LinearReadout]:
