@@ -145,6 +145,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--distill-steps", type=int, help="steps of distillation (default: the plan's)")
     parser.add_argument("--workers", type=int, help="stages trained side by side (default: 2)")
+    parser.add_argument(
+        "--train-sessions", type=int, help="pretraining sessions per subject (default: the plan's)"
+    )
 
 
 def _simulate(plan: AccuracyPlan, profile: Profile) -> tuple[list[BinnedSession], list[BinnedSession]]:
@@ -199,6 +202,7 @@ def run(args: argparse.Namespace) -> dict:
         "pretrain_steps": args.pretrain_steps,
         "distill_steps": args.distill_steps,
         "workers": args.workers,
+        "train_sessions": args.train_sessions,
     }
     plan = dataclasses.replace(
         plan, **{name: value for name, value in overrides.items() if value is not None}
