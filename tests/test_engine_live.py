@@ -42,7 +42,10 @@ def test_engine_decodes_pushes_and_records_every_bin(tmp_path, session):
         assert wait_for(lambda: engine.snapshot()["bins"] >= 150, timeout=30.0)
         status = format_status(engine.snapshot(), engine.recent())
         pushed, pushed_times = listener.pull_chunk(timeout=1.0, max_samples=1000, as_numpy=True)
-        description = listener.info(timeout=5.0).desc().child("channels").first_child()
+        # Keep the StreamInfo referenced: its XML elements point into it (a temporary's are
+        # freed with it, and reading them then crashed the test run once).
+        outlet_description = listener.info(timeout=5.0)
+        description = outlet_description.desc().child("channels").first_child()
     finally:
         report = engine.stop()
         replay.close()
