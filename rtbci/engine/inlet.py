@@ -198,8 +198,8 @@ class LslInput:
 
     def _reconnect(self) -> None:
         # Resolving, connecting and destroying an inlet block (connecting took 10 ms on an idle
-        # loopback, and a reconnection done on the decode thread once stalled it for 1.8 s in CI),
-        # so all of it happens here; the decode thread only swaps references.
+        # loopback, and was the likely cause of a 1.8 s decode stall in CI when it ran on the
+        # decode thread), so all of it happens here; the decode thread only swaps references.
         while True:
             self._find_replacement()
             if not self._closed:  # close() sets _closed before _swapped, so this wait always ends
@@ -217,9 +217,8 @@ class LslInput:
                 info = resolve_stream(self.spec, self.role, self.resolve_timeout_s)
                 check_stream(info, self.spec, self.role)
                 inlet = self._open(info)
-            except UserError:  # not back yet, or back with the wrong shape: keep looking
-                continue
-            except (self.pylsl.util.TimeoutError, self.pylsl.util.LostError):  # gone again before it opened
+            # Not back yet, back with the wrong shape, or gone again before it opened: keep looking.
+            except (UserError, self.pylsl.util.TimeoutError, self.pylsl.util.LostError):
                 continue
             self._replacement = (info, inlet)
 
