@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rtbci.profile import load_profile
-from rtbci.signal import featurize
+from rtbci.signal import Normalizer, featurize
 from rtbci.sim import SimConfig, session_id, simulate_session
 from rtbci.train.data import SessionBins
 from rtbci.train.metrics import r2_per_axis
@@ -42,11 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="simulator seed")
 
 
-def _standardized(features: np.ndarray, fit: slice) -> np.ndarray:
-    mean, std = features[fit].mean(axis=0), features[fit].std(axis=0) + 1e-6
-    return ((features - mean) / std).astype(np.float32)
-
-
 def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     profile = load_profile(args.profile)
@@ -65,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
             row: dict[str, float] = {}
             for modality in MODALITIES:
                 flat = bins.inputs(modality).reshape(len(velocity), -1).astype(np.float32)
-                flat = _standardized(flat, slice(0, scored.start))
+                flat = Normalizer().fit(flat[: scored.start]).apply(flat)
                 for lags in args.lags:
                     features = with_history(flat, lags)
                     for fit_minutes in args.fit_minutes:
