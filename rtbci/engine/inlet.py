@@ -101,7 +101,6 @@ class LslInput:
         self.stream_name = info.name()
         # (info, opened inlet) from the reconnecting thread, swapped in by the next pull.
         self._replacement = None
-        self._retired = None  # the lost inlet, destroyed by the reconnecting thread after the swap
         self._swapped = threading.Event()
         self._reconnect_lock = threading.Lock()
         self._reconnecting: threading.Thread | None = None
@@ -201,11 +200,12 @@ class LslInput:
         # loopback, and was the likely cause of a 1.8 s decode stall in CI when it ran on the
         # decode thread), so all of it happens here; the decode thread only swaps references.
         while True:
+            lost = self.inlet  # held here, so that liblsl destroys it on this thread after the swap
             self._find_replacement()
             if not self._closed:  # close() sets _closed before _swapped, so this wait always ends
                 self._swapped.wait()
             self._swapped.clear()
-            self._retired = None  # the last reference: liblsl destroys the lost inlet on this thread
+            del lost
             with self._reconnect_lock:  # a loss after the swap is this thread's to handle
                 if self._closed or self.state is ConnectionState.CONNECTED:
                     self._reconnecting = None
@@ -224,7 +224,6 @@ class LslInput:
 
     def _swap_in_replacement(self) -> None:
         (info, inlet), self._replacement = self._replacement, None
-        self._retired = self.inlet
         self._use(inlet)
         self.stream_name = info.name()
         self.reconnects += 1
