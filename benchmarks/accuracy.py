@@ -42,16 +42,14 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmarks.stage_pool import StagePool
-from rtbci.models.encoder import Encoder
 from rtbci.profile import Profile, load_profile
 from rtbci.signal import BinnedSession, Normalizer, featurize
 from rtbci.sim import SimConfig, simulate_session
 from rtbci.train.data import SessionBins, SessionTable
-from rtbci.train.ddp import DistributedContext, init_distributed
+from rtbci.train.ddp import init_distributed
 from rtbci.train.distill import DistillConfig, distill
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
-from rtbci.train.finetune import FinetuneConfig, finetune
-from rtbci.train.head import HeadConfig, fit_head
+from rtbci.train.finetune import FinetuneConfig, head_then_finetune
 from rtbci.train.heldout import add_unseen_session, calibrate_and_score, encoder_score
 from rtbci.train.loop import LoopConfig
 from rtbci.train.pipeline import split_sessions
@@ -183,19 +181,6 @@ def _constant_rate_nll(blocks: list[SessionBins]) -> float:
     return total / n_bins
 
 
-def _finetuned(
-    encoder: Encoder,
-    train: list[SessionBins],
-    val: list[SessionBins],
-    config: FinetuneConfig,
-    context: DistributedContext,
-    desc: str,
-) -> Encoder:
-    """Ridge head on ``encoder``, then supervised fine-tuning of both; returns the encoder."""
-    start = fit_head(encoder, train, val, HeadConfig()).decoder
-    return finetune(start, train, val, config, context, desc=desc)[0].encoder
-
-
 def run(args: argparse.Namespace) -> dict:
     plan = dataclasses.replace(QUICK if args.quick else AccuracyPlan(), seed=args.seed)
     overrides = {
@@ -296,13 +281,13 @@ def run(args: argparse.Namespace) -> dict:
             scratch.set_normalization(normalizer.mean, normalizer.std)
             pool.submit(
                 "lfp_supervised",
-                _finetuned,
+                head_then_finetune,
                 scratch,
                 data.train,
                 data.val,
                 fine_tuning,
                 context,
-                "supervised (random init)",
+                desc="supervised (random init)",
             )
             pool.submit(
                 "distilled_lfp_latent_objective",
@@ -322,17 +307,17 @@ def run(args: argparse.Namespace) -> dict:
         if plan.controls:
             pool.submit(
                 "distilled_lfp_finetuned",
-                _finetuned,
+                head_then_finetune,
                 copy.deepcopy(encoders["distilled_lfp"]),
                 data.train,
                 data.val,
                 fine_tuning,
                 context,
-                "finetune (distilled student)",
+                desc="finetune (distilled student)",
             )
             encoders["distilled_lfp_latent_objective"] = pool.result("distilled_lfp_latent_objective")[0]
-            encoders["distilled_lfp_finetuned"] = pool.result("distilled_lfp_finetuned")
-            encoders["lfp_supervised"] = pool.result("lfp_supervised")
+            encoders["distilled_lfp_finetuned"] = pool.result("distilled_lfp_finetuned").encoder
+            encoders["lfp_supervised"] = pool.result("lfp_supervised").encoder
         singles = {
             binned.session_id: pool.result(f"lfp_single/{binned.session_id}")[0] for binned in heldout_binned
         }

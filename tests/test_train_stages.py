@@ -10,7 +10,7 @@ from rtbci.train.data import SessionBins, WindowSet
 from rtbci.train.ddp import init_distributed
 from rtbci.train.distill import DistillConfig, distill
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
-from rtbci.train.finetune import FinetuneConfig, SupervisedLoss, finetune
+from rtbci.train.finetune import FinetuneConfig, SupervisedLoss, finetune, head_then_finetune
 from rtbci.train.head import HeadConfig, fit_head, score_decoder
 from rtbci.train.heldout import add_unseen_session
 from rtbci.train.latents import encode_bins
@@ -142,6 +142,16 @@ def test_finetuning_lowers_the_supervised_loss_of_the_ridge_start(profile, block
     assert len(result.state.losses) == 60 and not decoder.training
     assert val_loss() < 0.9 * before_loss
     assert np.mean(score_decoder(decoder, val)) > before_r2
+
+
+def test_head_then_finetune_trains_the_given_encoder_past_its_ridge_start(profile, blocks) -> None:
+    train, val, _ = blocks
+    encoder = new_encoder(profile, "spikes", 1, 2, SIZES["tiny"])
+    ridge_only = np.mean(fit_head(encoder, train, val, HeadConfig()).val_r2)
+    config = FinetuneConfig(context_bins=10, window_stride=5, loop=_loop(60))
+    decoder = head_then_finetune(encoder, train, val, config, init_distributed("cpu"))
+    assert decoder.encoder is encoder and not decoder.training
+    assert np.mean(score_decoder(decoder, val)) > ridge_only
 
 
 def test_concat_pooling_keeps_every_token_and_averages_to_the_mean(profile, blocks) -> None:

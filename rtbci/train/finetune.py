@@ -20,12 +20,13 @@ import torch
 from torch import nn
 
 from rtbci.models.decoder import Decoder
+from rtbci.models.encoder import Encoder
 from rtbci.train.data import Batch, SessionBins, WindowSet
 from rtbci.train.ddp import DistributedContext
-from rtbci.train.head import score_decoder
+from rtbci.train.head import HeadConfig, fit_head, score_decoder
 from rtbci.train.loop import LoopConfig, LoopResult, run_loop, settings_without_loop
 
-__all__ = ["FinetuneConfig", "SupervisedLoss", "finetune"]
+__all__ = ["FinetuneConfig", "SupervisedLoss", "finetune", "head_then_finetune"]
 
 
 @dataclass(frozen=True)
@@ -132,3 +133,36 @@ def finetune(
         metadata=metadata,
     )
     return decoder.eval(), result
+
+
+def head_then_finetune(
+    encoder: Encoder,
+    train: Sequence[SessionBins],
+    val: Sequence[SessionBins],
+    config: FinetuneConfig,
+    context: DistributedContext,
+    *,
+    desc: str = "finetune",
+) -> Decoder:
+    """A ridge head on ``encoder`` (penalty chosen on ``val``), then :func:`finetune` of both.
+
+    Parameters
+    ----------
+    encoder
+        Trained or freshly initialised encoder; it is trained in place.
+    train, val
+        Training blocks and later validation blocks.
+    config
+        Fine-tuning settings.
+    context
+        Distributed context.
+    desc
+        Progress-bar label.
+
+    Returns
+    -------
+    Decoder
+        The fine-tuned decoder in eval mode.
+    """
+    start = fit_head(encoder, train, val, HeadConfig()).decoder
+    return finetune(start, train, val, config, context, desc=desc)[0]
