@@ -10,11 +10,11 @@ from benchmarks.decodable import add_arguments, run
 def test_a_small_run_scores_every_modality_lag_and_data_size() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(
-        ["--sessions", "16", "--fit-minutes", "0.5", "1", "--scored-minutes", "0.25", "--lags", "1", "2"]
-    )
+    small = "--sessions 16 --fit-minutes 0.5 1 --scored-minutes 0.25 --lags 1 2"
+    args = parser.parse_args([*small.split(), "--transformer-steps", "10", "--transformer-size", "tiny"])
     result = run(args)
     assert result["sessions"] == ["sim-S0-d16"]
     expected = {f"{m} lags={k} fit={f}min" for m in ("lfp", "spikes") for k in (1, 2) for f in ("0.5", "1")}
+    expected |= {f"{m} transformer fit=1min (fair)" for m in ("lfp", "spikes")}
     assert set(result["r2_upper_bound"]) == expected
     assert all(np.isfinite(value) and value <= 1.0 for value in result["r2_upper_bound"].values())
