@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rtbci.models import Encoder, EncoderConfig, random_keep
+from rtbci.models.backbone import bin_rotary, window_mask
 from rtbci.models.tokenizer import token_groups
 
 REGIONS = tuple([0] * 10 + [1] * 14 + [2] * 16)
@@ -93,6 +94,45 @@ def test_random_keep_ratio_and_masked_tokens_hidden():
     changed[0, hidden_bin, channels] += 10.0
     again = encoder(changed, session, keep)
     assert torch.allclose(again[keep], latents[keep], atol=1e-6)
+
+
+def masked_attention_reference(encoder: Encoder, x, session, keep) -> torch.Tensor:
+    """Every token through the transformer, hidden ones masked out as keys: what dropping them must equal."""
+    tokens = encoder.tokenizer(x, session)
+    B, T, N, d = tokens.shape
+    mask = window_mask(torch.arange(T).repeat_interleave(N), encoder.config.window_bins, keep.reshape(B, -1))
+    h = tokens.reshape(B, T * N, d)
+    for block in encoder.blocks:
+        h = block(h, bin_rotary(T, N, encoder.head_dim, x.device), mask)
+    return encoder.norm(h).reshape(B, T, N, d) * keep[..., None]
+
+
+def test_dropping_hidden_tokens_equals_masking_them():
+    config = small_config(window_bins=3)
+    encoder = Encoder(config).eval()
+    x = inputs(config, bins=12)
+    session = torch.tensor([0, 1])
+    keep = random_keep(2, 12, encoder.n_tokens, 0.5, generator=torch.Generator().manual_seed(3))
+    reference = masked_attention_reference(encoder, x, session, keep)
+    assert torch.allclose(encoder(x, session, keep), reference, atol=1e-5)
+
+
+def test_samples_that_keep_different_token_counts_are_encoded_as_if_alone():
+    config = small_config()
+    encoder = Encoder(config).eval()
+    x = inputs(config)
+    session = torch.tensor([0, 1])
+    keep = torch.stack(
+        [
+            random_keep(1, 10, encoder.n_tokens, ratio, generator=torch.Generator().manual_seed(4))[0]
+            for ratio in (0.2, 0.7)
+        ]
+    )
+    together = encoder(x, session, keep)
+    for sample in range(2):
+        alone = encoder(x[sample : sample + 1], session[sample : sample + 1], keep[sample : sample + 1])
+        assert torch.allclose(together[sample], alone[0], atol=1e-5)
+    assert torch.allclose(together, masked_attention_reference(encoder, x, session, keep), atol=1e-5)
 
 
 def test_future_bins_do_not_change_past_outputs():

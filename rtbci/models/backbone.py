@@ -77,7 +77,8 @@ def window_mask(token_bins: torch.Tensor, window_bins: int, keep: torch.Tensor |
     Parameters
     ----------
     token_bins
-        ``(L,)`` bin index of every token.
+        ``(L,)`` bin index of every token, or ``(B, L)`` when each sample has its
+        own tokens (an encoder that drops hidden tokens).
     window_bins
         ``W``: a query at bin ``t`` sees keys at bins ``t-W+1 .. t``.
     keep
@@ -89,12 +90,14 @@ def window_mask(token_bins: torch.Tensor, window_bins: int, keep: torch.Tensor |
     torch.Tensor
         ``(1 or B, 1, L, L)`` bool.
     """
-    lag = token_bins[:, None] - token_bins[None, :]
+    lag = token_bins[..., :, None] - token_bins[..., None, :]
     allowed = (lag >= 0) & (lag < window_bins)
-    if keep is None:
-        return allowed[None, None]
-    eye = torch.eye(len(token_bins), dtype=torch.bool, device=token_bins.device)
-    return ((allowed[None] & keep[:, None, :]) | eye[None])[:, None]
+    if allowed.dim() == 2:
+        allowed = allowed[None]
+    if keep is not None:
+        eye = torch.eye(token_bins.shape[-1], dtype=torch.bool, device=token_bins.device)
+        allowed = (allowed & keep[:, None, :]) | eye
+    return allowed[:, None]
 
 
 class SelfAttention(nn.Module):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rtbci.models.backbone import Block, RMSNorm, bin_rotary, window_mask
+from rtbci.models.backbone import Block, RMSNorm, Rotary, bin_rotary, window_mask
 from rtbci.models.tokenizer import Tokenizer
 
 __all__ = ["Encoder", "EncoderConfig"]
@@ -170,8 +170,8 @@ class Encoder(nn.Module):
         session
             ``(B,)`` long session indices.
         keep
-            ``(B, T, N)`` bool; tokens with False are hidden from all other tokens (MAE)
-            and their latents are returned as zeros.
+            ``(B, T, N)`` bool; tokens with False are hidden (MAE): the transformer
+            runs on the kept tokens only, and hidden tokens' latents are zeros.
         subject
             ``(B,)`` long subject indices (when the config has subjects).
         first_bin
@@ -186,16 +186,40 @@ class Encoder(nn.Module):
         tokens = self.tokenizer(x, session, subject)
         B, T, N, d = tokens.shape
         token_bins = torch.arange(T, device=x.device).repeat_interleave(N)
-        keep_flat = keep.reshape(B, T * N) if keep is not None else None
-        mask = window_mask(token_bins, self.config.window_bins, keep_flat)
         rotary = bin_rotary(T, N, self.head_dim, x.device, first_bin)
-        h = tokens.reshape(B, T * N, d)
+        tokens = tokens.reshape(B, T * N, d)
+        if keep is None:
+            latents = self._transform(tokens, rotary, window_mask(token_bins, self.config.window_bins))
+        else:
+            latents = self._transform_kept(tokens, token_bins, rotary, keep.reshape(B, T * N))
+        return latents.reshape(B, T, N, d)
+
+    def _transform(self, h: torch.Tensor, rotary: Rotary, mask: torch.Tensor) -> torch.Tensor:
+        """The blocks and the final norm on ``(B, L, d)`` tokens."""
         for block in self.blocks:
             h = block(h, rotary, mask)
-        latents = self.norm(h).reshape(B, T, N, d)
-        if keep is not None:
-            latents = latents * keep[..., None]
-        return latents
+        return self.norm(h)
+
+    def _transform_kept(
+        self, tokens: torch.Tensor, token_bins: torch.Tensor, rotary: Rotary, keep: torch.Tensor
+    ) -> torch.Tensor:
+        """The transformer on each sample's kept tokens only (as in NDT2's MAE): ``(B, L, d)`` out.
+
+        Hidden tokens are seen by no other token, so leaving them out computes the
+        same latents for the kept ones at about the cost of the kept share.
+        """
+        B, L, d = tokens.shape
+        n_kept = int(keep.sum(dim=1).max())
+        # A stable sort puts each sample's kept tokens first, still in time order.
+        order = torch.argsort((~keep).to(torch.uint8), dim=1, stable=True)[:, :n_kept]
+        # Samples that keep fewer tokens are padded with hidden ones, masked out as keys.
+        kept = keep.gather(1, order)
+        cos, sin = rotary
+        kept_rotary = (cos[order][:, None], sin[order][:, None])
+        mask = window_mask(token_bins[order], self.config.window_bins, kept)
+        index = order[..., None].expand(B, n_kept, d)
+        latents = self._transform(tokens.gather(1, index), kept_rotary, mask) * kept[..., None]
+        return tokens.new_zeros(B, L, d).scatter(1, index, latents)
 
     @staticmethod
     def pool(latents: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
