@@ -210,15 +210,7 @@ def run(args: argparse.Namespace) -> dict:
     n_sessions = len(table)
 
     def loop(steps: int, lr: float) -> LoopConfig:
-        return LoopConfig(
-            steps=steps,
-            batch_size=plan.batch_size,
-            lr=lr,
-            warmup_steps=max(1, steps // 20),
-            eval_every=max(1, steps // 4),
-            checkpoint_every=0,
-            seed=plan.seed,
-        )
+        return LoopConfig.in_memory(steps, lr, plan.batch_size, plan.seed)
 
     def pretraining(modality: str, objective: str, steps: int) -> PretrainConfig:
         return PretrainConfig(

@@ -76,16 +76,7 @@ def _supervised_transformer(
     if modality == "lfp":
         normalizer = fit_lfp_normalization([train])
         encoder.set_normalization(normalizer.mean, normalizer.std)
-    steps = args.transformer_steps
-    loop = LoopConfig(
-        steps=steps,
-        batch_size=16,
-        lr=FinetuneConfig().loop.lr,
-        warmup_steps=max(1, steps // 20),
-        eval_every=max(1, steps // 4),
-        checkpoint_every=0,
-        seed=args.seed,
-    )
+    loop = LoopConfig.in_memory(args.transformer_steps, FinetuneConfig().loop.lr, 16, args.seed)
     decoder = head_then_finetune(
         encoder,
         [train],

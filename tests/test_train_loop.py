@@ -124,3 +124,10 @@ def test_window_set_cuts_windows_inside_sessions() -> None:
     assert batch.spikes.shape == (12, 10, 8, 1)
     assert batch.session.tolist() == [0] * 6 + [1] * 6
     assert torch.equal(batch.lfp[7], torch.from_numpy(sessions[1].lfp[5:15]))
+
+
+def test_an_in_memory_loop_warms_up_over_5_percent_validates_4_times_and_saves_no_state():
+    config = LoopConfig.in_memory(steps=400, lr=2e-3, batch_size=8, seed=3)
+    assert (config.warmup_steps, config.eval_every, config.checkpoint_every) == (20, 100, 0)
+    assert (config.steps, config.lr, config.batch_size, config.seed) == (400, 2e-3, 8, 3)
+    assert LoopConfig.in_memory(steps=10, lr=1e-3, batch_size=1, seed=0).warmup_steps == 1

@@ -65,6 +65,19 @@ class LoopConfig:
     checkpoint_every: int = 250
     seed: int = 0
 
+    @classmethod
+    def in_memory(cls, steps: int, lr: float, batch_size: int, seed: int) -> LoopConfig:
+        """A run that keeps no state files (benchmarks): warm-up over 5% of the steps, 4 validations."""
+        return cls(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            warmup_steps=max(1, steps // 20),
+            eval_every=max(1, steps // 4),
+            checkpoint_every=0,
+            seed=seed,
+        )
+
 
 @dataclass
 class TrainState:
