@@ -1,0 +1,28 @@
+"""The accuracy benchmark: a tiny run trains every row and reports what the issue asks for."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+from benchmarks.accuracy import add_arguments, run
+
+ISSUE_ROWS = {"ridge_lfp", "lfp_single", "lfp_multi", "distilled_lfp", "spike_teacher"}
+
+
+@pytest.mark.slow
+def test_a_tiny_quick_run_reports_the_five_rows_on_sessions_never_trained_on() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    tiny = "--quick --pretrain-steps 8 --distill-steps 8 --train-sessions 2 --train-minutes 1 --workers 1"
+    result = run(parser.parse_args(tiny.split()))
+
+    assert ISSUE_ROWS <= set(result["r2"])
+    assert all(np.isfinite(value) and value <= 1.0 for value in result["r2"].values())
+    assert result["heldout_sessions"] == ["sim-S0-d02", "sim-S1-d02"]
+    assert not set(result["heldout_sessions"]) & set(result["train_sessions"])
+    assert result["plan"]["train_minutes"] == 1.0
+    assert result["train_minutes_cpu"] > 0.0
+    goals = result["goals"]
+    r2 = result["r2"]
+    assert goals["distilled_minus_lfp_multi"] == pytest.approx(r2["distilled_lfp"] - r2["lfp_multi"])
