@@ -13,11 +13,11 @@ point is the ceiling, which a fair decoder cannot beat.
 
 A nonlinear decoder could read more than a linear one. So each modality also
 trains the student's own architecture, supervised end to end (ridge head, then
-:func:`rtbci.train.finetune.head_then_finetune`) on the largest fit block of the
-session itself, and scores it fairly on the scored block. This is what that
-architecture does with far more labelled data from the very session than any
-calibration gives it; a distilled student read out on a short calibration block
-is not expected to beat it.
+:func:`rtbci.train.finetune.head_then_finetune`) on each fit block of the
+session itself, and scores it fairly on the scored block: how the
+architecture's R² grows with labelled data from the very session. A distilled
+student read out on a short calibration block is not expected to beat the
+largest block.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--transformer-steps",
         type=int,
         default=3000,
-        help="supervised steps of the transformer row on the largest fit block (0: no transformer row)",
+        help="supervised steps of each transformer row (0: no transformer rows)",
     )
     parser.add_argument("--transformer-size", default="small", choices=sorted(SIZES), help="its encoder size")
     parser.add_argument("--seed", type=int, default=0, help="simulator and training seed")
@@ -88,6 +88,11 @@ def _supervised_transformer(
     return float(np.mean(score_decoder(decoder, [bins.block(BinBlock(scored.start, scored.stop))])))
 
 
+def _block_before(stop: int, n_bins: int) -> slice:
+    """The ``n_bins`` bins before ``stop`` (fewer if the session starts later)."""
+    return slice(max(0, stop - n_bins), stop)
+
+
 def run(args: argparse.Namespace) -> dict:
     # One thread: on a shared 2-core machine, spinning OpenMP threads slow training down.
     torch.set_num_threads(1)
@@ -98,7 +103,9 @@ def run(args: argparse.Namespace) -> dict:
     scored_bins = round(args.scored_minutes * bins_per_minute)
     minutes = max(args.fit_minutes) + args.scored_minutes
     table: dict[str, dict[str, float]] = {}
-    jobs = len(args.sessions) * len(MODALITIES) * len(args.lags) * len(args.fit_minutes)
+    transformer_fits = args.fit_minutes if args.transformer_steps > 0 else []
+    fits_per_modality = len(args.lags) * len(args.fit_minutes) + len(transformer_fits)
+    jobs = len(args.sessions) * len(MODALITIES) * fits_per_modality
     with tqdm(total=jobs, desc="decodable", unit="fit") as bar:
         for index in args.sessions:
             recording = simulate_session(SimConfig(), subject, index, minutes, seed=args.seed)
@@ -112,7 +119,7 @@ def run(args: argparse.Namespace) -> dict:
                 for lags in args.lags:
                     features = with_history(flat, lags)
                     for fit_minutes in args.fit_minutes:
-                        fit = slice(max(0, scored.start - round(fit_minutes * bins_per_minute)), scored.start)
+                        fit = _block_before(scored.start, round(fit_minutes * bins_per_minute))
                         readouts = ridge_path(features[fit], velocity[fit], ALPHAS)
                         scores = [
                             float(np.mean(r2_per_axis(velocity[scored], readout.predict(features[scored]))))
@@ -120,12 +127,11 @@ def run(args: argparse.Namespace) -> dict:
                         ]
                         row[f"{modality} lags={lags} fit={fit_minutes:g}min"] = max(scores)
                         bar.update(1)
-                if args.transformer_steps > 0:
-                    fit = slice(
-                        max(0, scored.start - round(max(args.fit_minutes) * bins_per_minute)), scored.start
-                    )
+                for fit_minutes in transformer_fits:
+                    fit = _block_before(scored.start, round(fit_minutes * bins_per_minute))
                     transformer = _supervised_transformer(bins, modality, fit, scored, profile, args)
-                    row[f"{modality} transformer fit={max(args.fit_minutes):g}min (fair)"] = transformer
+                    row[f"{modality} transformer fit={fit_minutes:g}min (fair)"] = transformer
+                    bar.update(1)
             table[session_id(subject, index)] = row
     keys = next(iter(table.values())).keys()
     mean = {key: float(np.mean([row[key] for row in table.values()])) for key in keys}

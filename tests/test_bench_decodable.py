@@ -7,7 +7,7 @@ import numpy as np
 from benchmarks.decodable import add_arguments, run
 
 
-def test_a_small_run_scores_every_modality_lag_and_data_size() -> None:
+def test_a_small_run_scores_every_modality_lag_and_data_size_linearly_and_with_the_transformer() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     small = "--sessions 16 --fit-minutes 0.5 1 --scored-minutes 0.25 --lags 1 2"
@@ -15,6 +15,6 @@ def test_a_small_run_scores_every_modality_lag_and_data_size() -> None:
     result = run(args)
     assert result["sessions"] == ["sim-S0-d16"]
     expected = {f"{m} lags={k} fit={f}min" for m in ("lfp", "spikes") for k in (1, 2) for f in ("0.5", "1")}
-    expected |= {f"{m} transformer fit=1min (fair)" for m in ("lfp", "spikes")}
+    expected |= {f"{m} transformer fit={f}min (fair)" for m in ("lfp", "spikes") for f in ("0.5", "1")}
     assert set(result["r2_upper_bound"]) == expected
     assert all(np.isfinite(value) and value <= 1.0 for value in result["r2_upper_bound"].values())
