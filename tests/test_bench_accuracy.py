@@ -26,3 +26,6 @@ def test_a_tiny_quick_run_reports_the_five_rows_on_sessions_never_trained_on() -
     goals = result["goals"]
     r2 = result["r2"]
     assert goals["distilled_minus_lfp_multi"] == pytest.approx(r2["distilled_lfp"] - r2["lfp_multi"])
+    seen = result["r2_seen_sessions"]
+    assert set(seen) == {"spike_teacher", "distilled_lfp"}
+    assert all(np.isfinite(value) and value <= 1.0 for value in seen.values())
