@@ -201,6 +201,11 @@ def _constant_rate_nll(blocks: list[SessionBins]) -> float:
     return total / n_bins
 
 
+def _ratio(student: float, teacher: float) -> float | None:
+    """``student / teacher``, or None where the teacher explains nothing (the ratio means nothing)."""
+    return student / teacher if teacher > 0 else None
+
+
 def _seen_session_r2(
     encoder: Encoder,
     sessions: list[BinnedSession],
@@ -417,10 +422,10 @@ def run(args: argparse.Namespace) -> dict:
         "goals": {
             "distilled_minus_lfp_multi": distilled - multi,
             "distilled_beats_lfp_multi_by_0.10": distilled - multi >= 0.10,
-            "distilled_over_spike_teacher": distilled / teacher if teacher > 0 else None,
+            "distilled_over_spike_teacher": _ratio(distilled, teacher),
             "distilled_reaches_0.8_of_teacher": teacher > 0 and distilled >= 0.8 * teacher,
-            "distilled_over_spike_teacher_seen_sessions": (
-                r2_seen["distilled_lfp"] / r2_seen["spike_teacher"] if r2_seen["spike_teacher"] > 0 else None
+            "distilled_over_spike_teacher_seen_sessions": _ratio(
+                r2_seen["distilled_lfp"], r2_seen["spike_teacher"]
             ),
         },
         "teacher_objective": {
