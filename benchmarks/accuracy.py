@@ -97,12 +97,13 @@ class AccuracyPlan:
         Steps and learning rate of distillation (and of the fine-tuning controls).
         On 4 x 20 minutes per subject the student's validation R² still rose
         from step 4500 (0.39) to 6000 (0.40); on 4 x 5 it was flat from 1500.
-        With the seed-0 teacher (held-out 0.39), 12000 steps scored 0.291
-        held-out against 0.255 for 6000 (0.74 and 0.64 of the teacher), and
-        0.39 against 0.34 on later blocks of the training sessions. Without the
-        reconstruction term and dropout (λ = 0, dropout 0) 12000 steps scored
-        0.38 on the training sessions but only 0.253 held-out: both regularisers
-        matter most for sessions the student never saw.
+        With 12000 steps (``--distill-steps 12000``) the student scored 0.386 on
+        later blocks of its training sessions against 0.340 for 6000 (0.82 and
+        0.72 of the teacher), but 0.254 held-out against 0.255: longer
+        distillation improves copying, not transfer. A teacher retrained with
+        two threads (held-out 0.391) gave 0.291 held-out at 12000 steps, so
+        transfer varies with the teacher. Without the reconstruction term and
+        dropout (λ = 0, dropout 0) 12000 steps scored 0.378 and 0.253.
     single_steps
         Optimiser steps of the single-session LFP baseline.
     batch_size
