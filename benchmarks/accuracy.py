@@ -95,10 +95,10 @@ class AccuracyPlan:
         It depends on the seed: 0.40 (seed 0) and 0.54 (seed 1) with this plan.
     distill_steps, distill_lr
         Steps and learning rate of distillation (and of the fine-tuning controls).
-        On 4 x 20 minutes per subject the student's validation R² still rose
-        from step 4500 (0.39) to 6000 (0.40); on 4 x 5 it was flat from 1500.
-        With 12000 steps (``--distill-steps 12000``) the student scored 0.386 on
-        later blocks of its training sessions against 0.340 for 6000 (0.82 and
+        With this plan the student's validation R² was 0.239, 0.288 and 0.313 at
+        steps 1500, 3000 and 4500, still rising. With 12000 steps
+        (``--distill-steps 12000``) the student scored 0.386 on later blocks
+        of its training sessions against 0.340 for 6000 (0.82 and
         0.72 of the teacher), but 0.254 held-out against 0.255: longer
         distillation improves copying, not transfer. A teacher retrained with
         two threads (held-out 0.391) gave 0.291 held-out at 12000 steps, so
