@@ -79,6 +79,10 @@ def test_calibration_from_file_writes_a_loadable_artifact_and_a_new_profile_vers
     assert profile.model.heldout_r2 == pytest.approx(report["heldout_r2_mean"], abs=1e-6)
     assert profile.model.calibrated == report["calibrated_at"] == manifest.calibration_date
     assert manifest.session_id == "sim-S0-d05"
+    # The frozen backbone keeps the LFP z-scoring it was trained with (refitting it on the block
+    # halved a two-subject student's held-out R²).
+    assert manifest.normalization is not None
+    assert manifest.normalization == read_manifest(blocks["previous"].artifact_dir).normalization
     assert (tmp_path / "rig.v1.toml").read_text() == original
     assert (artifact / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
