@@ -104,6 +104,9 @@ class AccuracyPlan:
         two threads (held-out 0.391) gave 0.291 held-out at 12000 steps, so
         transfer varies with the teacher. Without the reconstruction term and
         dropout (λ = 0, dropout 0) 12000 steps scored 0.378 and 0.253.
+    context_per_subject
+        Distil the students with one context row per subject
+        (:attr:`rtbci.train.distill.DistillConfig.context_per_subject`).
     single_steps
         Optimiser steps of the single-session LFP baseline.
     batch_size
@@ -132,6 +135,7 @@ class AccuracyPlan:
     pretrain_lr: float = 6e-3
     distill_steps: int = 6000
     distill_lr: float = 3e-3
+    context_per_subject: bool = False
     single_steps: int = 1000
     batch_size: int = 16
     controls: bool = True
@@ -167,6 +171,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--distill-steps", type=int, help="steps of distillation (default: the plan's)")
     parser.add_argument("--workers", type=int, help="stages trained side by side (default: 2)")
+    parser.add_argument(
+        "--context-per-subject",
+        action="store_true",
+        default=None,
+        help="distil the students with one context row per subject, not per session",
+    )
     parser.add_argument(
         "--train-sessions", type=int, help="pretraining sessions per subject (default: the plan's)"
     )
@@ -244,6 +254,7 @@ def run(args: argparse.Namespace) -> dict:
         "workers": args.workers,
         "train_sessions": args.train_sessions,
         "train_minutes": args.train_minutes,
+        "context_per_subject": args.context_per_subject,
     }
     plan = dataclasses.replace(
         plan, **{name: value for name, value in overrides.items() if value is not None}
@@ -270,7 +281,11 @@ def run(args: argparse.Namespace) -> dict:
             modality=modality, objective=objective, size=size, loop=loop(steps, plan.pretrain_lr)
         )
 
-    distillation = DistillConfig(size=size, loop=loop(plan.distill_steps, plan.distill_lr))
+    distillation = DistillConfig(
+        size=size,
+        context_per_subject=plan.context_per_subject,
+        loop=loop(plan.distill_steps, plan.distill_lr),
+    )
     fine_tuning = FinetuneConfig(loop=loop(plan.distill_steps, FinetuneConfig().loop.lr))
     windows = profile.features.window_bins
     blocks = {

@@ -1,5 +1,7 @@
 """Training stages on small synthetic sessions: pretraining, distillation, head."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,7 @@ from rtbci.models.distillation import alignment_loss
 from rtbci.profile import load_profile
 from rtbci.train.data import SessionBins, WindowSet
 from rtbci.train.ddp import init_distributed
-from rtbci.train.distill import DistillConfig, distill
+from rtbci.train.distill import DistillConfig, distill, subject_rows
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
 from rtbci.train.finetune import FinetuneConfig, SupervisedLoss, finetune, head_then_finetune
 from rtbci.train.head import HeadConfig, fit_head, score_decoder
@@ -97,6 +99,32 @@ def test_short_distillation_lowers_the_alignment_loss(profile, blocks) -> None:
 
     before, after = alignment(untrained), alignment(student)
     assert after < 0.8 * before
+
+
+def test_subject_rows_map_each_session_to_its_subjects_first_row(blocks) -> None:
+    first, second = blocks[0]
+    other_subject = dataclasses.replace(second, session_id="s2", subject="other", context=2)
+    # Row 3 belongs to no block and keeps its own row.
+    assert subject_rows([first, second, other_subject], 4).tolist() == [0, 0, 2, 3]
+
+
+def test_distillation_with_context_per_subject_trains_one_row_per_subject(profile, blocks) -> None:
+    train, val, _ = blocks
+    context = init_distributed("cpu")
+    teacher, _ = pretrain(
+        train, val, profile, PretrainConfig(size=SIZES["tiny"], loop=_loop(5)), context, n_sessions=2
+    )
+    teacher_rows = teacher.tokenizer.session_table()(torch.arange(2)).clone()
+    config = DistillConfig(size=SIZES["tiny"], window_stride=5, context_per_subject=True, loop=_loop(20))
+    student, _ = distill(teacher, train, val, profile, config, context)
+
+    torch.manual_seed(config.loop.seed)
+    untrained = new_encoder(profile, "lfp", 5, 2, config.size, config.context)
+    rows = student.tokenizer.session_table()(torch.arange(2))
+    # Both sessions are one subject's: they end with the one row that was trained (row 0).
+    assert torch.equal(rows[0], rows[1])
+    assert not torch.allclose(rows[0], untrained.tokenizer.session_table()(torch.tensor([0]))[0])
+    assert torch.equal(teacher.tokenizer.session_table()(torch.arange(2)), teacher_rows)
 
 
 def test_head_is_fit_on_train_and_scored_on_later_blocks(profile, blocks) -> None:

@@ -38,18 +38,25 @@ class PretrainingLoss(nn.Module):
 class DistillationLoss(nn.Module):
     """Cross-modal distillation loss of a batch: LFP student against the frozen spike teacher.
 
-    Both encoders share the session table, so a window's row selects its
-    session in each.
+    Both encoders share the session table's rows: a window's row selects its
+    session in the teacher, and in the student unless ``student_rows`` maps it
+    to another row (a subject's shared row).
 
     Parameters
     ----------
     objective
         The model's distillation objective (student, frozen teacher, λ).
+    student_rows
+        ``(n_sessions,)`` row of the student's table that each teacher row reads;
+        ``None`` for the same row in both.
     """
 
-    def __init__(self, objective: DistillationObjective) -> None:
+    def __init__(self, objective: DistillationObjective, student_rows: torch.Tensor | None = None) -> None:
         super().__init__()
         self.objective = objective
+        # A buffer, so that it moves to the device with the module.
+        self.register_buffer("student_rows", student_rows)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return self.objective(batch.lfp, batch.spikes, batch.session, batch.session)["loss"]
+        student_session = batch.session if self.student_rows is None else self.student_rows[batch.session]
+        return self.objective(batch.lfp, batch.spikes, student_session, batch.session)["loss"]
