@@ -41,7 +41,8 @@ def sessions(tmp_path_factory) -> Path:
 def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     argv = ["train", "pipeline", "--profile", PROFILE, "--data", str(sessions), "--out", str(out)]
-    assert main([*argv, "--steps", "4", "--teacher-steps", "6", "--finetune-steps", "3", *TINY]) == 0
+    steps = ["--steps", "4", "--teacher-steps", "6", "--finetune-steps", "3"]
+    assert main([*argv, *steps, "--context-per-subject", *TINY]) == 0
     summary = json.loads((out / "summary.json").read_text())
     teacher = load_checkpoint(out / "teacher.pt")
     assert teacher.encoder_config.modality == "spikes"
@@ -51,6 +52,9 @@ def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: P
     assert student.encoder_config.modality == "lfp"
     assert [step for step, _ in student.metrics["val_r2_history"]] == [4]
     assert student.normalization is not None and student.features["bin_ms"] == 20.0
+    # --context-per-subject: the subject's two sessions share the student's one trained row.
+    rows = build_encoder(student).tokenizer.session_table()(torch.arange(2))
+    assert torch.equal(rows[0], rows[1])
     decoder = load_checkpoint(out / "decoder.pt")
     assert decoder.kinematics_names == ["vel_x", "vel_y"]
     assert set(decoder.metrics) >= {"heldout_r2", "val_r2", "ridge_alpha", "heldout_before_finetune_r2"}

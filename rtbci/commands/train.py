@@ -62,6 +62,15 @@ def _training(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _student_context(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--context-per-subject",
+        action=argparse.BooleanOptionalAction,
+        default=DistillConfig.context_per_subject,
+        help="train the student with one context row per subject instead of one per session",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train the spike teacher, LFP student and behavior head")
     stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
@@ -78,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _training(student)
     student.add_argument("--teacher", required=True, type=Path, help="teacher checkpoint (teacher.pt)")
     student.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
+    _student_context(student)
 
     head = stages.add_parser("head", help="fit the ridge behavior head on an encoder")
     _common(head)
@@ -88,6 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _training(pipeline)
     pipeline.add_argument("--objective", choices=["mae", "latent"], default="mae", help="teacher objective")
     pipeline.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
+    _student_context(pipeline)
     pipeline.add_argument(
         "--teacher-steps", type=int, help="optimiser steps of the teacher (default: --steps)"
     )
@@ -140,7 +151,13 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
     reconstruction = (
         args.reconstruction_weight if args.stage != "teacher" else DistillConfig.reconstruction_weight
     )
-    student = DistillConfig(context=args.context, size=size, reconstruction_weight=reconstruction, loop=loop)
+    student = DistillConfig(
+        context=args.context,
+        size=size,
+        reconstruction_weight=reconstruction,
+        context_per_subject=args.stage != "teacher" and args.context_per_subject,
+        loop=loop,
+    )
     finetune_steps = args.finetune_steps if args.stage == "pipeline" else 0
     finetune = FinetuneConfig(
         loop=dataclasses.replace(
