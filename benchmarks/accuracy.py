@@ -178,6 +178,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="distil the students with one context row per subject, not per session",
     )
     parser.add_argument(
+        "--controls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also train the control rows (default: in the full plan, not with --quick)",
+    )
+    parser.add_argument(
         "--train-sessions", type=int, help="pretraining sessions per subject (default: the plan's)"
     )
     parser.add_argument(
@@ -255,6 +261,7 @@ def run(args: argparse.Namespace) -> dict:
         "train_sessions": args.train_sessions,
         "train_minutes": args.train_minutes,
         "context_per_subject": args.context_per_subject,
+        "controls": args.controls,
     }
     plan = dataclasses.replace(
         plan, **{name: value for name, value in overrides.items() if value is not None}
