@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from rtbci.cli import main
+from rtbci.cli import build_parser, main
+from rtbci.commands.train import _config
 from rtbci.io.store import write_session
 from rtbci.models.checkpoint import build_decoder, build_encoder, load_checkpoint
 from rtbci.sim import SimConfig, session_id, simulate_session
+from rtbci.train.demo_model import DemoRecipe
 
 PROFILE = "profiles/demo.toml"
 TINY = ["--size", "tiny", "--batch-size", "4", "--device", "cpu"]
@@ -42,7 +44,7 @@ def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: P
     out = tmp_path / "run"
     argv = ["train", "pipeline", "--profile", PROFILE, "--data", str(sessions), "--out", str(out)]
     steps = ["--steps", "4", "--teacher-steps", "6", "--finetune-steps", "3"]
-    assert main([*argv, *steps, "--context-per-subject", *TINY]) == 0
+    assert main([*argv, *steps, *TINY]) == 0
     summary = json.loads((out / "summary.json").read_text())
     teacher = load_checkpoint(out / "teacher.pt")
     assert teacher.encoder_config.modality == "spikes"
@@ -52,7 +54,7 @@ def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: P
     assert student.encoder_config.modality == "lfp"
     assert [step for step, _ in student.metrics["val_r2_history"]] == [4]
     assert student.normalization is not None and student.features["bin_ms"] == 20.0
-    # --context-per-subject: the subject's two sessions share the student's one trained row.
+    # One student context row per subject (the default): the two sessions share one trained row.
     rows = build_encoder(student).tokenizer.session_table()(torch.arange(2))
     assert torch.equal(rows[0], rows[1])
     decoder = load_checkpoint(out / "decoder.pt")
@@ -84,6 +86,18 @@ def test_stage_resumes_from_its_state_file(sessions: Path, tmp_path: Path) -> No
     second = load_checkpoint(out / "teacher.pt")
     assert len(first.metrics["val_r2_history"]) == 1
     assert [step for step, _ in second.metrics["val_r2_history"]] == [3, 6]
+
+
+@pytest.mark.parametrize(("flag", "per_subject"), [([], True), (["--no-context-per-subject"], False)])
+def test_student_context_rows_per_subject_by_default(flag: list[str], per_subject: bool) -> None:
+    argv = ["train", "pipeline", "--profile", PROFILE, "--data", "d", "--out", "o", *flag]
+    config = _config(build_parser("train").parse_args(argv))
+    assert config.student.context_per_subject is per_subject
+
+
+def test_demo_recipe_keeps_the_per_session_rows_its_artifacts_were_trained_with() -> None:
+    argv = DemoRecipe().train_argv(Path("d"), Path("o"), session_id(0, 0))
+    assert _config(build_parser("train").parse_args(argv)).student.context_per_subject is False
 
 
 def test_missing_data_is_a_clear_error(tmp_path: Path, capsys) -> None:

@@ -85,6 +85,9 @@ class DemoRecipe:
             "1",
             "--export-session",
             export_session,
+            # The committed artifacts were trained with one student context row per session,
+            # before one per subject became the default.
+            "--no-context-per-subject",
         ]
 
 
