@@ -103,7 +103,9 @@ class AccuracyPlan:
         distillation improves copying, not transfer. A teacher retrained with
         two threads (held-out 0.391) gave 0.291 held-out at 12000 steps, so
         transfer varies with the teacher. Without the reconstruction term and
-        dropout (λ = 0, dropout 0) 12000 steps scored 0.378 and 0.253.
+        dropout (λ = 0, dropout 0) 12000 steps scored 0.378 and 0.253. All of
+        these with one student context row per session; with one per subject
+        12000 steps scored 0.382 and 0.285 (6000: 0.328 and 0.276).
     context_per_subject
         Distil the students with one context row per subject
         (:attr:`rtbci.train.distill.DistillConfig.context_per_subject`). With one
