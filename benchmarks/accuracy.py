@@ -112,6 +112,10 @@ class AccuracyPlan:
         row per session (``--no-context-per-subject``) the student scored 0.255
         held-out (0.64 of the teacher) and 0.340 on the training sessions' later
         blocks; with one per subject 0.276 (0.70) and 0.328.
+    pretrain_context_per_subject
+        Pretrain the multi-session MAEs (spike teacher, LFP baseline, latent-objective
+        teacher) with one context row per subject
+        (:attr:`rtbci.train.pretrain.PretrainConfig.context_per_subject`).
     single_steps
         Optimiser steps of the single-session LFP baseline.
     batch_size
@@ -141,6 +145,7 @@ class AccuracyPlan:
     distill_steps: int = 6000
     distill_lr: float = 3e-3
     context_per_subject: bool = True
+    pretrain_context_per_subject: bool = False
     single_steps: int = 1000
     batch_size: int = 16
     controls: bool = True
@@ -181,6 +186,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="distil the students with one context row per subject, not per session (default: on)",
+    )
+    parser.add_argument(
+        "--pretrain-context-per-subject",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="pretrain the teacher and the LFP MAEs with one context row per subject (default: off)",
     )
     parser.add_argument(
         "--controls",
@@ -266,6 +277,7 @@ def run(args: argparse.Namespace) -> dict:
         "train_sessions": args.train_sessions,
         "train_minutes": args.train_minutes,
         "context_per_subject": args.context_per_subject,
+        "pretrain_context_per_subject": args.pretrain_context_per_subject,
         "controls": args.controls,
     }
     plan = dataclasses.replace(
@@ -290,7 +302,11 @@ def run(args: argparse.Namespace) -> dict:
 
     def pretraining(modality: str, objective: str, steps: int) -> PretrainConfig:
         return PretrainConfig(
-            modality=modality, objective=objective, size=size, loop=loop(steps, plan.pretrain_lr)
+            modality=modality,
+            objective=objective,
+            size=size,
+            context_per_subject=plan.pretrain_context_per_subject,
+            loop=loop(steps, plan.pretrain_lr),
         )
 
     distillation = DistillConfig(

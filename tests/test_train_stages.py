@@ -10,7 +10,7 @@ from rtbci.models.distillation import alignment_loss
 from rtbci.profile import load_profile
 from rtbci.train.data import SessionBins, WindowSet
 from rtbci.train.ddp import init_distributed
-from rtbci.train.distill import DistillConfig, distill, subject_rows
+from rtbci.train.distill import DistillConfig, distill
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
 from rtbci.train.finetune import FinetuneConfig, SupervisedLoss, finetune, head_then_finetune
 from rtbci.train.head import HeadConfig, fit_head, score_decoder
@@ -19,6 +19,7 @@ from rtbci.train.latents import encode_bins
 from rtbci.train.loop import LoopConfig
 from rtbci.train.pretrain import PretrainConfig, pretrain
 from rtbci.train.splits import SplitConfig, split_blocks
+from rtbci.train.subject_rows import subject_rows
 
 N_BINS = 1500
 
@@ -125,6 +126,32 @@ def test_distillation_with_context_per_subject_trains_one_row_per_subject(profil
     assert torch.equal(rows[0], rows[1])
     assert not torch.allclose(rows[0], untrained.tokenizer.session_table()(torch.tensor([0]))[0])
     assert torch.equal(teacher.tokenizer.session_table()(torch.arange(2)), teacher_rows)
+
+
+@pytest.mark.parametrize("context_kind", ["embedding", "stitching"])
+def test_pretraining_with_context_per_subject_trains_one_row_per_subject(
+    profile, blocks, context_kind: str
+) -> None:
+    train, val, _ = blocks
+    config = PretrainConfig(
+        context=context_kind,
+        size=SIZES["tiny"],
+        window_stride=5,
+        context_per_subject=True,
+        loop=_loop(20),
+    )
+    encoder, _ = pretrain(train, val, profile, config, init_distributed("cpu"), n_sessions=3)
+
+    torch.manual_seed(config.loop.seed)
+    untrained = new_encoder(profile, "spikes", 1, 3, config.size, config.context)
+    table, untrained_table = encoder.tokenizer.session_table(), untrained.tokenizer.session_table()
+    rows, untrained_rows = table(torch.arange(3)), untrained_table(torch.arange(3))
+    # Both sessions are one subject's: they end with the one row that was trained (row 0).
+    assert torch.equal(rows[0], rows[1])
+    trained_shift = (rows[0] - untrained_rows[0]).abs().max()
+    assert trained_shift > 0
+    # Row 2 belongs to no session: only weight decay moved it, not row 0's copy.
+    assert (rows[2] - untrained_rows[2]).abs().max() < 0.1 * trained_shift
 
 
 def test_head_is_fit_on_train_and_scored_on_later_blocks(profile, blocks) -> None:

@@ -3,7 +3,6 @@ teacher's per-bin latents on simultaneous recordings."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,10 @@ from rtbci.train.ddp import DistributedContext
 from rtbci.train.encoders import EncoderSize, fit_lfp_normalization, new_encoder
 from rtbci.train.loop import LoopConfig, LoopResult, run_loop, settings_without_loop
 from rtbci.train.objectives import DistillationLoss
+from rtbci.train.subject_rows import copy_subject_rows, read_subject_rows, subject_rows
 from rtbci.train.validation import ReadoutValidation
 
-__all__ = ["DistillConfig", "distill", "subject_rows"]
+__all__ = ["DistillConfig", "distill"]
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,7 @@ def distill(
     readout_blocks = (train, val)
     if student_rows is not None:
         # The progress bar's readout must read the rows the student is trained on.
-        readout_blocks = tuple(
-            [dataclasses.replace(block, context=int(student_rows[block.context])) for block in blocks]
-            for blocks in (train, val)
-        )
+        readout_blocks = (read_subject_rows(train, student_rows), read_subject_rows(val, student_rows))
     metadata = {
         "stage": "distill",
         "config": settings_without_loop(config),
@@ -136,25 +133,5 @@ def distill(
         metadata=metadata,
     )
     if student_rows is not None:
-        _copy_subject_rows(student, student_rows)
+        copy_subject_rows(student, student_rows)
     return student.eval(), result
-
-
-def subject_rows(blocks: Sequence[SessionBins], n_sessions: int) -> torch.Tensor:
-    """``(n_sessions,)``: each block's row mapped to the row of its subject's first block.
-
-    Rows of no block map to themselves.
-    """
-    first_row: dict[str, int] = {}
-    rows = torch.arange(n_sessions)
-    for block in blocks:
-        rows[block.context] = first_row.setdefault(block.subject, block.context)
-    return rows
-
-
-def _copy_subject_rows(student: Encoder, student_rows: torch.Tensor) -> None:
-    """Give every session row of the student its subject's trained row."""
-    table = student.tokenizer.session_table()
-    (entries,) = table.chunks  # a student distilled from scratch has not grown
-    with torch.no_grad():
-        entries.copy_(entries[student_rows.to(entries.device)].clone())

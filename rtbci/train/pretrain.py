@@ -19,6 +19,7 @@ from rtbci.train.ddp import DistributedContext
 from rtbci.train.encoders import EncoderSize, fit_lfp_normalization, new_encoder
 from rtbci.train.loop import LoopConfig, LoopResult, run_loop, settings_without_loop
 from rtbci.train.objectives import PretrainingLoss
+from rtbci.train.subject_rows import copy_subject_rows, read_subject_rows, subject_rows
 from rtbci.train.validation import ReadoutValidation
 
 __all__ = ["PretrainConfig", "pretrain"]
@@ -43,6 +44,11 @@ class PretrainConfig:
         Share of tokens hidden per window.
     window_stride
         Bins between the starts of training windows.
+    context_per_subject
+        Train one context row per subject instead of one per session: every
+        session of a subject reads the row of its first session, and after
+        training all of the subject's rows hold it, so the session-specific part
+        of the data cannot hide in a row an unseen session will not have.
     loop
         Optimisation settings.
     """
@@ -53,6 +59,7 @@ class PretrainConfig:
     size: EncoderSize = field(default_factory=EncoderSize)
     mask_ratio: float = 0.5
     window_stride: int = 10
+    context_per_subject: bool = False
     loop: LoopConfig = field(default_factory=LoopConfig)
 
 
@@ -113,6 +120,9 @@ def pretrain(
         normalizer = fit_lfp_normalization(train)
         encoder.set_normalization(normalizer.mean, normalizer.std)
         metadata["normalization"] = normalizer.to_dict()
+    rows = subject_rows(train, n_sessions) if config.context_per_subject else None
+    if rows is not None:
+        train, val = read_subject_rows(train, rows), read_subject_rows(val, rows)
     objective = _objective(encoder, config)
     after_step = objective.update_target if isinstance(objective, MaskedLatentObjective) else None
     validation = ReadoutValidation(encoder, train, val)
@@ -127,4 +137,6 @@ def pretrain(
         after_step=after_step,
         metadata=metadata,
     )
+    if rows is not None:
+        copy_subject_rows(encoder, rows)
     return encoder.eval(), result
