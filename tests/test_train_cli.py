@@ -54,9 +54,11 @@ def test_pipeline_writes_checkpoints_and_an_artifact(sessions: Path, tmp_path: P
     assert student.encoder_config.modality == "lfp"
     assert [step for step, _ in student.metrics["val_r2_history"]] == [4]
     assert student.normalization is not None and student.features["bin_ms"] == 20.0
-    # One student context row per subject (the default): the two sessions share one trained row.
-    rows = build_encoder(student).tokenizer.session_table()(torch.arange(2))
-    assert torch.equal(rows[0], rows[1])
+    # One context row per subject (the default): in the teacher and in the student the two
+    # sessions share one trained row.
+    for checkpoint in (teacher, student):
+        rows = build_encoder(checkpoint).tokenizer.session_table()(torch.arange(2))
+        assert torch.equal(rows[0], rows[1])
     decoder = load_checkpoint(out / "decoder.pt")
     assert decoder.kinematics_names == ["vel_x", "vel_y"]
     assert set(decoder.metrics) >= {"heldout_r2", "val_r2", "ridge_alpha", "heldout_before_finetune_r2"}
@@ -89,15 +91,18 @@ def test_stage_resumes_from_its_state_file(sessions: Path, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("flag", "per_subject"), [([], True), (["--no-context-per-subject"], False)])
-def test_student_context_rows_per_subject_by_default(flag: list[str], per_subject: bool) -> None:
+def test_context_rows_per_subject_by_default(flag: list[str], per_subject: bool) -> None:
     argv = ["train", "pipeline", "--profile", PROFILE, "--data", "d", "--out", "o", *flag]
     config = _config(build_parser("train").parse_args(argv))
+    assert config.teacher.context_per_subject is per_subject
     assert config.student.context_per_subject is per_subject
 
 
 def test_demo_recipe_keeps_the_per_session_rows_its_artifacts_were_trained_with() -> None:
     argv = DemoRecipe().train_argv(Path("d"), Path("o"), session_id(0, 0))
-    assert _config(build_parser("train").parse_args(argv)).student.context_per_subject is False
+    config = _config(build_parser("train").parse_args(argv))
+    assert config.teacher.context_per_subject is False
+    assert config.student.context_per_subject is False
 
 
 def test_missing_data_is_a_clear_error(tmp_path: Path, capsys) -> None:

@@ -62,12 +62,12 @@ def _training(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _student_context(parser: argparse.ArgumentParser) -> None:
+def _context_rows(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--context-per-subject",
         action=argparse.BooleanOptionalAction,
-        default=DistillConfig.context_per_subject,
-        help="train the student with one context row per subject instead of one per session",
+        default=PretrainConfig.context_per_subject and DistillConfig.context_per_subject,
+        help="train one context row per subject instead of one per session, in the teacher and the student",
     )
 
 
@@ -81,13 +81,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     teacher.add_argument(
         "--objective", choices=["mae", "latent"], default="mae", help="pretraining objective"
     )
+    _context_rows(teacher)
 
     student = stages.add_parser("student", help="distill a teacher into an LFP student")
     _common(student)
     _training(student)
     student.add_argument("--teacher", required=True, type=Path, help="teacher checkpoint (teacher.pt)")
     student.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
-    _student_context(student)
+    _context_rows(student)
 
     head = stages.add_parser("head", help="fit the ridge behavior head on an encoder")
     _common(head)
@@ -98,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _training(pipeline)
     pipeline.add_argument("--objective", choices=["mae", "latent"], default="mae", help="teacher objective")
     pipeline.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
-    _student_context(pipeline)
+    _context_rows(pipeline)
     pipeline.add_argument(
         "--teacher-steps", type=int, help="optimiser steps of the teacher (default: --steps)"
     )
@@ -146,6 +147,7 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
         objective=args.objective if args.stage != "student" else "mae",
         context=args.context,
         size=size,
+        context_per_subject=args.context_per_subject,
         loop=_loop(args, teacher_steps, teacher_lr),
     )
     reconstruction = (
@@ -155,7 +157,7 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
         context=args.context,
         size=size,
         reconstruction_weight=reconstruction,
-        context_per_subject=args.stage != "teacher" and args.context_per_subject,
+        context_per_subject=args.context_per_subject,
         loop=loop,
     )
     finetune_steps = args.finetune_steps if args.stage == "pipeline" else 0

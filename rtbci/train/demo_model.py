@@ -85,8 +85,8 @@ class DemoRecipe:
             "1",
             "--export-session",
             export_session,
-            # The committed artifacts were trained with one student context row per session,
-            # before one per subject became the default.
+            # The committed artifacts were trained with one context row per session in the
+            # teacher and the student, before one per subject became the default.
             "--no-context-per-subject",
         ]
 

@@ -48,7 +48,12 @@ class PretrainConfig:
         Train one context row per subject instead of one per session: every
         session of a subject reads the row of its first session, and after
         training all of the subject's rows hold it, so the session-specific part
-        of the data cannot hide in a row an unseen session will not have.
+        of the data cannot hide in a row an unseen session will not have. On by
+        default: in ``rtbci bench accuracy --no-controls`` the spike teacher's
+        held-out R² went from 0.397 to 0.460 with seed 0, and from 0.076 to 0.449
+        with seed 1, where the teacher with per-session rows ended its 4000 steps
+        at a masked Poisson NLL above the per-session constant-rate floor (0.5873
+        against 0.5868): it had learned firing rates and no dynamics.
     loop
         Optimisation settings.
     """
@@ -59,7 +64,7 @@ class PretrainConfig:
     size: EncoderSize = field(default_factory=EncoderSize)
     mask_ratio: float = 0.5
     window_stride: int = 10
-    context_per_subject: bool = False
+    context_per_subject: bool = True
     loop: LoopConfig = field(default_factory=LoopConfig)
 
 
