@@ -43,8 +43,8 @@ class DistillConfig:
     context_per_subject
         Train one context row per subject for the student instead of one per
         session: every session of a subject reads the row of its first session,
-        and after training all of the subject's rows hold it. The teacher keeps its
-        per-session rows, so the targets are unchanged. A session the student
+        and after training all of the subject's rows hold it. The teacher's rows are
+        not touched, so the targets are unchanged. A session the student
         never saw then starts from the very row it was trained with instead of a
         mean of session rows. On by default: in ``rtbci bench accuracy`` it lifted
         the student's held-out R² from 0.255 to 0.276 (0.64 to 0.70 of the
