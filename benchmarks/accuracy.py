@@ -48,6 +48,7 @@ from rtbci.models.encoder import Encoder
 from rtbci.profile import Profile, load_profile
 from rtbci.signal import BinnedSession, Normalizer, featurize
 from rtbci.sim import SimConfig, simulate_session
+from rtbci.train.channel_check import silence_outlier_channels
 from rtbci.train.data import SessionBins, SessionTable
 from rtbci.train.ddp import init_distributed
 from rtbci.train.distill import DistillConfig, distill
@@ -427,6 +428,8 @@ def run(args: argparse.Namespace) -> dict:
     rows = ["ridge_lfp", *encoders]
     per_session: dict[str, dict[str, float]] = {row: {} for row in rows}
     per_session_concat: dict[str, dict[str, float]] = {row: {} for row in encoders}
+    unchecked: dict[str, dict[str, float]] = {}
+    switched_off: dict[str, dict[str, list[int]]] = {}
     for binned in heldout_binned:
         like_rows = [table.row(s.session_id) for s in train_binned if s.subject == binned.subject]
         calibration, test = blocks[binned.session_id]
@@ -434,8 +437,15 @@ def run(args: argparse.Namespace) -> dict:
             if encoder is None:
                 encoder, row = singles[binned.session_id], 0
             else:
+                encoder = copy.deepcopy(encoder)
                 row = add_unseen_session(encoder, like_rows)
             session = SessionBins.from_binned(binned, row)
+            if encoder.config.modality == "lfp" and name != "lfp_single":
+                unchecked.setdefault(name, {})[binned.session_id] = encoder_score(
+                    encoder, session, calibration, test, ALPHAS
+                ).r2
+                channels = silence_outlier_channels(encoder, session.lfp[calibration.as_slice()])
+                switched_off.setdefault(name, {})[binned.session_id] = channels.tolist()
             for pool_latents, scores in (("mean", per_session), ("concat", per_session_concat)):
                 scores[name][binned.session_id] = encoder_score(
                     encoder, session, calibration, test, ALPHAS, pool_latents
@@ -467,6 +477,12 @@ def run(args: argparse.Namespace) -> dict:
         "r2": r2,
         "r2_concat_readout": r2_concat,
         "r2_per_session": per_session,
+        # The multi-session LFP rows without the channel check of the held-out session.
+        "r2_without_channel_check": {
+            name: float(np.mean(list(scores.values()))) for name, scores in unchecked.items()
+        },
+        # Per multi-session LFP row and held-out session, the channels the check switched off.
+        "channels_switched_off": switched_off,
         # The same readout on later blocks of the training sessions, read through their own
         # context rows: how much of the student's gap to the teacher is there without any transfer.
         "r2_seen_sessions": r2_seen,
@@ -492,7 +508,9 @@ def run(args: argparse.Namespace) -> dict:
         "plan": dataclasses.asdict(plan),
         "protocol": (
             "held-out sessions never used in pretraining or distillation; their context row is the mean "
-            "of the subject's training rows; only a ridge readout is fit, on the first "
+            "of the subject's training rows; LFP channels whose mean on the calibration block is more than "
+            "3 SD from the training normalisation in any feature are switched off (the unlabelled channel "
+            "check of rtbci.train.channel_check); only a ridge readout is fit, on the first "
             f"{plan.calibration_fraction:.0%} of each held-out session (penalty chosen on its last 20%), "
             f"and scored on the rest after a {profile.features.window_bins}-bin gap"
         ),

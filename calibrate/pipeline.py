@@ -130,6 +130,8 @@ class CalibrationResult:
         The recording's health, for ``--record``.
     calibrated_at
         ISO 8601 UTC time.
+    switched_off_channels
+        LFP channels switched off by Stage A's channel check.
     """
 
     profile: Profile
@@ -146,6 +148,7 @@ class CalibrationResult:
     report_json: Path
     recorded: RecordedBlock | None
     calibrated_at: str
+    switched_off_channels: list[int]
 
     @property
     def heldout_r2(self) -> float:
@@ -170,6 +173,11 @@ class CalibrationResult:
             f"held-out R² on the last {heldout.n_bins} bins ({seconds:.1f} s) of {self.source}:",
             format_scores(self.scores),
         ]
+        if self.switched_off_channels:
+            lines.append(
+                "LFP channels switched off (far outside the training normalisation): "
+                f"{self.switched_off_channels}"
+            )
         if not self.better_than_previous:
             lines.append(
                 f"the calibrated decoder is WORSE than the previous one on held-out data "
@@ -197,6 +205,7 @@ class CalibrationResult:
             "better_than_previous": self.better_than_previous,
             "val_r2": [float(value) for value in self.fitted.val_r2],
             "ridge_alpha": self.fitted.alpha,
+            "switched_off_channels": self.switched_off_channels,
             "stage_a_seconds": self.stage_a_seconds,
             "fit_cpu_seconds": self.fitted.cpu_seconds,
             "stage_b_seconds": self.stage_b_seconds,
@@ -347,6 +356,7 @@ def run_calibration(
         "calibration_source": str(source),
         "calibration_stage": "B" if config.full else "A",
         "ridge_alpha": fitted.alpha,
+        "switched_off_channels": stage_a.switched_off_channels,
     }
     exported = export_calibrated(
         fitted, stage_a.session_ids, previous, profile, metrics, artifact_root / stem
@@ -372,6 +382,7 @@ def run_calibration(
         report_json=exported.artifact_dir / "calibration.json",
         recorded=recorded,
         calibrated_at=calibrated_at,
+        switched_off_channels=stage_a.switched_off_channels,
     )
     write_json(result.to_json(), result.report_json)
     _notify(progress, "export", 1.0, f"wrote {exported.artifact_dir}")

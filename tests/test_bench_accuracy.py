@@ -29,3 +29,6 @@ def test_a_tiny_quick_run_reports_the_five_rows_on_sessions_never_trained_on() -
     seen = result["r2_seen_sessions"]
     assert set(seen) == {"spike_teacher", "distilled_lfp"}
     assert all(np.isfinite(value) and value <= 1.0 for value in seen.values())
+    # The multi-session LFP rows are also scored without the held-out sessions' channel check.
+    assert set(result["r2_without_channel_check"]) == {"lfp_multi", "distilled_lfp"}
+    assert set(result["channels_switched_off"]["distilled_lfp"]) == set(result["heldout_sessions"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -18,13 +19,18 @@ from calibrate import (
     CalibrationConfig,
     CalibrationDataError,
     CalibrationError,
+    CalibrationSplitConfig,
     accept_calibration,
     run_calibration,
 )
+from calibrate.previous import load_previous
+from calibrate.split import split_calibration_block
+from calibrate.stage_a import StageAConfig, run_stage_a
 from rtbci.cli import main
 from rtbci.io.session import Session
 from rtbci.profile import load_profile
 from rtbci.runtime import load_backend, read_manifest
+from rtbci.signal import featurize
 
 pytestmark = pytest.mark.slow
 
@@ -153,3 +159,26 @@ def test_a_record_shorter_than_the_minimum_is_refused_before_recording(tmp_path,
     with pytest.raises(CalibrationDataError, match=r"--record 30 s is shorter than the 60 s"):
         run_calibration(profile_path, record_seconds=30.0, record_path=tmp_path / "rec.h5")
     assert not (tmp_path / "rec.h5").exists()
+
+
+def test_stage_a_switches_off_a_channel_that_died_since_training(blocks, tmp_path):
+    profile = load_profile(blocks["previous"].write_profile(tmp_path / "rig.toml"))
+    previous = load_previous(profile)
+    binned = featurize(blocks["block"], profile, progress=False)
+    # Channel 17 reads at the amplifier floor: far below anything the decoder was trained on.
+    normalization = previous.checkpoint.normalization
+    mean, std = np.asarray(normalization["mean"]), np.asarray(normalization["std"])
+    lfp = binned.lfp.copy()
+    lfp[:, 17, :] = mean[17] - 10.0 * std[17]
+    binned = dataclasses.replace(binned, lfp=lfp)
+    window_bins = previous.checkpoint.encoder_config.window_bins
+    split = split_calibration_block(len(binned), window_bins, CalibrationSplitConfig())
+
+    checked = run_stage_a(previous, binned, split, StageAConfig(), progress=False)
+    assert 17 in checked.switched_off_channels
+    live = checked.fitted.decoder.encoder.tokenizer.channel_live
+    assert live[17] == 0 and int(live.sum()) == len(live) - len(checked.switched_off_channels)
+
+    unchecked = run_stage_a(previous, binned, split, StageAConfig(channel_check_sd=None), progress=False)
+    assert unchecked.switched_off_channels == []
+    assert bool(unchecked.fitted.decoder.encoder.tokenizer.channel_live.all())

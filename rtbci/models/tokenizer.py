@@ -123,6 +123,11 @@ def _identity_init(n_channels: int) -> Callable[[int], torch.Tensor]:
     return functools.partial(_identity_rows, n_channels)
 
 
+def _all_channels_live_when_absent(module: nn.Module, state_dict: dict, prefix: str, *_: object) -> None:
+    """Checkpoints written before channels could be switched off read every channel."""
+    state_dict.setdefault(f"{prefix}channel_live", torch.ones_like(module.channel_live))
+
+
 class Tokenizer(nn.Module):
     """Raw bin features -> tokens ``(B, T, N, d)``.
 
@@ -159,6 +164,11 @@ class Tokenizer(nn.Module):
         shape = (config.n_channels, config.n_features)
         self.register_buffer("feature_mean", torch.zeros(shape))
         self.register_buffer("feature_std", torch.ones(shape))
+        if config.modality == "lfp":
+            # 1 for a channel the model reads, 0 for one switched off on this session
+            # (rtbci.train.channel_check): its normalized value is then always 0.
+            self.register_buffer("channel_live", torch.ones(config.n_channels))
+            self.register_load_state_dict_pre_hook(_all_channels_live_when_absent)
         self.project = nn.Linear(group_size * self.channel_dim, d)
         self.token_embedding = nn.Parameter(torch.randn(self.n_tokens, d) * 0.02)
         if config.context == "embedding":
@@ -177,7 +187,7 @@ class Tokenizer(nn.Module):
         if self.config.modality == "spikes":
             counts = x[..., 0].round().clamp(0, self.config.max_count).long()
             return self.count_embedding(counts)
-        return (x - self.feature_mean) / self.feature_std
+        return (x - self.feature_mean) / self.feature_std * self.channel_live[:, None]
 
     def group_channels(self, values: torch.Tensor) -> torch.Tensor:
         """Per-channel ``(B, T, C, E)`` -> per-token ``(B, T, N, G, E)``, zero where a group is padded."""
