@@ -4,7 +4,11 @@ Several simulated sessions of two subjects train a spike teacher (MAE, and the
 masked-latent objective), a multi-session LFP MAE and distilled LFP students.
 Held-out sessions of the same subjects, never used for pretraining or
 distillation, are then decoded with only a linear readout refit on an early
-calibration block and scored on a later block. Rows:
+calibration block and scored on a later block. Before that, the multi-session LFP
+rows get the unlabelled channel check calibration runs
+(:mod:`rtbci.train.channel_check`): channels whose calibration-block mean is far
+outside the training normalisation (electrodes dead or noisy since training) are
+switched off; ``r2_without_channel_check`` has the same rows without it. Rows:
 
 - ``ridge_lfp``: ridge on the normalised LFP features of the last bins;
 - ``lfp_single``: LFP transformer (MAE) trained on the held-out session's own calibration block;
