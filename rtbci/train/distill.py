@@ -35,7 +35,10 @@ class DistillConfig:
     size
         Transformer size of the student.
     reconstruction_weight
-        λ of the masked LFP-feature reconstruction term (0 turns it off).
+        λ of the masked LFP-feature reconstruction term (0 turns it off). In
+        ``rtbci bench accuracy`` (held-out R², no channel check) 0.5 scored 0.328
+        and 0.310 with seeds 0 and 1, against 0.312 and 0.312 for 0.1; 2.0 scored
+        0.320 with seed 0. Without the term and dropout the student transferred worse.
     mask_ratio
         Share of LFP tokens hidden in the reconstruction pass.
     window_stride
