@@ -52,7 +52,7 @@ from rtbci.models.encoder import Encoder
 from rtbci.profile import Profile, load_profile
 from rtbci.signal import BinnedSession, Normalizer, featurize
 from rtbci.sim import SimConfig, simulate_session
-from rtbci.train.channel_check import silence_outlier_channels
+from rtbci.train.channel_check import DEFAULT_THRESHOLD_SD, silence_outlier_channels
 from rtbci.train.data import SessionBins, SessionTable
 from rtbci.train.ddp import init_distributed
 from rtbci.train.distill import DistillConfig, distill
@@ -514,8 +514,9 @@ def run(args: argparse.Namespace) -> dict:
         "protocol": (
             "held-out sessions never used in pretraining or distillation; their context row is the mean "
             "of the subject's training rows; LFP channels whose mean on the calibration block is more than "
-            "3 SD from the training normalisation in any feature are switched off (the unlabelled channel "
-            "check of rtbci.train.channel_check); only a ridge readout is fit, on the first "
+            f"{DEFAULT_THRESHOLD_SD:g} SD from the training normalisation in any feature are switched off "
+            "(the unlabelled channel check of rtbci.train.channel_check); only a ridge readout is fit, "
+            "on the first "
             f"{plan.calibration_fraction:.0%} of each held-out session (penalty chosen on its last 20%), "
             f"and scored on the rest after a {profile.features.window_bins}-bin gap"
         ),
