@@ -187,7 +187,9 @@ class Tokenizer(nn.Module):
         if self.config.modality == "spikes":
             counts = x[..., 0].round().clamp(0, self.config.max_count).long()
             return self.count_embedding(counts)
-        return (x - self.feature_mean) / self.feature_std * self.channel_live[:, None]
+        # One scale from two buffers: a constant the exported graph folds, so the per-bin
+        # work is a subtraction and a multiplication, as it was before channels could be off.
+        return (x - self.feature_mean) * (self.channel_live[:, None] / self.feature_std)
 
     def group_channels(self, values: torch.Tensor) -> torch.Tensor:
         """Per-channel ``(B, T, C, E)`` -> per-token ``(B, T, N, G, E)``, zero where a group is padded."""
