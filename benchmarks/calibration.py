@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> dict:
                     "fit_cpu_seconds": result.fitted.cpu_seconds,
                     "end_to_end_seconds": time.perf_counter() - begun,
                     "heldout_bins": result.split.heldout.n_bins,
+                    "switched_off_channels": result.switched_off_channels,
                 }
                 row["ridge_raw_r2"] = result.scores.mean_r2(RIDGE_RAW)
                 row["previous_r2"] = result.scores.mean_r2(PREVIOUS)
