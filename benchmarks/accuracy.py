@@ -128,7 +128,8 @@ class AccuracyPlan:
         0.076), student 0.312 and 0.312 (0.276 and 0.036), ``lfp_multi`` 0.129
         and 0.165 (0.125 and 0.169). The student's share of the teacher,
         0.68 and 0.70, is what is left of the 0.8 goal; with the channel check
-        on the held-out sessions (since 2026-12-04) 0.324 and 0.339, 0.70 and 0.76.
+        on the held-out sessions (since 2026-12-04) 0.324 and 0.339, 0.70 and 0.76;
+        seed 2: 0.476 against 0.509, 0.93 (other simulated subjects).
     single_steps
         Optimiser steps of the single-session LFP baseline.
     batch_size
