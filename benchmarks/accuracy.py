@@ -440,13 +440,16 @@ def run(args: argparse.Namespace) -> dict:
         like_rows = [table.row(s.session_id) for s in train_binned if s.subject == binned.subject]
         calibration, test = blocks[binned.session_id]
         for name, encoder in encoders.items():
-            if encoder is None:
-                encoder, row = singles[binned.session_id], 0
-            else:
+            # The check compares with a multi-session encoder's training normalisation; a
+            # single-session encoder was normalised on this very block.
+            multi_session = encoder is not None
+            if multi_session:
                 encoder = copy.deepcopy(encoder)
                 row = add_unseen_session(encoder, like_rows)
+            else:
+                encoder, row = singles[binned.session_id], 0
             session = SessionBins.from_binned(binned, row)
-            if encoder.config.modality == "lfp" and name != "lfp_single":
+            if multi_session and encoder.config.modality == "lfp":
                 unchecked.setdefault(name, {})[binned.session_id] = encoder_score(
                     encoder, session, calibration, test, ALPHAS
                 ).r2
