@@ -131,7 +131,8 @@ class CalibrationResult:
     calibrated_at
         ISO 8601 UTC time.
     switched_off_channels
-        LFP channels switched off by Stage A's channel check.
+        LFP channels switched off by Stage A's channel check, which checks every
+        channel again on each calibration.
     """
 
     profile: Profile

@@ -7,6 +7,8 @@
    on the block cost a two-subject student half its held-out R², 0.30 -> 0.14.)
    Switch off the LFP channels whose mean on the training part is far outside it
    (electrodes that died or turned noisy since training; :mod:`rtbci.train.channel_check`).
+   Every channel is checked, also those an earlier calibration switched off, so
+   an electrode that recovered is read again.
 3. With every backbone weight frozen, learn the new session's row by gradient
    descent on the kinematics error through a temporary ridge head, stopping early
    on the validation block or at a time budget.
@@ -70,7 +72,8 @@ class StageAConfig:
         Seeds window order.
     channel_check_sd
         Switch off LFP channels whose mean z-score on the training part is beyond
-        this in any feature (None: keep every channel).
+        this in any feature, and switch on again those within it (None: no check;
+        the previous decoder's switched-off channels stay off).
     """
 
     steps: int = 40
@@ -101,7 +104,8 @@ class StageAResult:
     new_parameters
         Parameters created for this session (its context row); Stage B trains them faster.
     switched_off_channels
-        LFP channels the channel check switched off.
+        LFP channels the channel check switched off. When the check ran, these are
+        all the channels this decoder does not read.
     """
 
     fitted: FittedDecoder
@@ -196,7 +200,9 @@ def run_stage_a(
     switched_off = []
     if config.channel_check_sd is not None and encoder.config.modality == "lfp":
         training_lfp = bins.lfp[split.train.as_slice()]
-        switched_off = silence_outlier_channels(encoder, training_lfp, config.channel_check_sd).tolist()
+        switched_off = silence_outlier_channels(
+            encoder, training_lfp, config.channel_check_sd, recheck=True
+        ).tolist()
     for parameter in encoder.parameters():
         parameter.requires_grad_(False)
     for parameter in new_parameters:

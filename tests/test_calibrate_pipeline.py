@@ -182,3 +182,24 @@ def test_stage_a_switches_off_a_channel_that_died_since_training(blocks, tmp_pat
     unchecked = run_stage_a(previous, binned, split, StageAConfig(channel_check_sd=None), progress=False)
     assert unchecked.switched_off_channels == []
     assert bool(unchecked.fitted.decoder.encoder.tokenizer.channel_live.all())
+
+
+def test_stage_a_reads_again_a_channel_an_earlier_calibration_switched_off(blocks, tmp_path):
+    profile = load_profile(blocks["previous"].write_profile(tmp_path / "rig.toml"))
+    previous = load_previous(profile)
+    state = dict(previous.checkpoint.state_dict)
+    live = state["encoder.tokenizer.channel_live"].clone()
+    live[5] = 0.0  # channel 5 reads normally in this block
+    state["encoder.tokenizer.channel_live"] = live
+    checkpoint = dataclasses.replace(previous.checkpoint, state_dict=state)
+    earlier = dataclasses.replace(previous, checkpoint=checkpoint)
+    binned = featurize(blocks["block"], profile, progress=False)
+    window_bins = checkpoint.encoder_config.window_bins
+    split = split_calibration_block(len(binned), window_bins, CalibrationSplitConfig())
+
+    checked = run_stage_a(earlier, binned, split, StageAConfig(), progress=False)
+    assert 5 not in checked.switched_off_channels
+    assert checked.fitted.decoder.encoder.tokenizer.channel_live[5] == 1
+
+    unchecked = run_stage_a(earlier, binned, split, StageAConfig(channel_check_sd=None), progress=False)
+    assert unchecked.fitted.decoder.encoder.tokenizer.channel_live[5] == 0

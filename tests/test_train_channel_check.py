@@ -75,6 +75,15 @@ def test_a_switched_off_channel_no_longer_changes_the_latents():
     assert silence_outlier_channels(encoder, lfp).size == 0
 
 
+def test_a_recheck_switches_a_recovered_channel_back_on():
+    encoder = lfp_encoder()
+    silence_outlier_channels(encoder, block({(5, 1): -8.0, (8, 0): 6.0}))
+    # Channel 5 recovered; channel 8 is still noisy and is reported again.
+    assert silence_outlier_channels(encoder, block({(8, 0): 6.0}, seed=3), recheck=True).tolist() == [8]
+    live = encoder.tokenizer.channel_live
+    assert live[5] == 1 and live[8] == 0 and int(live.sum()) == N_CHANNELS - 1
+
+
 def test_the_switch_is_saved_and_old_state_dicts_read_every_channel():
     encoder = lfp_encoder()
     silence_outlier_channels(encoder, block({(2, 0): 5.0}))

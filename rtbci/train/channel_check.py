@@ -59,13 +59,16 @@ def outlier_channels(
 
 
 def silence_outlier_channels(
-    encoder: Encoder, lfp: np.ndarray, threshold_sd: float = DEFAULT_THRESHOLD_SD
+    encoder: Encoder,
+    lfp: np.ndarray,
+    threshold_sd: float = DEFAULT_THRESHOLD_SD,
+    *,
+    recheck: bool = False,
 ) -> np.ndarray:
     """Switch off, in an LFP encoder, the channels :func:`outlier_channels` finds in ``lfp``.
 
     The switch is the tokenizer's ``channel_live`` buffer, so it is saved with a
-    checkpoint and baked into an exported graph. Channels already switched off
-    stay off and are not checked again.
+    checkpoint and baked into an exported graph.
 
     Parameters
     ----------
@@ -75,6 +78,11 @@ def silence_outlier_channels(
         ``(T, C, F)`` raw LFP features of an unlabelled block of the new session.
     threshold_sd
         Limit on ``|mean z|``.
+    recheck
+        Check every channel, also those an earlier call switched off, and switch
+        back on the ones that now read within the limit (an electrode that
+        recovered, or a noise source that was removed). Otherwise channels
+        already switched off stay off and are not checked again.
 
     Returns
     -------
@@ -84,6 +92,9 @@ def silence_outlier_channels(
     if encoder.config.modality != "lfp":
         raise ValueError(f"only LFP encoders have a channel check, not {encoder.config.modality!r}")
     tokenizer = encoder.tokenizer
+    if recheck:
+        with torch.no_grad():
+            tokenizer.channel_live.fill_(1.0)
     live = tokenizer.channel_live.cpu().numpy() > 0
     found = outlier_channels(
         lfp[:, live],
