@@ -74,11 +74,11 @@ class FittedDecoder:
 def block_latents(encoder: Encoder, bins: SessionBins, block: BinBlock | None = None) -> np.ndarray:
     """Streaming-exact latents of ``block`` (whole session by default).
 
-    Only the ``window_bins - 1`` bins before the block are encoded with it: they are
-    all the history the decoder's attention reaches.
+    Only the ``Encoder.lookback_bins`` bins before the block are encoded with it:
+    they are all the history the decoder reads.
     """
     block = block or BinBlock(0, bins.n_bins)
-    start = max(0, block.start - encoder.config.window_bins + 1)
+    start = max(0, block.start - encoder.lookback_bins)
     inputs = bins.inputs(encoder.config.modality)[start : block.stop]
     return encode_bins(encoder, inputs, bins.context)[block.start - start :]
 

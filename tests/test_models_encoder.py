@@ -135,8 +135,9 @@ def test_samples_that_keep_different_token_counts_are_encoded_as_if_alone():
     assert torch.allclose(together, masked_attention_reference(encoder, x, session, keep), atol=1e-5)
 
 
-def test_future_bins_do_not_change_past_outputs():
-    config = small_config()
+@pytest.mark.parametrize("conv_bins", [0, 3])
+def test_future_bins_do_not_change_past_outputs(conv_bins):
+    config = small_config(lfp_conv_bins=conv_bins)
     encoder = Encoder(config).eval()
     x = inputs(config, bins=12)
     session = torch.tensor([0, 1])
@@ -147,15 +148,17 @@ def test_future_bins_do_not_change_past_outputs():
     assert not torch.allclose(before[:, 7:], after[:, 7:], atol=1e-3)
 
 
-def test_sliding_window_forgets_bins_older_than_window():
-    config = small_config(window_bins=4)
+@pytest.mark.parametrize("conv_bins", [0, 3])
+def test_sliding_window_forgets_bins_older_than_window(conv_bins):
+    config = small_config(window_bins=4, lfp_conv_bins=conv_bins)
     encoder = Encoder(config).eval()
-    x = inputs(config, bins=12)
+    x = inputs(config, bins=16)
     session = torch.tensor([0, 1])
     changed = x.clone()
     changed[:, 2] += 5.0  # bin 2 is in the window of bins 2..5 only (W=4 bins, per layer)
     before, after = encoder(x, session), encoder(changed, session)
-    reach = 2 + config.n_layers * (config.window_bins - 1)  # information travels W-1 bins per layer
+    # Information travels W-1 bins per layer, and the LFP convolution reads conv_bins-1 bins back.
+    reach = 2 + max(conv_bins - 1, 0) + config.n_layers * (config.window_bins - 1)
     assert torch.allclose(before[:, reach + 1 :], after[:, reach + 1 :], atol=1e-6)
     assert not torch.allclose(before[:, 2 : reach + 1], after[:, 2 : reach + 1], atol=1e-3)
 
@@ -249,5 +252,16 @@ def test_config_roundtrip_and_validation():
         small_config(modality="spikes", n_features=3)
     with pytest.raises(ValueError, match="n_layers must be positive"):
         small_config(n_layers=0)
+    with pytest.raises(ValueError, match="lfp_conv_bins is for LFP encoders"):
+        small_config(modality="spikes", n_features=1, lfp_conv_bins=3)
+    with pytest.raises(ValueError, match=r"lfp_conv_bins must be 0 or 2\.\.window_bins \(4\), not 5"):
+        small_config(lfp_conv_bins=5)
+    with pytest.raises(ValueError, match="lfp_conv_bins must be 0"):
+        small_config(lfp_conv_bins=1)
+    convolved = small_config(lfp_conv_bins=3, lfp_conv_channels=4)
+    assert EncoderConfig.from_dict(convolved.to_dict()) == convolved
+    # Checkpoints written before the setting existed hold linear embeddings.
+    older = {k: v for k, v in config.to_dict().items() if not k.startswith("lfp_conv")}
+    assert EncoderConfig.from_dict(older).lfp_conv_bins == 0
     with pytest.raises(ValueError, match="heads of even size"):
         Encoder(small_config(d_model=30, n_heads=2))

@@ -30,10 +30,12 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def write_checkpoint(path, modality: str = "lfp", seed: int = 0) -> Checkpoint:
+def write_checkpoint(path, modality: str = "lfp", seed: int = 0, conv_bins: int = 0) -> Checkpoint:
     torch.manual_seed(seed)
     n_features = 5 if modality == "lfp" else 1
-    config = EncoderConfig(modality=modality, n_channels=96, n_features=n_features, n_sessions=2)
+    config = EncoderConfig(
+        modality=modality, n_channels=96, n_features=n_features, n_sessions=2, lfp_conv_bins=conv_bins
+    )
     decoder = Decoder(Encoder(config), RidgeHead(config.d_model, 2)).eval()
     normalization = None
     if modality == "lfp":
@@ -110,6 +112,27 @@ def test_onnxruntime_equals_torch_over_500_steps(artifact):
             )
     assert worst_ort <= 1e-4
     assert worst_torch_backend <= 1e-6
+
+
+def test_an_lfp_convolution_streams_its_history_as_state(tmp_path):
+    write_checkpoint(tmp_path / "model.pt", conv_bins=5)
+    export_artifact(tmp_path / "model.pt", tmp_path / "art", parity_steps=20)
+    manifest = read_manifest(tmp_path / "art")
+    assert (manifest.inputs[-1].name, manifest.inputs[-1].shape) == ("history", [4, 96, 5])
+    assert manifest.outputs[-1].name == "history_out" and manifest.state_pairs["history"] == "history_out"
+    step = reference_step(tmp_path / "art")
+    bins = parity_inputs(step, 120, seed=4)
+    expected = []
+    state = step.initial_state()
+    with torch.no_grad():
+        for features in bins:
+            kinematics, *state = step(torch.from_numpy(features), *state)
+            expected.append(kinematics.numpy())
+    backend = load_backend("onnxruntime", tmp_path / "art")
+    decoded = np.stack([backend.step(b) for b in bins])
+    assert np.abs(decoded - np.stack(expected)).max() <= 1e-4
+    backend.reset()  # the history goes back to an average bin too
+    np.testing.assert_array_equal(np.stack([backend.step(b) for b in bins[:10]]), decoded[:10])
 
 
 @pytest.mark.parametrize("name", ["onnxruntime", "torch"])

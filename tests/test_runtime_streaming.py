@@ -50,16 +50,23 @@ def test_500_streaming_steps_equal_full_sliding_window_forward():
 
 
 @pytest.mark.parametrize(
-    ("context", "scale", "n_subjects"),
-    [("stitching", "patch", 0), ("embedding", "region", 2), ("stitching", "channel", 1)],
+    ("context", "scale", "n_subjects", "conv_bins"),
+    [
+        ("stitching", "patch", 0, 0),
+        ("embedding", "region", 2, 0),
+        ("stitching", "channel", 1, 0),
+        ("embedding", "patch", 0, 4),
+        ("stitching", "region", 1, 6),
+    ],
 )
-def test_streaming_equals_full_forward_for_every_tokenizer_variant(context, scale, n_subjects):
+def test_streaming_equals_full_forward_for_every_tokenizer_variant(context, scale, n_subjects, conv_bins):
     regions = tuple([0] * 40 + [1] * 56)
     decoder = make_decoder(
         context=context,
         spatial_scale=scale,
         channel_regions=regions,
         n_subjects=n_subjects,
+        lfp_conv_bins=conv_bins,
         d_model=32,
         n_heads=2,
         n_layers=2,

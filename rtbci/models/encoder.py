@@ -40,6 +40,12 @@ class EncoderConfig:
         ``embedding`` (per-session vector) or ``stitching`` (per-session linear read-in).
     n_sessions, n_subjects
         Rows of the session and subject tables; ``n_subjects = 0`` means no subject token.
+    lfp_conv_bins, lfp_conv_channels
+        LFP only: a causal convolution over each channel's features in the last
+        ``lfp_conv_bins`` bins, with ``lfp_conv_channels`` outputs, is read beside the
+        features themselves (:class:`rtbci.models.tokenizer.CausalChannelConvolution`).
+        0 bins: the features alone, linearly embedded (checkpoints from before this
+        setting load as such).
     """
 
     modality: Literal["spikes", "lfp"]
@@ -57,6 +63,8 @@ class EncoderConfig:
     context: Literal["embedding", "stitching"] = "embedding"
     n_sessions: int = 1
     n_subjects: int = 0
+    lfp_conv_bins: int = 0
+    lfp_conv_channels: int = 8
 
     def __post_init__(self) -> None:
         if self.modality not in ("spikes", "lfp"):
@@ -80,6 +88,14 @@ class EncoderConfig:
             raise ValueError(f"window_bins must be at least 2, not {self.window_bins}")
         if self.n_sessions < 1 or self.n_subjects < 0:
             raise ValueError("n_sessions must be >= 1 and n_subjects >= 0")
+        if self.lfp_conv_bins != 0:
+            if self.modality != "lfp":
+                raise ValueError(f"lfp_conv_bins is for LFP encoders; a {self.modality} encoder needs 0")
+            if not 2 <= self.lfp_conv_bins <= self.window_bins or self.lfp_conv_channels < 1:
+                raise ValueError(
+                    f"lfp_conv_bins must be 0 or 2..window_bins ({self.window_bins}),"
+                    f" not {self.lfp_conv_bins}, with lfp_conv_channels >= 1 (got {self.lfp_conv_channels})"
+                )
         if self.channel_regions is not None:
             self.channel_regions = tuple(int(r) for r in self.channel_regions)
 
@@ -118,6 +134,12 @@ class Encoder(nn.Module):
     def n_tokens(self) -> int:
         """Tokens per bin, ``N``."""
         return self.tokenizer.n_tokens
+
+    @property
+    def lookback_bins(self) -> int:
+        """Bins before a bin that reach its latent in one segment: the attention window's ``W - 1``
+        plus the LFP convolution's history (``Tokenizer.history_bins``)."""
+        return self.config.window_bins - 1 + self.tokenizer.history_bins
 
     @property
     def head_dim(self) -> int:

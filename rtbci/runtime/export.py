@@ -33,7 +33,7 @@ from rtbci.runtime.manifest import (
     sha256_file,
     write_manifest,
 )
-from rtbci.runtime.streaming import STATE_NAMES, FullWindowStep, StreamingStep
+from rtbci.runtime.streaming import FullWindowStep, StreamingStep
 
 __all__ = [
     "ONNX_OPSET",
@@ -84,8 +84,8 @@ def export_step(step: StreamingStep, path: str | Path) -> tuple[list[TensorSpec]
     state = step.initial_state()
     with torch.no_grad():
         kinematics, *_ = step(features, *state)
-    input_names = [FEATURE_INPUT, *STATE_NAMES]
-    output_names = [KINEMATICS_OUTPUT, *STATE_NAMES.values()]
+    input_names = [FEATURE_INPUT, *step.state_names]
+    output_names = [KINEMATICS_OUTPUT, *step.state_names.values()]
     _onnx_export(step, (features, *state), path, input_names, output_names)
     shapes = [list(features.shape)] + [list(s.shape) for s in state]
     out_shapes = [list(kinematics.shape)] + [list(s.shape) for s in state]
@@ -173,7 +173,7 @@ def export_artifact(
     manifest = Manifest(
         inputs=inputs,
         outputs=outputs,
-        state_pairs=dict(STATE_NAMES),
+        state_pairs=step.state_names,
         modality=config.modality,
         n_channels=config.n_channels,
         n_features=config.n_features,

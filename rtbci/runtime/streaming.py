@@ -20,10 +20,12 @@ from torch import nn
 from rtbci.models.backbone import bin_rotary
 from rtbci.models.decoder import Decoder
 
-__all__ = ["STATE_NAMES", "FullWindowStep", "StreamingStep"]
+__all__ = ["HISTORY_STATE_NAMES", "STATE_NAMES", "FullWindowStep", "StreamingStep"]
 
 # Input state name -> output state name, in graph order.
 STATE_NAMES = {"k_cache": "k_cache_out", "v_cache": "v_cache_out", "valid": "valid_out"}
+# The LFP convolution's extra state (tokenizers with ``history_bins > 0`` only).
+HISTORY_STATE_NAMES = {"history": "history_out"}
 
 
 class StreamingStep(nn.Module):
@@ -42,7 +44,9 @@ class StreamingStep(nn.Module):
     -----
     State tensors (``P = (W - 1) * N`` cached tokens, ``H`` heads, ``L`` layers):
     ``k_cache`` and ``v_cache`` ``(L, H, P, head_dim)`` unrotated keys and values,
-    ``valid`` ``(P,)`` 1.0 where a cached token is real (0.0 before the stream filled the window).
+    ``valid`` ``(P,)`` 1.0 where a cached token is real (0.0 before the stream filled the window);
+    with the LFP convolution also ``history`` ``(h, C, F)``, the normalised features of the
+    last ``h`` bins (zeros, an average bin, before the stream filled it).
     """
 
     def __init__(self, decoder: Decoder, session_index: int, subject_index: int | None = None):
@@ -75,38 +79,57 @@ class StreamingStep(nn.Module):
     def cached_tokens(self) -> int:
         return (self.window_bins - 1) * self.n_tokens
 
-    def initial_state(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fresh ``(k_cache, v_cache, valid)``: an empty window."""
+    @property
+    def state_names(self) -> dict[str, str]:
+        """Input state name -> output state name, in graph order."""
+        history = HISTORY_STATE_NAMES if self.decoder.encoder.tokenizer.history_bins else {}
+        return {**STATE_NAMES, **history}
+
+    def initial_state(self) -> tuple[torch.Tensor, ...]:
+        """Fresh ``(k_cache, v_cache, valid[, history])``: an empty window."""
         encoder = self.decoder.encoder
-        shape = (encoder.config.n_layers, encoder.config.n_heads, self.cached_tokens, encoder.head_dim)
+        config = encoder.config
+        shape = (config.n_layers, config.n_heads, self.cached_tokens, encoder.head_dim)
         device = self.key_cos.device
-        return (
+        state = (
             torch.zeros(shape, device=device),
             torch.zeros(shape, device=device),
             torch.zeros(self.cached_tokens, device=device),
         )
+        history_bins = encoder.tokenizer.history_bins
+        if history_bins:
+            state += (torch.zeros(history_bins, config.n_channels, config.n_features, device=device),)
+        return state
 
     def forward(
-        self, features: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, valid: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        self,
+        features: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        valid: torch.Tensor,
+        *history: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
         """Decode one bin.
 
         Parameters
         ----------
         features
             ``(C,)`` spike counts or ``(C, F)`` raw LFP features of the newest bin.
-        k_cache, v_cache, valid
-            The state returned by the previous step (or :meth:`initial_state`).
+        k_cache, v_cache, valid, history
+            The state returned by the previous step (or :meth:`initial_state`);
+            ``history`` only with the LFP convolution.
 
         Returns
         -------
         tuple
-            ``kinematics (K,)`` and the next ``k_cache, v_cache, valid``.
+            ``kinematics (K,)`` and the next ``k_cache, v_cache, valid[, history]``.
         """
         encoder = self.decoder.encoder
+        tokenizer = encoder.tokenizer
         N = self.n_tokens
         x = features.reshape(1, 1, encoder.config.n_channels, encoder.config.n_features)
-        h = encoder.tokenizer(x, self.session, self.subject).reshape(1, N, -1)
+        past = history[0][None] if history else None
+        h = tokenizer(x, self.session, self.subject, history=past).reshape(1, N, -1)
         key_valid = torch.cat([valid > 0.5, torch.ones(N, dtype=torch.bool, device=valid.device)])
         mask = key_valid[None, None, None, :]
         query_rotary, key_rotary = (self.query_cos, self.query_sin), (self.key_cos, self.key_sin)
@@ -120,7 +143,10 @@ class StreamingStep(nn.Module):
         pooled = encoder.norm(h).mean(dim=1)
         kinematics = self.decoder.head(pooled)[0]
         next_valid = torch.cat([valid[N:], torch.ones(N, dtype=valid.dtype, device=valid.device)])
-        return kinematics, torch.stack(new_keys), torch.stack(new_values), next_valid
+        next_state = (torch.stack(new_keys), torch.stack(new_values), next_valid)
+        if history:
+            next_state += (torch.cat([history[0][1:], tokenizer.channel_values(x)[0]]),)
+        return (kinematics, *next_state)
 
 
 class FullWindowStep(nn.Module):

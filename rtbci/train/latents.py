@@ -1,10 +1,10 @@
 """Per-bin latents of a whole block of bins, exactly as the streaming decoder sees them.
 
-The encoder's attention reaches back ``window_bins - 1`` bins and no further.
-So a block is cut into segments of ``hop`` output bins, each preceded by the
-``window_bins - 1`` bins of context it needs: every latent then equals the one
-the online decoder computes for that bin, at a cost that stays linear in the
-block length.
+The encoder's attention reaches back ``window_bins - 1`` bins, its LFP
+convolution a few more (``Encoder.lookback_bins``), and no further. So a block is
+cut into segments of ``hop`` output bins, each preceded by the bins of context
+it needs: every latent then equals the one the online decoder computes for that
+bin, at a cost that stays linear in the block length.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def encode_bins(
     # of history) and the last one differ.
     by_length: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for out_start in range(0, n_bins, hop):
-        start, stop = max(0, out_start - window + 1), min(n_bins, out_start + hop)
+        start, stop = max(0, out_start - encoder.lookback_bins), min(n_bins, out_start + hop)
         by_length[stop - start].append((start, out_start))
     device = next(encoder.parameters()).device
     was_training = encoder.training
