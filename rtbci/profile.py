@@ -139,6 +139,11 @@ class FeatureConfig:
         Token and masking scale: ``channel``, ``patch`` or ``region``.
     patch_channels
         Channels per token at ``patch`` scale (NDT2's K).
+    lfp_conv_bins, lfp_conv_channels
+        LFP encoders read each channel's features together with a causal
+        convolution over its last ``lfp_conv_bins`` bins, with ``lfp_conv_channels``
+        outputs (:class:`rtbci.models.tokenizer.CausalChannelConvolution`); 0 bins
+        turns it off. Used when a model is trained; a trained model keeps its own.
     """
 
     bin_ms: PositiveFloat = 20.0
@@ -155,12 +160,23 @@ class FeatureConfig:
     kinematics_lag_ms: NonNegativeFloat = 100.0
     spatial_scale: Literal["channel", "patch", "region"] = "patch"
     patch_channels: PositiveInt = 32
+    lfp_conv_bins: Annotated[int, Strict(), Field(ge=0)] = 5
+    lfp_conv_channels: PositiveInt = 8
 
     @model_validator(mode="after")
     def _bands_are_ordered(self) -> FeatureConfig:
         for low, high in self.bands_hz:
             if not low < high:
                 raise ValueError(f"band [{low}, {high}] must have low < high")
+        return self
+
+    @model_validator(mode="after")
+    def _conv_fits_the_window(self) -> FeatureConfig:
+        if self.lfp_conv_bins == 1 or self.lfp_conv_bins > self.window_bins:
+            raise ValueError(
+                f"lfp_conv_bins must be 0 (off) or 2..window_bins ({self.window_bins}),"
+                f" not {self.lfp_conv_bins}"
+            )
         return self
 
 

@@ -88,3 +88,12 @@ def test_bad_artifact_hash_is_rejected():
     data["model"] = {"artifact": "models/demo", "sha256": "not-a-hash"}
     with pytest.raises(ProfileError, match=r"model\.sha256"):
         profile_from_dict(data, Path("rig.toml"))
+
+
+@pytest.mark.parametrize("bins", [1, 51])
+def test_an_lfp_convolution_longer_than_the_window_or_of_one_bin_is_rejected(bins):
+    data = _demo_dict()
+    data["features"]["lfp_conv_bins"] = bins
+    expected = rf"lfp_conv_bins must be 0 \(off\) or 2\.\.window_bins \(50\), not {bins}"
+    with pytest.raises(ProfileError, match=expected):
+        profile_from_dict(data, Path("rig.toml"))

@@ -56,7 +56,8 @@ def new_encoder(
     Parameters
     ----------
     profile
-        Channel count, window, spatial scale, patch size and region map.
+        Channel count, window, spatial scale, patch size, region map and, for
+        LFP, the causal convolution over each channel's features.
     modality
         ``spikes`` or ``lfp``.
     n_features
@@ -83,6 +84,8 @@ def new_encoder(
         dropout=size.dropout,
         context=context,
         n_sessions=n_sessions,
+        lfp_conv_bins=features.lfp_conv_bins if modality == "lfp" else 0,
+        lfp_conv_channels=features.lfp_conv_channels,
     )
     return Encoder(config)
 
