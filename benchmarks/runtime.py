@@ -35,6 +35,7 @@ from rtbci.models import (
     load_checkpoint,
 )
 from rtbci.models.checkpoint import save_checkpoint
+from rtbci.profile import FeatureConfig
 from rtbci.runtime import load_backend, read_manifest
 from rtbci.runtime.backends.onnxruntime_backend import create_session
 from rtbci.runtime.export import export_artifact, export_full_window, parity_inputs
@@ -58,9 +59,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def default_checkpoint(path: Path, seed: int) -> Path:
-    """The default-size LFP decoder with random weights (latency does not depend on the weights)."""
+    """The default-size LFP decoder with random weights (latency does not depend on the weights).
+
+    Its LFP convolution is the one a profile's defaults give newly trained encoders.
+    """
     torch.manual_seed(seed)
-    config = EncoderConfig(modality="lfp", n_channels=96, n_features=5)
+    features = FeatureConfig()
+    config = EncoderConfig(
+        modality="lfp",
+        n_channels=96,
+        n_features=5,
+        lfp_conv_bins=features.lfp_conv_bins,
+        lfp_conv_channels=features.lfp_conv_channels,
+    )
     decoder = Decoder(Encoder(config), RidgeHead(config.d_model, 2)).eval()
     checkpoint = Checkpoint(
         encoder_config=config,
