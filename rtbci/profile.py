@@ -160,7 +160,7 @@ class FeatureConfig:
     kinematics_lag_ms: NonNegativeFloat = 100.0
     spatial_scale: Literal["channel", "patch", "region"] = "patch"
     patch_channels: PositiveInt = 32
-    lfp_conv_bins: Annotated[int, Strict(), Field(ge=0)] = 5
+    lfp_conv_bins: Annotated[int, Strict(), Field(ge=0)] = 10
     lfp_conv_channels: PositiveInt = 8
 
     @model_validator(mode="after")
