@@ -129,7 +129,9 @@ class AccuracyPlan:
         and 0.165 (0.125 and 0.169). The student's share of the teacher,
         0.68 and 0.70, is what is left of the 0.8 goal; with the channel check
         on the held-out sessions (since 2026-12-04) 0.324 and 0.339, 0.70 and 0.76;
-        seed 2: 0.476 against 0.509, 0.93 (other simulated subjects).
+        seed 2: 0.476 against 0.509, 0.93 (other simulated subjects). With the
+        LFP convolution of the profile (10 bins, since 2026-12-05) 0.389 and
+        0.391, 0.84 and 0.87 of the same teachers; ``lfp_multi`` 0.127 and 0.160.
     single_steps
         Optimiser steps of the single-session LFP baseline.
     batch_size
