@@ -18,7 +18,7 @@ MEAN = np.tile(np.linspace(-1.0, 1.0, N_FEATURES), (N_CHANNELS, 1))
 STD = np.tile(np.linspace(0.5, 2.0, N_FEATURES), (N_CHANNELS, 1))
 
 
-def lfp_encoder(modality: str = "lfp") -> Encoder:
+def lfp_encoder(modality: str = "lfp", conv_bins: int = 0) -> Encoder:
     torch.manual_seed(0)
     config = EncoderConfig(
         modality=modality,
@@ -30,6 +30,7 @@ def lfp_encoder(modality: str = "lfp") -> Encoder:
         n_heads=2,
         window_bins=4,
         n_sessions=1,
+        lfp_conv_bins=conv_bins,
     )
     encoder = Encoder(config).eval()
     if modality == "lfp":
@@ -59,8 +60,9 @@ def test_outlier_channels_refuses_a_block_that_does_not_match_the_normalisation(
         outlier_channels(np.zeros((0, N_CHANNELS, N_FEATURES)), MEAN, STD)
 
 
-def test_a_switched_off_channel_no_longer_changes_the_latents():
-    encoder = lfp_encoder()
+@pytest.mark.parametrize("conv_bins", [0, 3])
+def test_a_switched_off_channel_no_longer_changes_the_latents(conv_bins):
+    encoder = lfp_encoder(conv_bins=conv_bins)
     lfp = block({(5, 1): -8.0})
     assert silence_outlier_channels(encoder, lfp).tolist() == [5]
     x = torch.as_tensor(block({}, bins=12, seed=1))[None]

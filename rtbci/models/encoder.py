@@ -137,8 +137,11 @@ class Encoder(nn.Module):
 
     @property
     def lookback_bins(self) -> int:
-        """Bins before a bin that reach its latent in one segment: the attention window's ``W - 1``
-        plus the LFP convolution's history (``Tokenizer.history_bins``)."""
+        """Bins before a bin that its latent reads, within one segment.
+
+        The attention window's ``W - 1`` plus the LFP convolution's history
+        (``Tokenizer.history_bins``).
+        """
         return self.config.window_bins - 1 + self.tokenizer.history_bins
 
     @property
