@@ -131,7 +131,8 @@ class AccuracyPlan:
         on the held-out sessions (since 2026-12-04) 0.324 and 0.339, 0.70 and 0.76;
         seed 2: 0.476 against 0.509, 0.93 (other simulated subjects). With the
         LFP convolution of the profile (10 bins, since 2026-12-05) 0.389 and
-        0.391, 0.84 and 0.87 of the same teachers; ``lfp_multi`` 0.127 and 0.160.
+        0.391, 0.84 and 0.87 of the same teachers; ``lfp_multi`` 0.127 and 0.160;
+        seed 2: 0.533 against 0.509, 1.05.
     single_steps
         Optimiser steps of the single-session LFP baseline.
     batch_size
