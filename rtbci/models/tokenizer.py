@@ -275,11 +275,7 @@ class Tokenizer(nn.Module):
         return self.temporal.bins - 1 if self.temporal is not None else 0
 
     def forward(
-        self,
-        x: torch.Tensor,
-        session: torch.Tensor,
-        subject: torch.Tensor | None = None,
-        history: torch.Tensor | None = None,
+        self, x: torch.Tensor, session: torch.Tensor, subject: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Tokens of raw features.
 
@@ -291,16 +287,26 @@ class Tokenizer(nn.Module):
             ``(B,)`` session indices into the context table.
         subject
             ``(B,)`` subject indices; required when the config has subjects.
-        history
-            ``(B, history_bins, C, F)`` :meth:`channel_values` of the bins before ``x``,
-            for the LFP convolution (the streaming step); ``None`` reads zeros there.
 
         Returns
         -------
         torch.Tensor
             ``(B, T, N, d)`` tokens.
         """
-        values = self.channel_values(x)
+        return self.embed_values(self.channel_values(x), session, subject)
+
+    def embed_values(
+        self,
+        values: torch.Tensor,
+        session: torch.Tensor,
+        subject: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Tokens of per-channel values ``(B, T, C, E)`` (:meth:`channel_values` of raw features).
+
+        ``history`` is ``(B, history_bins, C, F)``, the values of the bins before, for
+        the LFP convolution (the streaming step); ``None`` reads zeros there.
+        """
         if self.temporal is not None:
             values = torch.cat([values, self.temporal(values, history)], dim=-1)
         if self.config.context == "stitching":

@@ -128,8 +128,9 @@ class StreamingStep(nn.Module):
         tokenizer = encoder.tokenizer
         N = self.n_tokens
         x = features.reshape(1, 1, encoder.config.n_channels, encoder.config.n_features)
+        values = tokenizer.channel_values(x)
         past = history[0][None] if history else None
-        h = tokenizer(x, self.session, self.subject, history=past).reshape(1, N, -1)
+        h = tokenizer.embed_values(values, self.session, self.subject, history=past).reshape(1, N, -1)
         key_valid = torch.cat([valid > 0.5, torch.ones(N, dtype=torch.bool, device=valid.device)])
         mask = key_valid[None, None, None, :]
         query_rotary, key_rotary = (self.query_cos, self.query_sin), (self.key_cos, self.key_sin)
@@ -145,7 +146,7 @@ class StreamingStep(nn.Module):
         next_valid = torch.cat([valid[N:], torch.ones(N, dtype=valid.dtype, device=valid.device)])
         next_state = (torch.stack(new_keys), torch.stack(new_values), next_valid)
         if history:
-            next_state += (torch.cat([history[0][1:], tokenizer.channel_values(x)[0]]),)
+            next_state += (torch.cat([history[0][1:], values[0]]),)
         return (kinematics, *next_state)
 
 
