@@ -39,6 +39,7 @@ _STRICT = ConfigDict(extra="forbid", frozen=True)
 Str = Annotated[str, Strict()]
 Float = Annotated[float, Strict()]
 Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
 PositiveFloat = Annotated[float, Strict(), Field(gt=0)]
 NonNegativeFloat = Annotated[float, Strict(), Field(ge=0)]
 PositiveInt = Annotated[int, Strict(), Field(gt=0)]
@@ -222,6 +223,10 @@ class OutputConfig:
         Time constant of a causal exponential smoother; 0 turns it off.
     gain
         Multiplier on the decoded velocity.
+    arm_on_start
+        Whether the dashboard arms the output as soon as its engine has started. ``False`` (the
+        default, for a live rig): the output starts held (zero velocity, position held) until an
+        operator arms it. The simulated demo rig may set ``True``.
     """
 
     kinematics: tuple[Str, ...] = ("vel_x", "vel_y")
@@ -229,6 +234,7 @@ class OutputConfig:
     velocity_clamp: PositiveFloat = 1.0
     smoothing_ms: NonNegativeFloat = 60.0
     gain: Float = 1.0
+    arm_on_start: Bool = False
 
 
 @dataclass(config=_STRICT)

@@ -91,6 +91,9 @@ class EngineOptions:
         Real-time FIFO priority (1-99) for the decode thread; None keeps the default
         scheduling. Needs CAP_SYS_NICE (or root); when refused, the snapshot's
         ``scheduling`` says so and decoding goes on with the default policy.
+    output_enabled
+        Whether the output is armed from the first bin; ``False`` starts it held (zero velocity,
+        position held) until :meth:`Engine.set_output_enabled` arms it.
     """
 
     backend: str | None = None
@@ -99,6 +102,7 @@ class EngineOptions:
     record_ring_bins: int = 3000
     record_ring: type[RecordRing] = RecordRing
     realtime_priority: int | None = None
+    output_enabled: bool = True
 
 
 class Engine:
@@ -203,7 +207,7 @@ class Engine:
             record_dtype(len(self.output_labels), shapes[model_index]), self.options.record_ring_bins
         )
         outlet = KinematicsOutlet(profile.streams.output, self.output_labels, self.output_units, 1.0 / bin_s)
-        post = PostProcessor(profile.output, bin_s)
+        post = PostProcessor(profile.output, bin_s, self.options.output_enabled)
         self.loop = DecodeLoop(
             self.inputs,
             aligner,

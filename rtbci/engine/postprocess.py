@@ -46,6 +46,8 @@ class PostProcessor:
         The profile's output section.
     bin_s
         Bin width, the integration step.
+    enabled
+        The output's state at the first bin: ``False`` starts it held (see :attr:`enabled`).
 
     Attributes
     ----------
@@ -57,7 +59,7 @@ class PostProcessor:
         When False (the safety stop) velocities are zero and positions hold.
     """
 
-    def __init__(self, config: OutputConfig, bin_s: float) -> None:
+    def __init__(self, config: OutputConfig, bin_s: float, enabled: bool = True) -> None:
         self.n_decoded = len(config.kinematics)
         self.velocity = np.array([name.startswith("vel_") for name in config.kinematics])
         self.velocity_index = np.flatnonzero(self.velocity)
@@ -73,7 +75,7 @@ class PostProcessor:
         self._last_good = np.zeros(self.n_decoded, dtype=np.float32)
         self._bad = np.zeros(self.n_decoded, dtype=bool)
         self.nonfinite = 0
-        self.enabled = True
+        self.enabled = enabled
 
     def process(self, decoded: np.ndarray) -> np.ndarray:
         """Post-process one decoded bin; returns :attr:`output` (reused every call)."""
