@@ -61,7 +61,8 @@ def test_featurize_aligns_bins_and_kinematics():
     assert binned.feature_names == ["lmp", "8-15Hz", "15-30Hz", "30-80Hz", "80-200Hz"]
     expected_counts = spikes.data[: 144 * 20].reshape(144, 20, 8).sum(axis=1)
     np.testing.assert_array_equal(binned.spikes, expected_counts)
-    np.testing.assert_allclose(binned.bin_ends, 100.0 + 0.02 * np.arange(1, 145), atol=1e-9)
+    # Edges lie midway between samples (rtbci.signal.grid): each bin ends half a period after its last sample.
+    np.testing.assert_allclose(binned.bin_ends, 100.0 - 0.0005 + 0.02 * np.arange(1, 145), atol=1e-9)
     behavior = session.streams["behavior"]
     expected_vel = np.interp(binned.bin_ends + 0.1, behavior.timestamps, behavior.data[:, 2])
     np.testing.assert_allclose(binned.kinematics[:, 0], expected_vel, atol=1e-6)
@@ -152,3 +153,15 @@ def test_simulated_session_replayed_in_its_recorded_chunks_matches_featurize():
     live = [lfp.push(stream.data[a:b], stream.timestamps[a:b]) for a, b in itertools.pairwise(bounds)]
     live_values = np.concatenate([bins.values for bins in live if len(bins)])
     np.testing.assert_array_equal(live_values[: len(binned)], binned.lfp)
+
+
+def test_featurize_uses_the_epoch_the_engine_recorded():
+    """A recording that carries the engine's bin grid is binned on that grid, not on its first sample."""
+    session = make_session()
+    profile = make_profile(8)
+    on_first_sample = featurize(session, profile, lag_ms=0.0, progress=False)
+    session.meta.bin_epoch = -0.0005 + 0.01  # the engine's grid, half a bin later
+    on_recorded_grid = featurize(session, profile, lag_ms=0.0, progress=False)
+    np.testing.assert_allclose(on_recorded_grid.bin_ends - on_first_sample.bin_ends[: len(on_recorded_grid)], 0.01)
+    expected = session.streams["spikes"].data[10 : 10 + 20 * 3].reshape(3, 20, 8).sum(axis=1)
+    np.testing.assert_array_equal(on_recorded_grid.spikes[:3], expected)

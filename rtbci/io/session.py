@@ -121,6 +121,11 @@ class SessionMeta:
     provenance
         Free-form strings: the tool and version that made it, the source file,
         the simulator seed, and so on.
+    bin_epoch
+        Where the engine placed its bin grid on the LSL clock (bin ``i`` covers
+        ``[bin_epoch + i·w, bin_epoch + (i+1)·w)``); None for a recording the
+        engine did not make. ``featurize()`` uses it, so offline features are
+        the ones the engine computed.
     """
 
     subject: str
@@ -129,6 +134,7 @@ class SessionMeta:
     date: str = ""
     channel_regions: list[str] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
+    bin_epoch: float | None = None
 
 
 @dataclass

@@ -4,7 +4,7 @@ Layout::
 
     /                       attrs: format, format_version, subject, session_id,
                                    task, date, channel_regions (JSON),
-                                   provenance (JSON)
+                                   provenance (JSON), bin_epoch (when the engine recorded it)
     /streams/<name>/data         (n_samples, n_channels), chunked, compressed
     /streams/<name>/timestamps   (n_samples,) float64, LSL clock
     /streams/<name>/chunk_sizes  (n_chunks,) int64, the original chunking
@@ -82,6 +82,8 @@ def _write_root_attrs(handle: h5py.File, meta: SessionMeta) -> None:
     handle.attrs["date"] = meta.date
     handle.attrs["channel_regions"] = json.dumps(meta.channel_regions)
     handle.attrs["provenance"] = json.dumps(meta.provenance)
+    if meta.bin_epoch is not None:
+        handle.attrs["bin_epoch"] = float(meta.bin_epoch)
 
 
 def _create_stream_group(
@@ -273,6 +275,7 @@ def _read_meta(path: Path, attrs: h5py.AttributeManager) -> SessionMeta:
             date=str(attrs["date"]),
             channel_regions=json.loads(attrs["channel_regions"]),
             provenance=json.loads(attrs["provenance"]),
+            bin_epoch=float(attrs["bin_epoch"]) if "bin_epoch" in attrs else None,
         )
     except (KeyError, ValueError) as error:
         raise SessionFileError(f"{path}: session metadata is damaged: {error}") from error

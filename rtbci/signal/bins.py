@@ -222,6 +222,16 @@ class BinnedStream:
                 return self._take(written)
             self._allocate_output(-written)
 
+    def set_epoch(self, epoch: float) -> None:
+        """Move the bin grid (before the first real sample) and forget all state.
+
+        The engine builds its featurizers before any sample has arrived and
+        places the grid on the first one (:func:`rtbci.signal.grid.grid_epoch`).
+        """
+        self.epoch = float(epoch)
+        self._timing[kernels.TIMING_EPOCH] = self.epoch
+        self.reset()
+
     def reset(self) -> None:
         """Forget all state and counters, as if newly made."""
         self._clock_i[:] = 0

@@ -17,8 +17,8 @@ from rtbci.errors import UserError
 from rtbci.io.session import Session, Stream, StreamKind
 from rtbci.profile import Profile
 from rtbci.signal.bins import BinnedStream, Bins
+from rtbci.signal.grid import first_complete_index, grid_epoch, make_featurizer
 from rtbci.signal.lfp import LfpFeaturizer
-from rtbci.signal.spikes import SpikeBinner
 
 __all__ = ["BinnedSession", "FeaturizeError", "featurize", "run_stream"]
 
@@ -160,8 +160,10 @@ def featurize(
         Kinematics are sampled (linear interpolation) at ``bin_end + lag``;
         None takes ``profile.features.kinematics_lag_ms``.
     epoch
-        LSL time of bin 0's start; None starts at the later of the neural
-        streams' first samples, so that the first bin is complete.
+        LSL time of bin 0's start; None takes the epoch the engine recorded
+        (``session.meta.bin_epoch``), or else places the grid on the later of
+        the neural streams' first samples (:func:`rtbci.signal.grid.grid_epoch`).
+        Bins that start before either stream's first sample are left out.
     progress
         Show a tqdm progress bar over the samples.
 
@@ -191,21 +193,24 @@ def featurize(
     if not sources:
         raise FeaturizeError(f"session {session.meta.session_id!r} has no spikes or LFP samples to featurize")
     behavior = _behavior(session)
-    if epoch is None:
-        epoch = max(float(stream.timestamps[0]) for stream in sources.values())
     bin_s = profile.bin_s
-
-    featurizers: dict[str, BinnedStream] = {}
-    if "spikes" in sources:
-        spikes = sources["spikes"]
-        featurizers["spikes"] = SpikeBinner(
-            profile.streams.spikes.channels, spikes.rate, bin_s, epoch, stream=spikes.name
+    if epoch is None:
+        epoch = session.meta.bin_epoch
+    if epoch is None:
+        later_first = max(float(stream.timestamps[0]) for stream in sources.values())
+        epoch = grid_epoch(later_first, max(stream.rate for stream in sources.values()))
+    specs = {"spikes": profile.streams.spikes, "lfp": profile.streams.lfp}
+    featurizers = {
+        role: make_featurizer(
+            role, specs[role].channels, stream.rate, bin_s, profile.features, epoch, stream.name
         )
-    if "lfp" in sources:
-        lfp = sources["lfp"]
-        featurizers["lfp"] = LfpFeaturizer(
-            profile.streams.lfp.channels, lfp.rate, bin_s, profile.features, epoch, stream=lfp.name
-        )
+        for role, stream in sources.items()
+    }
+    # Bins before a stream's first sample would be partial: each stream's first complete bin on.
+    first_index = max(
+        first_complete_index(epoch, bin_s, float(stream.timestamps[0]), stream.rate)
+        for stream in sources.values()
+    )
     binned: dict[str, Bins] = {}
     health: dict[str, dict] = {}
     total = sum(stream.n_samples for stream in sources.values())
@@ -217,7 +222,7 @@ def featurize(
     index = None
     for bins in binned.values():
         index = bins.index if index is None else np.intersect1d(index, bins.index, assume_unique=True)
-    index = index[index >= 0]
+    index = index[index >= first_index]
     bin_ends = epoch + (index + 1) * bin_s
 
     targets = bin_ends + lag_s
