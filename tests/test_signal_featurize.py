@@ -162,6 +162,8 @@ def test_featurize_uses_the_epoch_the_engine_recorded():
     on_first_sample = featurize(session, profile, lag_ms=0.0, progress=False)
     session.meta.bin_epoch = -0.0005 + 0.01  # the engine's grid, half a bin later
     on_recorded_grid = featurize(session, profile, lag_ms=0.0, progress=False)
-    np.testing.assert_allclose(on_recorded_grid.bin_ends - on_first_sample.bin_ends[: len(on_recorded_grid)], 0.01)
+    np.testing.assert_allclose(
+        on_recorded_grid.bin_ends - on_first_sample.bin_ends[: len(on_recorded_grid)], 0.01
+    )
     expected = session.streams["spikes"].data[10 : 10 + 20 * 3].reshape(3, 20, 8).sum(axis=1)
     np.testing.assert_array_equal(on_recorded_grid.spikes[:3], expected)
