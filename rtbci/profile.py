@@ -17,6 +17,8 @@ import pydantic
 from pydantic import ConfigDict, Field, Strict, model_validator
 from pydantic.dataclasses import dataclass
 
+from rtbci.errors import UserError
+
 __all__ = [
     "EngineConfig",
     "FeatureConfig",
@@ -45,8 +47,8 @@ NonNegativeFloat = Annotated[float, Strict(), Field(ge=0)]
 PositiveInt = Annotated[int, Strict(), Field(gt=0)]
 
 
-class ProfileError(ValueError):
-    """A profile file is missing, unreadable or invalid."""
+class ProfileError(UserError, ValueError):
+    """A profile file is missing, unreadable or invalid (the CLI prints it as one error, exit code 2)."""
 
 
 @dataclass(config=_STRICT)
