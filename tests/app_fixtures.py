@@ -69,14 +69,21 @@ def export_random_artifact(out_dir: Path, seed: int = 0) -> Path:
 
 
 def write_unique_profile(
-    tmp_path: Path, artifact: Path, backend: str = "onnxruntime", sha256: str | None = None, **engine: object
+    tmp_path: Path,
+    artifact: Path,
+    backend: str = "onnxruntime",
+    sha256: str | None = None,
+    output: dict | None = None,
+    **engine: object,
 ) -> Path:
     """The demo profile with unique stream names and the given artifact; returns the file written.
 
-    ``sha256`` overrides the artifact's hash (to test a mismatch); ``engine`` overrides ``[engine]`` keys.
+    ``sha256`` overrides the artifact's hash (to test a mismatch); ``output`` overrides ``[output]``
+    keys and ``engine`` ``[engine]`` keys.
     """
     data = tomllib.loads(DEMO_PROFILE.read_text())
     data["engine"].update(engine)
+    data["output"].update(output or {})
     tag = uuid.uuid4().hex[:10]
     for role in ("spikes", "lfp", "behavior", "output"):
         data["streams"][role]["name"] = f"test-{tag}-{role}"

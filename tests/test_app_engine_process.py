@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 
 import psutil
+import pylsl
 import pytest
 from app_fixtures import OutputReader, child_processes, random_artifact, write_unique_profile
 
@@ -46,10 +48,13 @@ def test_engine_process_serves_records_status_safety_stop_and_recording(tmp_path
             assert (records["seq"] == records["seq"][0] + range(len(records))).all()  # in order, none lost
             assert (records["t_push"] >= records["t_decode_end"]).all()
 
-            engine.set_output_enabled(False)
+            stop = engine.set_output_enabled(False, "test stop")
             held = output.samples(25)
             assert (held[:, :2] == 0).all(), "safety stop: velocity must be exactly zero"
             assert (held[:, 2:] == held[0, 2:]).all(), "safety stop: position must hold"
+            assert not stop.enabled and stop.source == "test stop" and stop.bins > 0
+            assert records["t_push"][-1] < stop.time < pylsl.local_clock(), "stamped on the LSL clock"
+            assert engine.status()["output_events"] == [asdict(stop)]
             engine.set_output_enabled(True)
             assert (output.samples(25)[:, :2] != 0).any()
             output.close()
@@ -66,6 +71,10 @@ def test_engine_process_serves_records_status_safety_stop_and_recording(tmp_path
         finally:
             report = engine.stop()
     assert report["bins"] > 0
+    assert [(event["enabled"], event["source"]) for event in report["output_events"]] == [
+        (False, "test stop"),
+        (True, ""),
+    ]
     assert counters["bins_written"] >= 10 and counters["error"] is None
     session = read_session(recording)
     assert len(session.streams["decoded"].data) == counters["bins_written"]

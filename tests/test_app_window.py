@@ -16,6 +16,7 @@ import pytest
 from app_fixtures import OutputReader, child_processes, random_artifact, write_unique_profile
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from apps.decoder.controls import OutputState
 from apps.decoder.health_panel import Light
 from apps.decoder.main_window import DecoderWindow, EngineState
 from rtbci.demo import SimulatedRig
@@ -64,9 +65,10 @@ def test_dashboard_decodes_the_simulated_rig_and_closes_cleanly(qtbot, tmp_path)
         assert window.model_card.values["backend"].text() == "onnxruntime"
 
         output = OutputReader(feed.description.output_stream)
+        assert window.controls.output_state is OutputState.ARMED, "the demo profile arms itself"
         assert (output.samples(25)[:, :2] != 0).any()
         qtbot.mouseClick(window.controls.output_button, QtCore.Qt.MouseButton.LeftButton)
-        assert not window.controls.output_button.isChecked()
+        assert window.controls.output_state is OutputState.HELD
         held = output.samples(25)
         assert (held[:, :2] == 0).all(), "the safety stop must zero the output velocity"
         assert (held[:, 2:] == held[0, 2:]).all(), "the safety stop must hold the position"

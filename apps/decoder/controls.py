@@ -1,15 +1,36 @@
-"""The controls: profile chooser, connect and start, stop, the output safety toggle, recording, calibrate."""
+"""The controls: profile chooser, connect and start, stop, arming the output, recording, calibrate."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
-__all__ = ["Controls"]
+from apps.decoder.safety import SAFETY_KEYS
 
-_SAFE_STYLE = "QPushButton { background-color: #2ca02c; color: white; font-weight: bold; padding: 6px; }"
-_STOPPED_STYLE = "QPushButton { background-color: #d62728; color: white; font-weight: bold; padding: 6px; }"
+__all__ = ["Controls", "OutputState"]
+
+SAFETY_KEY_NAMES = " or ".join(SAFETY_KEYS.values())
+
+
+class OutputState(StrEnum):
+    """The output as the operator sees it on the output button."""
+
+    UNAVAILABLE = "unavailable"  # no engine running: nothing to arm
+    HELD = "held"  # zero velocity, position held: click to arm
+    ARMED = "armed"  # decoded output goes out: click, Esc or F12 to stop
+
+
+_BUTTON = "QPushButton {{ background-color: {}; color: {}; font-weight: bold; padding: 6px; }}"
+_OUTPUT_LOOKS = {
+    OutputState.UNAVAILABLE: ("Output: no engine running", _BUTTON.format("#d9d9d9", "#7f7f7f")),
+    OutputState.HELD: ("Output HELD (zero) — click to ARM", _BUTTON.format("#ffbf00", "black")),
+    OutputState.ARMED: (
+        f"Output ARMED — click or {SAFETY_KEY_NAMES} for the safety stop",
+        _BUTTON.format("#2ca02c", "white"),
+    ),
+}
 
 
 class Controls(QtWidgets.QGroupBox):
@@ -20,8 +41,9 @@ class Controls(QtWidgets.QGroupBox):
     connect_requested(str)
         Connect and start with the chosen profile file.
     stop_requested()
-    output_toggled(bool)
-        ``False`` is the safety stop.
+    output_requested(bool)
+        ``True``: arm the output; ``False``: the safety stop. The window answers with
+        :meth:`show_output`.
     recording_toggled(bool)
     calibrate_requested()
         Open the Calibrate dialog for the chosen profile.
@@ -29,7 +51,7 @@ class Controls(QtWidgets.QGroupBox):
 
     connect_requested = QtCore.Signal(str)
     stop_requested = QtCore.Signal()
-    output_toggled = QtCore.Signal(bool)
+    output_requested = QtCore.Signal(bool)
     recording_toggled = QtCore.Signal(bool)
     calibrate_requested = QtCore.Signal()
 
@@ -39,18 +61,23 @@ class Controls(QtWidgets.QGroupBox):
         self.profile_box.setObjectName("profile")
         for path in profiles:
             self.add_profile(path)
-        browse = QtWidgets.QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        self.browse_button = QtWidgets.QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
         self.connect_button = QtWidgets.QPushButton("Connect && start")
         self.connect_button.setObjectName("connect")
         self.stop_button = QtWidgets.QPushButton("Stop")
         self.stop_button.setObjectName("stop")
         self.output_button = QtWidgets.QPushButton()
         self.output_button.setObjectName("output")
-        self.output_button.setCheckable(True)
         self.output_button.setToolTip(
-            "Safety stop (Esc): zero the output velocity and hold the position at once"
+            "Held: the output velocity is zero and the position holds; click to arm it.\n"
+            f"Armed: the decoded output goes out; click, or press {SAFETY_KEY_NAMES} anywhere, to stop it."
         )
+        self.output_state = OutputState.UNAVAILABLE
+        self.safety_keys = QtWidgets.QLabel(
+            f"<b>Safety stop: {SAFETY_KEY_NAMES}</b> — from any window, dialog or menu"
+        )
+        self.safety_keys.setObjectName("safety_keys")
         self.record_button = QtWidgets.QPushButton("Record")
         self.record_button.setObjectName("record")
         self.record_button.setCheckable(True)
@@ -65,18 +92,20 @@ class Controls(QtWidgets.QGroupBox):
             lambda: self.connect_requested.emit(self.profile_box.currentData())
         )
         self.stop_button.clicked.connect(self.stop_requested)
-        self.output_button.toggled.connect(self._output_toggled)
+        self.output_button.clicked.connect(
+            lambda: self.output_requested.emit(self.output_state is OutputState.HELD)
+        )
         self.record_button.toggled.connect(self.recording_toggled)
-        QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), self, activated=self.safety_stop)
         layout = QtWidgets.QGridLayout(self)
         layout.addWidget(QtWidgets.QLabel("Profile"), 0, 0)
         layout.addWidget(self.profile_box, 0, 1)
-        layout.addWidget(browse, 0, 2)
+        layout.addWidget(self.browse_button, 0, 2)
         layout.addWidget(self.connect_button, 1, 0)
         layout.addWidget(self.stop_button, 1, 1)
         layout.addWidget(self.record_button, 1, 2)
         layout.addWidget(self.output_button, 2, 0, 1, 3)
-        layout.addWidget(self.calibrate_button, 3, 0, 1, 3)
+        layout.addWidget(self.safety_keys, 3, 0, 1, 3)
+        layout.addWidget(self.calibrate_button, 4, 0, 1, 3)
         layout.setColumnStretch(1, 1)
         self.set_state(running=False)
 
@@ -94,33 +123,22 @@ class Controls(QtWidgets.QGroupBox):
         if path:
             self.add_profile(Path(path))
 
-    def _output_toggled(self, enabled: bool) -> None:
-        self._paint_output(enabled)
-        self.output_toggled.emit(enabled)
-
-    def _paint_output(self, enabled: bool) -> None:
-        if enabled:
-            self.output_button.setText("Output ENABLED — click or Esc for safety stop")
-            self.output_button.setStyleSheet(_SAFE_STYLE)
-        else:
-            self.output_button.setText("SAFETY STOP — output zeroed and held (click to enable)")
-            self.output_button.setStyleSheet(_STOPPED_STYLE)
-
-    def safety_stop(self) -> None:
-        """Turn the output off (as the Esc key does)."""
-        if self.output_button.isEnabled():
-            self.output_button.setChecked(False)
+    def show_output(self, state: OutputState) -> None:
+        """Show the output's state on its button (enabled only while there is an engine to arm or stop)."""
+        self.output_state = state
+        text, style = _OUTPUT_LOOKS[state]
+        self.output_button.setText(text)
+        self.output_button.setStyleSheet(style)
+        self.output_button.setEnabled(state is not OutputState.UNAVAILABLE)
 
     def set_state(self, running: bool, starting: bool = False) -> None:
-        """Enable the buttons that make sense now; a (re)started engine starts with its output enabled."""
+        """Enable the buttons that make sense now; a running engine's output shows as held until the
+        window says it is armed."""
         self.connect_button.setEnabled(not running and not starting)
         self.profile_box.setEnabled(not running and not starting)
         self.stop_button.setEnabled(running or starting)
-        self.output_button.setEnabled(running)
         self.record_button.setEnabled(running)
-        with QtCore.QSignalBlocker(self.output_button):
-            self.output_button.setChecked(running)
-        self._paint_output(running)
+        self.show_output(OutputState.HELD if running else OutputState.UNAVAILABLE)
         if not running:
             with QtCore.QSignalBlocker(self.record_button):
                 self.record_button.setChecked(False)

@@ -6,18 +6,19 @@ import time
 from enum import StrEnum
 from pathlib import Path
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from apps.decoder.calibration_action import CalibrationAction
-from apps.decoder.controls import Controls
+from apps.decoder.controls import Controls, OutputState
 from apps.decoder.feed import DashboardFeed, FeedConfig
 from apps.decoder.health_panel import HealthPanel
 from apps.decoder.kinematics_panel import KinematicsPanel
 from apps.decoder.latency_panel import LatencyPanel
 from apps.decoder.model_card import ModelCard
 from apps.decoder.priority import EngineLauncher, lower_this_thread_priority
+from apps.decoder.safety import SafetyStopFilter
 from rtbci.engine.engine import EngineOptions
-from rtbci.engine.process import EngineProcess
+from rtbci.engine.process import EngineProcess, OutputEvent
 from rtbci.errors import UserError
 from rtbci.profile import Profile, load_profile
 
@@ -36,6 +37,11 @@ class EngineState(StrEnum):
 
 class DecoderWindow(QtWidgets.QMainWindow):
     """The decoder dashboard.
+
+    The engine starts with its output held (zero velocity, position held); the operator arms it with
+    the output button, or the profile's ``[output] arm_on_start`` arms it once the engine serves. The
+    safety stop (Esc or F12 from anywhere in the application, or the output button) holds it again,
+    and only a new click arms it.
 
     Parameters
     ----------
@@ -64,6 +70,11 @@ class DecoderWindow(QtWidgets.QMainWindow):
         The "Calibrate…" action (:class:`~apps.decoder.calibration_action.CalibrationAction`).
     frames
         Redraws done since the window opened.
+    output_events
+        Every :class:`~rtbci.engine.process.OutputEvent` the engine recorded for this window (arm,
+        safety stop), in order.
+    safety_keys
+        The application-wide filter that takes Esc and F12 before any dialog or menu.
     """
 
     def __init__(
@@ -90,6 +101,8 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.last_report: dict = {}
         self._status_seen: dict | None = None
         self._reported_engine_error = False
+        self.output_events: list[OutputEvent] = []
+        self._stopped_while_starting = False
         # The launcher thread keeps normal priority, then this (the GUI) thread yields to the decoder.
         self.launcher = EngineLauncher()
         if lower_priority:
@@ -99,11 +112,21 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.model_card = ModelCard()
         self.controls.connect_requested.connect(self.connect_engine)
         self.controls.stop_requested.connect(self.stop_engine)
-        self.controls.output_toggled.connect(self.set_output_enabled)
+        self.controls.output_requested.connect(lambda arm: self.set_output_enabled(arm, "output button"))
         self.controls.recording_toggled.connect(self.set_recording)
         self.calibration = CalibrationAction(self)
         self.controls.calibrate_requested.connect(self.calibration.open)
-        self.menuBar().addMenu("&Decoder").addAction(self.calibration.menu_action)
+        self.decoder_menu = self.menuBar().addMenu("&Decoder")
+        self.decoder_menu.addAction(self.calibration.menu_action)
+        self.decoder_menu.addSeparator()
+        self.quit_action = QtGui.QAction("&Quit", self)
+        self.quit_action.setShortcut(QtGui.QKeySequence("Ctrl+Q"))
+        self.quit_action.setToolTip("Stop the engine and close the window")
+        self.quit_action.triggered.connect(self.close)
+        self.decoder_menu.addAction(self.quit_action)
+        self.safety_keys = SafetyStopFilter(self)
+        self.safety_keys.triggered.connect(lambda key: self.safety_stop(f"{key} key"))
+        self.safety_keys.install()
         central = QtWidgets.QWidget()
         self.layout_grid = QtWidgets.QGridLayout(central)
         side = QtWidgets.QVBoxLayout()
@@ -166,10 +189,11 @@ class DecoderWindow(QtWidgets.QMainWindow):
         path = Path(profile_path or self.controls.profile_box.currentData())
         if self._choose_profile(path) is None:
             return
-        self.engine = EngineProcess(path, EngineOptions(backend=self.backend))
+        self.engine = EngineProcess(path, EngineOptions(backend=self.backend, output_enabled=False))
         self.launcher.launch(self.engine)
         self.state = EngineState.STARTING
         self._reported_engine_error = False
+        self._stopped_while_starting = False
         self.controls.set_state(running=False, starting=True)
         self.health.show_stopped("starting — resolving streams, loading the model, warming up")
         self.statusBar().showMessage(f"starting the engine on {path.name}…")
@@ -199,19 +223,36 @@ class DecoderWindow(QtWidgets.QMainWindow):
             self.stop_engine()
             self.connect_engine(path)
 
-    def set_output_enabled(self, enabled: bool) -> None:
-        """The output toggle; ``False`` is the safety stop: zero velocity, held position."""
+    def set_output_enabled(self, enabled: bool, source: str) -> None:
+        """Arm the output (``True``) or hold it (``False``, the safety stop: zero velocity, held
+        position); the engine records the event with its time and ``source`` (what asked)."""
         if self.engine is None or self.state is not EngineState.RUNNING:
             return
-        if self.controls.output_button.isChecked() != enabled:  # called directly, not by the button
-            self.controls.output_button.setChecked(enabled)  # emits output_toggled, which calls back here
-            return
         try:
-            self.engine.set_output_enabled(enabled)
+            event = self.engine.set_output_enabled(enabled, source)
         except UserError as error:
-            self.report_error("Output toggle failed", str(error))
+            self.report_error("Arming the output failed" if enabled else "The safety stop failed", str(error))
             return
-        self.statusBar().showMessage("output enabled" if enabled else "SAFETY STOP: output zeroed and held")
+        self.output_events.append(event)
+        self.controls.show_output(OutputState.ARMED if enabled else OutputState.HELD)
+        self.statusBar().showMessage(
+            f"output ARMED ({source})"
+            if enabled
+            else f"SAFETY STOP ({source}) at LSL time {event.time:.3f} s: output zeroed and held"
+        )
+
+    def safety_stop(self, source: str) -> None:
+        """The safety stop (Esc, F12): hold the output now; an engine still starting will not arm itself.
+
+        The keys are taken for this in every dialog and menu, so they never close or cancel anything.
+        """
+        if self.state is EngineState.STARTING:
+            self._stopped_while_starting = True
+            self.statusBar().showMessage(f"SAFETY STOP ({source}): the engine starts with its output held")
+        elif self.state is EngineState.RUNNING:
+            self.set_output_enabled(False, source)
+        else:
+            self.statusBar().showMessage(f"safety stop ({source}): no engine is running, so no output")
 
     def set_recording(self, on: bool) -> None:
         """Start or stop recording to a new Session file in :attr:`record_dir`."""
@@ -273,7 +314,11 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.model_card.show_engine(description)
         self.state = EngineState.RUNNING
         self.controls.set_state(running=True)
-        self.statusBar().showMessage(f"decoding {self.profile.rig.name} → {description.output_stream}")
+        self.statusBar().showMessage(
+            f"decoding {self.profile.rig.name} → {description.output_stream}; output held until armed"
+        )
+        if self.profile.output.arm_on_start and not self._stopped_while_starting:
+            self.set_output_enabled(True, "arm_on_start")
 
     def _check_engine_errors(self, status: dict) -> None:
         if status["errors"] and not self._reported_engine_error:
@@ -291,6 +336,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Closing the window stops the engine process; nothing is left running."""
         self.timer.stop()
+        self.safety_keys.uninstall()
         self.calibration.shutdown()
         self.stop_engine()
         super().closeEvent(event)

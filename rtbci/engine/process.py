@@ -6,7 +6,10 @@ interpreter with no Qt, no GUI threads, no inherited locks), its decode thread
 writes every bin's record straight into a shared-memory ring, and the parent
 reads that ring whenever it likes without a lock (:mod:`rtbci.engine.shared_ring`).
 Commands (safety stop, recording, status) go over a pipe and are answered in
-order by the child's main thread, never by the decode thread.
+order by the child's main thread, never by the decode thread. Every change of
+the output's state (armed, or the safety stop) is recorded by the child with
+its LSL time, what asked for it, and the bins decoded by then
+(:class:`OutputEvent`; ``output_events`` in the status and the final report).
 
 The child ends when asked, and also when its parent goes away (the pipe closes;
 a watchdog thread covers start-up), so a crashed dashboard never leaves a
@@ -17,7 +20,7 @@ Typical use::
     engine = EngineProcess("profiles/demo.toml")
     description = engine.start()          # resolves streams, loads the model, warms up
     records = engine.records.read_new()   # any time, never blocks
-    engine.set_output_enabled(False)      # safety stop: zero velocity, hold position
+    engine.set_output_enabled(False, "Esc key")  # safety stop: zero velocity, hold position
     report = engine.stop()
 """
 
@@ -29,7 +32,7 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -41,7 +44,7 @@ from rtbci.engine.shared_ring import SharedRecordReader, SharedRecordRing
 from rtbci.errors import UserError
 from rtbci.profile import load_profile
 
-__all__ = ["EngineDescription", "EngineProcess", "EngineProcessError"]
+__all__ = ["EngineDescription", "EngineProcess", "EngineProcessError", "OutputEvent"]
 
 # How long the child's main thread sleeps between checks of the pipe when nothing comes.
 _IDLE_POLL_S = 0.5
@@ -92,6 +95,29 @@ class EngineDescription:
     pid: int
 
 
+@dataclass(frozen=True)
+class OutputEvent:
+    """One change of the output's state, recorded by the engine process when it applied it.
+
+    Attributes
+    ----------
+    time
+        LSL clock (``pylsl.local_clock``, the clock of every record's timestamps) just after the change;
+        every bin pushed after this time has the new state.
+    enabled
+        ``True``: armed; ``False``: the safety stop (zero velocity, position held).
+    source
+        What asked for it (``"Esc key"``, ``"output button"``, ``"arm_on_start"``, ...).
+    bins
+        Bins decoded by then.
+    """
+
+    time: float
+    enabled: bool
+    source: str
+    bins: int
+
+
 def _error_text(error: BaseException) -> str:
     if isinstance(error, UserError | ValueError):  # ProfileError is a ValueError with a clear message
         return str(error)
@@ -118,11 +144,19 @@ def _describe(engine: Engine, profile_path: str) -> EngineDescription:
     )
 
 
-def _serve_commands(conn: Connection, engine: Engine) -> None:
+def _set_output(engine: Engine, events: list[OutputEvent], enabled: bool, source: str) -> OutputEvent:
+    """Arm or hold the output now, and record the event."""
+    engine.set_output_enabled(enabled)
+    event = OutputEvent(engine.pylsl.local_clock(), enabled, source, engine.loop.counters.decoded)
+    events.append(event)
+    return event
+
+
+def _serve_commands(conn: Connection, engine: Engine, events: list[OutputEvent]) -> None:
     """Answer commands until told to shut down or the parent goes away."""
     handlers = {
-        "status": lambda _: engine.snapshot(),
-        "output": lambda enabled: engine.set_output_enabled(bool(enabled)),
+        "status": lambda _: engine.snapshot() | {"output_events": [asdict(event) for event in events]},
+        "output": lambda argument: _set_output(engine, events, *argument),
         "record": lambda path: engine.start_recording(Path(path)),
         "stop_recording": lambda _: engine.stop_recording(),
     }
@@ -177,11 +211,12 @@ def _engine_main(conn: Connection, profile_path: str, options: EngineOptions) ->
             engine.records.close(unlink=True)  # the parent never learnt its name
         return
     report: dict[str, Any] = {}
+    events: list[OutputEvent] = []
     try:
         conn.send(("started", _describe(engine, profile_path)))
-        _serve_commands(conn, engine)
+        _serve_commands(conn, engine, events)
     finally:
-        report = engine.stop()
+        report = engine.stop() | {"output_events": [asdict(event) for event in events]}
         engine.records.close()
         try:
             conn.send(("stopped", report))
@@ -301,12 +336,22 @@ class EngineProcess:
         return result
 
     def status(self) -> dict:
-        """:meth:`rtbci.engine.Engine.snapshot` of the running engine."""
+        """:meth:`rtbci.engine.Engine.snapshot` of the running engine, plus ``output_events``: every
+        :class:`OutputEvent` so far, as a dict."""
         return self._call("status")
 
-    def set_output_enabled(self, enabled: bool) -> None:
-        """Safety stop (``False``): from the next bin on, output velocity is zero and position holds."""
-        self._call("output", enabled)
+    def set_output_enabled(self, enabled: bool, source: str = "") -> OutputEvent:
+        """Arm the output (``True``), or the safety stop (``False``): from the next bin on, output
+        velocity is zero and position holds. Returns the event as the engine recorded it.
+
+        Parameters
+        ----------
+        enabled
+            The new state.
+        source
+            What asked for it, for the record (``"Esc key"``, ``"output button"``, ...).
+        """
+        return self._call("output", (bool(enabled), source))
 
     def start_recording(self, path: str | Path) -> None:
         """Record inputs, features, outputs and timing to a new Session file, from now on."""
@@ -317,7 +362,8 @@ class EngineProcess:
         return self._call("stop_recording")
 
     def stop(self, timeout: float = 10.0) -> dict:
-        """Stop the engine and its process, release the shared memory; returns the final report.
+        """Stop the engine and its process, release the shared memory; returns the final report
+        (:meth:`status`'s fields and the latency summaries).
 
         Safe to call more than once, and on an engine that never started.
         """
