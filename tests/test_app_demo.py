@@ -63,6 +63,22 @@ def test_windowed_demo_closes_cleanly(tmp_path):
     assert processes_mentioning(profile.stem) == []
 
 
+def test_a_display_that_cannot_be_opened_falls_back_to_headless(tmp_path):
+    """Qt would abort (exit 134) on a DISPLAY with no X server behind it; the demo says so and decodes."""
+    profile = write_unique_profile(tmp_path, random_artifact())
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")
+    }
+    result = run_demo("--seconds", "2", "--profile", str(profile), env=env | {"DISPLAY": ":987"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "rtbci demo: the X display DISPLAY=:987 cannot be opened: running headless"
+    assert re.search(r"bins decoded\s+\d+", result.stdout)
+    assert processes_mentioning(profile.stem) == []
+
+
 def test_demo_without_a_model_says_what_is_missing(tmp_path, capsys):
     profile = tmp_path / "no-model.toml"
     text = write_unique_profile(tmp_path, random_artifact()).read_text()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from apps.decoder.health_panel import Light, input_light
-from rtbci.demo import has_display
+from rtbci.demo import display_problem, has_display
 from rtbci.engine.records import record_dtype
 from rtbci.engine.rolling import RollingBuffer
 from rtbci.engine.shared_ring import SharedRecordReader, SharedRecordRing
@@ -102,11 +102,19 @@ def test_input_light(state, rate, new_problems, light):
     assert input_light({"state": state}, rate, 1000.0, new_problems) is light
 
 
-def test_demo_runs_headless_without_a_display(monkeypatch):
+def test_demo_runs_headless_without_a_display(monkeypatch, tmp_path):
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
-    assert not has_display()
+    assert display_problem() == "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    monkeypatch.setenv("DISPLAY", ":987")  # set, but no X server behind it
+    assert display_problem() == "the X display DISPLAY=:987 cannot be opened" and not has_display()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert not has_display(), "a Wayland display with no socket, and an X display that cannot be opened"
+    (tmp_path / "wayland-0").touch()
+    assert has_display()
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    monkeypatch.delenv("WAYLAND_DISPLAY")
     assert has_display()
 
 

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rtbci.demo import DEMO_PROFILE, best_backend, has_display, private_copy, run_headless
+from rtbci.demo import DEMO_PROFILE, best_backend, display_problem, private_copy, run_headless
 
 _HEADLESS_DEFAULT_S = 30.0
 
@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"rtbci demo: --seconds must be > 0, got {args.seconds}", file=sys.stderr)
         return 2
     headless = args.headless
-    if not headless and not has_display():
-        print("rtbci demo: no display (DISPLAY and WAYLAND_DISPLAY are unset): running headless", flush=True)
+    problem = None if headless else display_problem()
+    if problem is not None:  # e.g. DISPLAY set but no X server behind it: Qt would abort
+        print(f"rtbci demo: {problem}: running headless", flush=True)
         headless = True
     # The demo's streams get a unique suffix, so two demos (or a demo and a rig) never cross on the network.
     with tempfile.TemporaryDirectory(prefix="rtbci-demo-") as folder:
