@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rtbci.demo import has_display
 from rtbci.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("app", help="open the decoder dashboard (PySide6) for a rig profile")
+    parser = subparsers.add_parser(
+        "app", description="Open the decoder dashboard (PySide6) on a rig profile's live LSL streams."
+    )
     parser.add_argument(
         "--profile", type=Path, help="rig profile to open with (choose in the app if not given)"
     )
@@ -28,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rtbci.demo import has_display  # the engine's modules load only when run
+
     if not has_display():
         raise UserError(
             "no display (DISPLAY and WAYLAND_DISPLAY are unset): run the decoder headless with "

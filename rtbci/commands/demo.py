@@ -12,22 +12,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rtbci.demo import DEMO_PROFILE, best_backend, display_problem, private_copy, run_headless
-
 _HEADLESS_DEFAULT_S = 30.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="simulated rig + bundled demo decoder + dashboard (headless without a display)",
-        description=__doc__.split("\n\n")[0],
-    )
+    parser = subparsers.add_parser("demo", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--profile",
         type=Path,
-        default=DEMO_PROFILE,
-        help="simulated-rig profile (default: profiles/demo.toml)",
+        help="simulated-rig profile (default: profiles/demo.toml, the bundled decoder)",
     )
     parser.add_argument("--headless", action="store_true", help="no window: decode, then print a summary")
     parser.add_argument(
@@ -43,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The engine, the simulator and the decoder load only when run.
+    from rtbci.demo import DEMO_PROFILE, best_backend, display_problem, private_copy, run_headless
+
     if args.seconds is not None and args.seconds <= 0:
         print(f"rtbci demo: --seconds must be > 0, got {args.seconds}", file=sys.stderr)
         return 2
@@ -53,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         headless = True
     # The demo's streams get a unique suffix, so two demos (or a demo and a rig) never cross on the network.
     with tempfile.TemporaryDirectory(prefix="rtbci-demo-") as folder:
-        profile = private_copy(args.profile, Path(folder))
+        profile = private_copy(args.profile or DEMO_PROFILE, Path(folder))
         if headless:
             seconds = args.seconds or _HEADLESS_DEFAULT_S
             summary = run_headless(profile, seconds, args.backend, args.seed)

@@ -5,16 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rtbci.io.importers import SUPPORTED_SUFFIXES, ImportOptions, SessionImportError, import_session
-from rtbci.io.store import write_session
-from rtbci.io.summary import format_summary, summarize_session
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "import",
-        help="convert .nwb, .xdf or Blackrock .nev/.nsX to a Session (.h5) file",
-        description=f"Convert a recording to a Session file. Supported: {', '.join(SUPPORTED_SUFFIXES)}.",
+        description="Convert a recording (.nwb, .xdf, Blackrock .nev/.nsX or another format neo reads) "
+        "to a Session file; an unsupported file is answered with the list of suffixes read.",
     )
     parser.add_argument("file", type=Path, help="recording to convert")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.h5", help="Session file to write")
@@ -33,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The readers (h5py, pynwb, pyxdf, neo) load only when run.
+    from rtbci.io.importers import ImportOptions, SessionImportError, import_session
+    from rtbci.io.store import write_session
+    from rtbci.io.summary import format_summary, summarize_session
+
     if args.out.exists() and not args.overwrite:
         raise SessionImportError(f"{args.out}: already exists (pass --overwrite to replace it)")
     if args.spike_rate <= 0:

@@ -6,11 +6,6 @@ import argparse
 import json
 
 from rtbci.errors import UserError
-from rtbci.io.store import SessionFileError, read_session
-from rtbci.profile import load_profile
-from rtbci.replay import ReplayOptions, SessionPlayer, outlet_identities
-from rtbci.replay_follow import OutputFollower
-from rtbci.timing import latency_summary_ms
 
 
 def parse_speed(text: str) -> float | None:
@@ -27,7 +22,9 @@ def parse_speed(text: str) -> float | None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("replay", help="play a Session file as LSL streams (real time, N×, max)")
+    parser = subparsers.add_parser(
+        "replay", description="Play a Session file as LSL streams (real time, N×, or as fast as possible)."
+    )
     parser.add_argument("file", help="Session file (.h5)")
     parser.add_argument("--speed", type=parse_speed, default=1.0, help="1 (real time), N, or max")
     parser.add_argument("--loop", action="store_true", help="start again at the end, forever")
@@ -51,11 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        session = read_session(args.file)
-    except SessionFileError as error:
-        raise UserError(str(error)) from None
+    # h5py, numba and liblsl load only when run.
+    from rtbci.io.store import read_session
+    from rtbci.profile import load_profile
+    from rtbci.replay import ReplayOptions, SessionPlayer, outlet_identities
+    from rtbci.replay_follow import OutputFollower
+    from rtbci.timing import latency_summary_ms
+
     profile = load_profile(args.profile) if args.profile else None
+    session = read_session(args.file)  # a SessionFileError is a UserError
     identities = outlet_identities(session, profile, args.prefix)
     player = SessionPlayer(session, identities)
     for name, identity in identities.items():

@@ -19,18 +19,12 @@ import signal
 import threading
 from pathlib import Path
 
-from tqdm import tqdm
-
 from rtbci.errors import UserError
-from rtbci.io.store import write_session
-from rtbci.profile import ProfileError, load_profile
-from rtbci.sim import SimConfig, session_id, simulate_session
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
-        help="simulate reaching sessions (spikes, LFP, behaviour) to files or live over LSL",
         description=(
             "Write simulated Session files DIR/sim-S<k>-d<NN>.h5 (one per subject and session), "
             "or stream the simulated rig live over LSL with the names of a profile's [streams]."
@@ -70,6 +64,12 @@ def _positive(name: str, value: float) -> None:
 
 
 def _write_files(args: argparse.Namespace) -> int:
+    # The simulator (numba), h5py and tqdm load only when run.
+    from tqdm import tqdm
+
+    from rtbci.io.store import write_session
+    from rtbci.sim import SimConfig, session_id, simulate_session
+
     for name in ("subjects", "sessions", "minutes", "arrays"):
         _positive(name, getattr(args, name))
     config = SimConfig(
@@ -78,6 +78,7 @@ def _write_files(args: argparse.Namespace) -> int:
     samples_per_session = round(args.minutes * 60.0 * config.rate_hz)
     jobs = [(subject, session) for subject in range(args.subjects) for session in range(args.sessions)]
     args.out.mkdir(parents=True, exist_ok=True)
+    written = []
     # Counted in samples, shown in simulated seconds.
     with tqdm(total=len(jobs) * samples_per_session, unit="s", unit_scale=1.0 / config.rate_hz) as bar:
         for subject, session in jobs:
@@ -91,22 +92,22 @@ def _write_files(args: argparse.Namespace) -> int:
                 args.seed,
                 on_progress=bar.update,
             )
-            write_session(args.out / f"{name}.h5", result)
-    print(f"wrote {len(jobs)} sessions to {args.out}")
+            path = args.out / f"{name}.h5"
+            write_session(path, result)
+            written.append(path)
+    print(f"wrote {len(written)} session file(s) of {args.minutes:g} min:", *written, sep="\n  ")
     return 0
 
 
 def _stream_live(args: argparse.Namespace) -> int:
+    from rtbci.profile import load_profile
     from rtbci.sim.live import LiveRigSource
 
     if args.profile is None:
         raise UserError("--lsl needs --profile PROFILE.toml (e.g. profiles/demo.toml)")
     if args.seconds is not None:
         _positive("seconds", args.seconds)
-    try:
-        profile = load_profile(args.profile)
-    except ProfileError as error:
-        raise UserError(str(error)) from None
+    profile = load_profile(args.profile)
     source = LiveRigSource(profile, seed=args.seed, session=args.session, from_minute=args.from_minute)
     stop = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
