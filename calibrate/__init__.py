@@ -5,7 +5,11 @@ Public API (the CLI ``rtbci calibrate`` and the desktop app's "Calibrate" action
 
 - :func:`run_calibration` — everything up to a new artifact and its held-out report,
   with a progress callback; the profile is not touched.
-- :func:`accept_calibration` — the guard and the new profile version.
+- :func:`accept_calibration` — the guard and the new profile version, where
+  :func:`profile_target` says (never into the shipped profiles).
+- :func:`reject_calibration` — remove a refused artifact, keeping its report under ``rejected/``.
+
+Everything is written to the user data directory (:mod:`rtbci.home`) unless told otherwise.
 """
 
 from calibrate.errors import CalibrationDataError, CalibrationError, ProfileWriteError
@@ -14,6 +18,8 @@ from calibrate.pipeline import (
     CalibrationProgress,
     CalibrationResult,
     accept_calibration,
+    profile_target,
+    reject_calibration,
     run_calibration,
 )
 from calibrate.split import CalibrationSplitConfig
@@ -31,5 +37,7 @@ __all__ = [
     "ProfileWriteError",
     "StageAConfig",
     "accept_calibration",
+    "profile_target",
+    "reject_calibration",
     "run_calibration",
 ]

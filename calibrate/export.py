@@ -35,20 +35,23 @@ class ExportedDecoder:
         Its manifest (``sha256`` is the graph hash the profile records).
     tensorrt
         ``built`` with the engine's backend info, or why no engine was built.
+    tensorrt_built
+        Whether a TensorRT engine was built (no: no TensorRT or no GPU here, the usual case on a CPU machine).
     """
 
     artifact_dir: Path
     manifest: Manifest
     tensorrt: str
+    tensorrt_built: bool
 
 
-def _build_tensorrt_engine(artifact_dir: Path, device: str) -> str:
+def _build_tensorrt_engine(artifact_dir: Path, device: str) -> tuple[bool, str]:
     # Loading the TensorRT backend builds the engine and caches it beside the graph.
     try:
         backend = load_backend("tensorrt", artifact_dir, device if device.startswith("cuda") else "cuda")
     except UserError as error:
-        return f"not built: {error}"
-    return f"built: {backend.info()}"
+        return False, f"not built: {error}"
+    return True, f"built: {backend.info()}"
 
 
 def export_calibrated(
@@ -93,4 +96,5 @@ def export_calibrated(
             checkpoint_path, artifact_dir, session_id=session_ids[-1], subject_id=previous.manifest.subject_id
         )
     device = profile.model.device if profile.model is not None else "cpu"
-    return ExportedDecoder(artifact_dir, manifest, _build_tensorrt_engine(artifact_dir, device))
+    built, tensorrt = _build_tensorrt_engine(artifact_dir, device)
+    return ExportedDecoder(artifact_dir, manifest, tensorrt, built)

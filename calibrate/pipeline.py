@@ -2,14 +2,18 @@
 -> held-out scores -> report -> artifact; then, once accepted, a new profile version.
 
 :func:`run_calibration` does everything that writes nothing a rig runs (the
-recording, the artifact folder and its report are new files). :func:`accept_calibration`
-then applies the guard (never replace a better decoder unless forced) and writes
-the new profile version. The app calls the first from a worker thread with a
-progress callback, shows the report, and calls the second when the user accepts.
+recording, the artifact folder and its report are new files in the user data
+directory, :mod:`rtbci.home`). :func:`accept_calibration` then applies the guard
+(never replace a better decoder unless forced) and writes the new profile version
+where :func:`profile_target` says; :func:`reject_calibration` keeps only the report
+of a refused one. The app calls the first from a worker thread with a progress
+callback, shows the report, and calls the second when the user accepts.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +35,7 @@ from calibrate.scoring import CALIBRATED, PREVIOUS, RIDGE_RAW, HeldoutScores, sc
 from calibrate.split import CalibrationSplit, CalibrationSplitConfig, split_calibration_block
 from calibrate.stage_a import StageAConfig, run_stage_a
 from calibrate.stage_b import FinetuneConfig, finetune
+from rtbci.home import data_home, is_shipped, plain_name
 from rtbci.profile import Profile, load_profile
 from rtbci.signal import BinnedSession
 
@@ -39,6 +44,8 @@ __all__ = [
     "CalibrationProgress",
     "CalibrationResult",
     "accept_calibration",
+    "profile_target",
+    "reject_calibration",
     "run_calibration",
 ]
 
@@ -63,7 +70,8 @@ class CalibrationConfig:
     ridge_history_bins
         Bins of raw features the ridge baseline sees per prediction.
     artifact_root
-        Where new artifact folders go; default ``models/`` beside the profile.
+        Where new artifact folders go; default ``models/`` in the user data directory
+        (:func:`rtbci.home.data_home`).
     show_progress
         tqdm bars on stderr (the CLI); the app passes False and uses the callback.
     """
@@ -233,7 +241,7 @@ def _notify(callback: ProgressCallback | None, stage: str, fraction: float, mess
 
 def _recording_path(profile: Profile) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("recordings") / f"{profile.rig.subject}-cal-{stamp}.h5"
+    return data_home().recordings / f"{plain_name(profile.rig.subject)}-cal-{stamp}.h5"
 
 
 def _load(
@@ -267,7 +275,8 @@ def run_calibration(
     record_seconds
         Record this long from the profile's LSL streams first.
     record_path
-        Where the recording goes (default ``recordings/<subject>-cal-<time>.h5``).
+        Where the recording goes (default ``recordings/<subject>-cal-<time>.h5`` in the
+        user data directory).
     config
         Settings; defaults to :class:`CalibrationConfig`.
     progress
@@ -346,8 +355,8 @@ def run_calibration(
     calibrated_at = now.isoformat(timespec="seconds")
 
     _notify(progress, "export", 0.0, "exporting the artifact")
-    stem = f"{profile_path.stem}-{stage_a.session_ids[-1]}-{now:%Y%m%dT%H%M%SZ}"
-    artifact_root = config.artifact_root or profile_path.resolve().parent / "models"
+    stem = plain_name(f"{profile_path.stem}-{stage_a.session_ids[-1]}-{now:%Y%m%dT%H%M%SZ}")
+    artifact_root = config.artifact_root or data_home().models
     metrics = {
         "heldout_r2": scores.mean_r2(CALIBRATED),
         "heldout_r2_per_axis": [float(value) for value in scores.r2(CALIBRATED)],
@@ -390,6 +399,29 @@ def run_calibration(
     return result
 
 
+def profile_target(profile_path: str | Path, out_profile: str | Path | None = None) -> Path:
+    """Where the new profile version of a calibration goes.
+
+    Parameters
+    ----------
+    profile_path
+        The profile calibrated.
+    out_profile
+        An explicit destination (``--out-profile``).
+
+    Returns
+    -------
+    Path
+        ``out_profile`` if given; for a shipped template (read-only), the lab's copy
+        ``profiles/<name>.toml`` in the user data directory; else ``profile_path`` itself.
+    """
+    if out_profile is not None:
+        return Path(out_profile)
+    if is_shipped(profile_path):
+        return data_home().profiles / Path(profile_path).name
+    return Path(profile_path)
+
+
 def accept_calibration(
     result: CalibrationResult, force: bool = False, out_profile: str | Path | None = None
 ) -> ProfileVersion | None:
@@ -403,8 +435,9 @@ def accept_calibration(
         Write even if the calibrated decoder scores worse than the previous one on
         held-out data, and overwrite ``out_profile`` / concurrent edits of the profile.
     out_profile
-        Write the new version to this file instead of updating the profile in place
-        (the previous version is then archived as ``<name>.v<N>.toml``).
+        Write the new version to this file. Without it a lab profile is updated in place
+        and a shipped template's new version goes to the user data directory
+        (:func:`profile_target`); an earlier version there is archived as ``<name>.v<N>.toml``.
 
     Returns
     -------
@@ -414,7 +447,7 @@ def accept_calibration(
     if not result.better_than_previous and not force:
         return None
     profile_path = Path(result.profile.path)
-    target = Path(out_profile) if out_profile is not None else profile_path
+    target = profile_target(profile_path, out_profile)
     model = result.profile.model
     entry = ModelEntry(
         artifact=relative_artifact(result.exported.artifact_dir, target),
@@ -424,5 +457,46 @@ def accept_calibration(
         input=result.fitted.decoder.encoder.config.modality,
         calibrated=result.calibrated_at,
         heldout_r2=float(np.round(result.heldout_r2, 6)),
+        comment=(
+            f"Calibrated by `rtbci calibrate` at {result.calibrated_at} on session {result.session_id}\n"
+            f"({result.source}), starting from {profile_path}.\n"
+            f"Report: {result.report_json}"
+        ),
     )
-    return write_profile_version(profile_path, result.profile_text, entry, out_profile, force)
+    in_place = target.resolve() == profile_path.resolve()
+    return write_profile_version(
+        profile_path,
+        result.profile_text,
+        entry,
+        out_path=None if in_place else target,
+        force=force,
+        archive_existing=out_profile is None and not in_place,
+    )
+
+
+def reject_calibration(result: CalibrationResult) -> Path:
+    """Remove a refused calibration's artifact, keeping only its report under ``rejected/``.
+
+    Parameters
+    ----------
+    result
+        From :func:`run_calibration`, not accepted.
+
+    Returns
+    -------
+    Path
+        The folder ``rejected/<artifact name>/`` in the user data directory, holding
+        ``calibration.json`` (its ``rejected`` entry gives the mean held-out R² of the
+        calibrated and the previous decoder) and ``calibration.png``.
+    """
+    folder = data_home().rejected / result.exported.artifact_dir.name
+    folder.mkdir(parents=True)
+    report = json.loads(result.report_json.read_text(encoding="utf-8"))
+    report["rejected"] = {
+        "heldout_r2_mean": result.heldout_r2,
+        "previous_heldout_r2_mean": result.previous_r2,
+    }
+    write_json(report, folder / result.report_json.name)
+    shutil.copy2(result.report_png, folder / result.report_png.name)
+    shutil.rmtree(result.exported.artifact_dir)
+    return folder

@@ -3,12 +3,15 @@
 The profile file stays the stable name a rig runs (``rtbci run --profile P``).
 Writing a new version:
 
-1. renders the profile's own text with its ``[model]`` table replaced (comments
-   and every other table are kept), and validates the result as a profile;
-2. refuses if the file changed on disk since calibration read it (someone's edit
+1. renders the profile's own text with its ``[model]`` table (and the comment
+   right above it, which described the old decoder) replaced; other comments and
+   tables are kept; the result is validated as a profile;
+2. refuses to write into the shipped profiles (:data:`rtbci.home.SHIPPED_PROFILES`):
+   they are read-only templates;
+3. refuses if the file changed on disk since calibration read it (someone's edit
    would be lost silently), unless forced;
-3. archives the current file as ``<name>.v<N>.toml`` (a new file, never an existing one);
-4. writes the new text to a temporary file beside it and ``os.replace``-s it into
+4. archives the current file as ``<name>.v<N>.toml`` (a new file, never an existing one);
+5. writes the new text to a temporary file beside it and ``os.replace``-s it into
    place: a reader sees the old file or the new one, never a part.
 """
 
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibrate.errors import ProfileWriteError
+from rtbci.home import SHIPPED_PROFILES, is_shipped
 from rtbci.profile import Profile, ProfileError, profile_from_dict
 
 __all__ = ["ModelEntry", "ProfileVersion", "atomic_write_text", "render_profile", "write_profile_version"]
@@ -46,6 +50,8 @@ class ModelEntry:
         ISO 8601 UTC time of the calibration.
     heldout_r2
         Mean held-out R² of the calibrated decoder.
+    comment
+        Written as ``#`` lines above the table (what was calibrated on what).
     """
 
     artifact: str
@@ -55,10 +61,12 @@ class ModelEntry:
     input: str
     calibrated: str
     heldout_r2: float
+    comment: str = ""
 
     def to_toml(self) -> str:
         """The table as TOML text (JSON string literals are valid TOML basic strings)."""
-        lines = ["[model]"]
+        lines = [f"# {line}".rstrip() for line in self.comment.splitlines()]
+        lines.append("[model]")
         for key in ("artifact", "sha256", "backend", "device", "input", "calibrated"):
             lines.append(f"{key} = {json.dumps(getattr(self, key))}")
         lines.append(f"heldout_r2 = {float(self.heldout_r2)!r}")
@@ -82,7 +90,11 @@ class ProfileVersion:
 
 
 def render_profile(text: str, entry: ModelEntry) -> str:
-    """The profile text with its ``[model]`` table replaced by ``entry`` (appended if it had none)."""
+    """The profile text with its ``[model]`` table replaced by ``entry`` (appended if it had none).
+
+    The comment block above the old ``[model]`` header (up to the previous table's last
+    setting) goes with it: it described the old decoder.
+    """
     lines = text.splitlines(keepends=True)
     kept: list[str] = []
     inside_model = False
@@ -90,6 +102,9 @@ def render_profile(text: str, entry: ModelEntry) -> str:
         header = _TABLE_HEADER.match(line)
         if header:
             inside_model = header.group(1).strip() == "model"
+            if inside_model:
+                while kept and (not kept[-1].strip() or kept[-1].lstrip().startswith("#")):
+                    kept.pop()
         if not inside_model:
             kept.append(line)
     body = "".join(kept).rstrip("\n")
@@ -149,6 +164,7 @@ def write_profile_version(
     entry: ModelEntry,
     out_path: Path | None = None,
     force: bool = False,
+    archive_existing: bool = False,
 ) -> ProfileVersion:
     """Write the profile with ``entry`` as its ``[model]``, as a new version.
 
@@ -165,6 +181,9 @@ def write_profile_version(
     force
         Overwrite ``out_path`` if it exists; update ``profile_path`` even if it changed
         on disk since calibration read it.
+    archive_existing
+        An existing ``out_path`` is an earlier version of the same lab profile: archive it
+        as ``<name>.v<N>.toml`` and replace it (instead of refusing without ``force``).
 
     Returns
     -------
@@ -173,23 +192,35 @@ def write_profile_version(
     Raises
     ------
     ProfileWriteError
-        If writing would overwrite a file silently, or the new version does not validate.
+        If the file is a shipped template, if writing would overwrite a file silently,
+        or if the new version does not validate.
     """
     target = Path(out_path) if out_path is not None else Path(profile_path)
+    if is_shipped(target):
+        raise ProfileWriteError(
+            f"{target}: the profiles in {SHIPPED_PROFILES} are read-only templates; calibrated "
+            "versions go to the user data directory (RTBCI_HOME), or give --out-profile elsewhere"
+        )
     text = render_profile(original_text, entry)
     _validate(text, target, entry)
-    if out_path is not None:
-        if target.exists() and not force:
-            raise ProfileWriteError(f"{target}: already exists; pass --force to overwrite it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(target, text)
-        return ProfileVersion(target, None)
-    current = target.read_text(encoding="utf-8")
-    if current != original_text and not force:
-        raise ProfileWriteError(
-            f"{target}: changed on disk since calibration read it; not overwriting those changes "
-            "(pass --force to replace them, or --out-profile to write the new version elsewhere)"
-        )
+    if out_path is None:
+        current = target.read_text(encoding="utf-8")
+        if current != original_text and not force:
+            raise ProfileWriteError(
+                f"{target}: changed on disk since calibration read it; not overwriting those changes "
+                "(pass --force to replace them, or --out-profile to write the new version elsewhere)"
+            )
+        return _replace_archiving(target, current, text)
+    if target.exists() and archive_existing:
+        return _replace_archiving(target, target.read_text(encoding="utf-8"), text)
+    if target.exists() and not force:
+        raise ProfileWriteError(f"{target}: already exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, text)
+    return ProfileVersion(target, None)
+
+
+def _replace_archiving(target: Path, current: str, text: str) -> ProfileVersion:
     archived = _archive_path(target)
     with open(archived, "x", encoding="utf-8") as handle:  # "x": an existing version is never overwritten
         handle.write(current)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +30,7 @@ from calibrate.previous import load_previous
 from calibrate.split import split_calibration_block
 from calibrate.stage_a import StageAConfig, run_stage_a
 from rtbci.cli import main
+from rtbci.home import SHIPPED_PROFILES
 from rtbci.io.session import Session
 from rtbci.profile import load_profile
 from rtbci.runtime import load_backend, read_manifest
@@ -49,7 +53,18 @@ def blocks(tmp_path_factory) -> dict:
     }
 
 
-def test_calibration_from_file_writes_a_loadable_artifact_and_a_new_profile_version(blocks, tmp_path, capsys):
+def _tree_digest(folder: Path) -> str:
+    """SHA-256 over every file's path and bytes under ``folder``."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_calibration_from_file_writes_a_loadable_artifact_and_a_new_profile_version(
+    blocks, tmp_path, capsys, rtbci_home
+):
     profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
     original = profile_path.read_text()
     report_path = tmp_path / "report.json"
@@ -76,6 +91,10 @@ def test_calibration_from_file_writes_a_loadable_artifact_and_a_new_profile_vers
     )
     assert report["tensorrt"].startswith("not built")  # no TensorRT on this machine
     assert report["profile_written"] == str(profile_path)
+    # A lab profile is updated in place; the artifact goes to the user data directory, plainly named.
+    assert Path(report["artifact"]).parent == rtbci_home / "models"
+    assert re.fullmatch(r"rig-sim-S0-d05-\d{8}T\d{6}Z", Path(report["artifact"]).name)
+    assert "TensorRT" not in output  # nothing to say on a machine without TensorRT
 
     # The new version points at the artifact, with its hash, date and held-out R²; the old one is archived.
     profile = load_profile(profile_path)
@@ -125,6 +144,63 @@ def test_worse_than_previous_keeps_the_old_profile_unless_forced(blocks, tmp_pat
     assert load_profile(profile_path).model.sha256 == result.exported.manifest.sha256
 
 
+def test_a_refused_calibration_keeps_only_its_report_and_names_the_out_profile(
+    blocks, tmp_path, capsys, rtbci_home
+):
+    profile_path = blocks["oracle"].write_profile(tmp_path / "rig.toml")
+    original = profile_path.read_text()
+    elsewhere = tmp_path / "lab" / "elsewhere.toml"
+
+    code = main(
+        [
+            *("calibrate", "--profile", str(profile_path), "--from", str(blocks["block_file"])),
+            *("--out-profile", str(elsewhere)),
+        ]
+    )
+
+    output = capsys.readouterr().out
+    assert code == 1
+    assert f"nothing written to {elsewhere}" in output
+    assert not elsewhere.exists() and profile_path.read_text() == original
+    # No artifact is left behind; only the report, under rejected/, with the scores that refused it.
+    assert not any((rtbci_home / "models").iterdir())
+    (rejected,) = (rtbci_home / "rejected").iterdir()
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", rejected.name)
+    assert f"report kept in {rejected}" in output
+    assert sorted(path.name for path in rejected.iterdir()) == ["calibration.json", "calibration.png"]
+    report = json.loads((rejected / "calibration.json").read_text())
+    scores = report["rejected"]
+    assert scores["heldout_r2_mean"] < scores["previous_heldout_r2_mean"]
+    assert scores["heldout_r2_mean"] == pytest.approx(report["heldout_r2_mean"])
+
+
+def test_calibrating_a_shipped_template_writes_only_to_the_user_data_directory(
+    blocks, tmp_path, capsys, rtbci_home
+):
+    shipped = SHIPPED_PROFILES / "demo.toml"
+    before = _tree_digest(SHIPPED_PROFILES)
+
+    for _ in range(2):  # --force: written whatever the scores
+        assert (
+            main(["calibrate", "--profile", str(shipped), "--from", str(blocks["block_file"]), "--force"])
+            == 0
+        )
+
+    output = capsys.readouterr().out
+    assert _tree_digest(SHIPPED_PROFILES) == before
+    lab_copy = rtbci_home / "profiles" / "demo.toml"
+    assert (
+        f"profile: wrote {lab_copy} (previous version saved as {lab_copy.with_name('demo.v1.toml')})"
+        in output
+    )
+    profile = load_profile(lab_copy)
+    assert profile.artifact_dir().parent == rtbci_home / "models"
+    assert load_profile(lab_copy.with_name("demo.v1.toml")).artifact_dir().parent == rtbci_home / "models"
+    assert "The bundled demo decoder" not in lab_copy.read_text()
+    assert "# Calibrated by `rtbci calibrate`" in lab_copy.read_text()
+    load_backend("onnxruntime", profile.artifact_dir(), expected_sha256=profile.model.sha256)
+
+
 def _without_stream(session: Session, kind: str) -> Session:
     kept = {name: stream for name, stream in session.streams.items() if stream.kind != kind}
     return Session(session.meta, kept)
@@ -137,14 +213,14 @@ def test_a_block_without_behavior_says_what_is_needed(blocks, tmp_path):
         run_calibration(profile_path, session_file=source, config=CalibrationConfig(show_progress=False))
 
 
-def test_a_short_block_says_how_much_is_needed(tmp_path, blocks):
+def test_a_short_block_says_how_much_is_needed(tmp_path, blocks, rtbci_home):
     profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
     source = write_block(simulated_block(20.0, session=6), tmp_path / "short.h5")
     with pytest.raises(CalibrationDataError, match=r"only 20\.0 s .* needs at least 60 s .*--record 66"):
         run_calibration(profile_path, session_file=source, config=CalibrationConfig(show_progress=False))
     code = main(["calibrate", "--profile", str(profile_path), "--from", str(source), "--min-seconds", "90"])
     assert code == 2  # a user error: one message, no traceback
-    assert not (tmp_path / "models").exists()
+    assert not (tmp_path / "models").exists() and not (rtbci_home / "models").exists()
 
 
 def test_a_profile_without_a_model_is_refused(tmp_path, blocks):

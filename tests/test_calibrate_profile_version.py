@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 
@@ -10,6 +11,7 @@ from calibrate_fixtures import demo_text_without_model
 
 from calibrate import ProfileWriteError
 from calibrate.profile_version import ModelEntry, render_profile, write_profile_version
+from rtbci.home import SHIPPED_PROFILES
 from rtbci.profile import load_profile
 
 SHA_A = "a" * 64
@@ -118,3 +120,40 @@ def test_a_failure_mid_write_leaves_the_old_profile_intact(profile_path, monkeyp
     leftovers = sorted(p.name for p in profile_path.parent.iterdir())
     assert leftovers == ["rig.toml", "rig.v1.toml"]
     assert profile_path.with_name("rig.v1.toml").read_text() == original
+
+
+def test_render_drops_the_comment_that_described_the_old_model(profile_path):
+    text = profile_path.read_text().replace("[model]", "# The bundled demo decoder, made by ...\n[model]")
+    entry = dataclasses.replace(_entry(), comment="Calibrated at 2026-11-22 on sim-S0-d05")
+    rendered = render_profile(text, entry)
+    assert "The bundled demo decoder" not in rendered
+    assert "# Calibrated at 2026-11-22 on sim-S0-d05\n[model]\n" in rendered
+    assert "# The simulated rig that `make demo` runs" in rendered
+
+
+def test_a_shipped_profile_is_never_written(profile_path):
+    shipped = SHIPPED_PROFILES / "demo.toml"
+    before = shipped.read_bytes()
+    for out_path in (shipped, SHIPPED_PROFILES / "calibrated.toml"):
+        with pytest.raises(ProfileWriteError, match="read-only templates"):
+            write_profile_version(
+                profile_path, profile_path.read_text(), _entry(), out_path=out_path, force=True
+            )
+    with pytest.raises(ProfileWriteError, match="read-only templates"):
+        write_profile_version(shipped, before.decode(), _entry(), force=True)
+    assert shipped.read_bytes() == before
+    assert not (SHIPPED_PROFILES / "calibrated.toml").exists()
+
+
+def test_an_earlier_lab_copy_is_archived_and_replaced(profile_path, tmp_path):
+    lab_copy = tmp_path / "home" / "rig.toml"
+    first = write_profile_version(
+        profile_path, profile_path.read_text(), _entry(SHA_B), out_path=lab_copy, archive_existing=True
+    )
+    assert first.archived is None and load_profile(lab_copy).model.sha256 == SHA_B
+    second = write_profile_version(
+        profile_path, profile_path.read_text(), _entry("c" * 64), out_path=lab_copy, archive_existing=True
+    )
+    assert second.archived == lab_copy.with_name("rig.v1.toml")
+    assert load_profile(second.archived).model.sha256 == SHA_B
+    assert load_profile(lab_copy).model.sha256 == "c" * 64

@@ -3,8 +3,13 @@
 Fits the profile's decoder to a new session (Stage A: new session row and ridge
 head on a frozen backbone, seconds; ``--full`` adds Stage B, a fine-tune of every
 weight), scores it on the held-out last 20% of the block against ridge on the raw
-features and the previous decoder, exports the artifact with a PNG report, and
-writes a new profile version (the previous one is archived as ``<name>.v<N>.toml``).
+features and the previous decoder, and exports the artifact with a PNG report into
+the user data directory ($RTBCI_HOME, else the platform's user data folder). The
+new profile version goes to --out-profile if given; else a shipped template such as
+profiles/demo.toml (read-only) gets its calibrated copy in the user data directory,
+and any other profile is updated in place; an earlier version is archived as
+<name>.v<N>.toml. A calibration that scores worse than the previous decoder is
+refused: only its report is kept, under rejected/ in the user data directory.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "calibrate",
         help="fit the decoder to a new session in seconds, score it on held-out data, update the profile",
-        description=__doc__.split("\n\n")[1],
+        description=__doc__.split("\n\n")[1].replace("\n", " "),
     )
     parser.add_argument("--profile", required=True, type=Path, help="rig profile (.toml) with a [model]")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -39,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--save",
         type=Path,
         metavar="FILE",
-        help="where --record writes its Session file (default recordings/<subject>-cal-<time>.h5)",
+        help="where --record writes its Session file (default recordings/<subject>-cal-<time>.h5 in the "
+        "user data directory)",
     )
     parser.add_argument("--full", action="store_true", help="also run Stage B: fine-tune all weights")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the report JSON here")
@@ -53,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out-profile",
         type=Path,
         metavar="FILE",
-        help="write the new profile version here instead of updating --profile in place",
+        help="write the new profile version here (default: --profile itself, or for a shipped template "
+        "its copy in the user data directory)",
     )
     parser.add_argument(
         "--min-seconds",
@@ -67,7 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: torch and the calibrate package load only for this subcommand.
-    from calibrate import CalibrationConfig, accept_calibration, run_calibration
+    from calibrate import (
+        CalibrationConfig,
+        accept_calibration,
+        profile_target,
+        reject_calibration,
+        run_calibration,
+    )
 
     result = run_calibration(
         args.profile,
@@ -83,19 +96,29 @@ def run(args: argparse.Namespace) -> int:
     print(result.summary())
     stage_b = "" if result.stage_b_seconds is None else f", Stage B {result.stage_b_seconds:.1f} s"
     print(f"fit: Stage A {result.stage_a_seconds:.1f} s{stage_b}")
-    print(f"artifact: {result.exported.artifact_dir} (sha256 {result.exported.manifest.sha256})")
-    print(f"TensorRT engine: {result.exported.tensorrt}")
-    print(f"report: {result.report_png}")
+    if result.exported.tensorrt_built or args.verbose:
+        print(f"TensorRT engine: {result.exported.tensorrt}")
     version = accept_calibration(result, force=args.force, out_profile=args.out_profile)
     report = result.to_json()
     report["profile_written"] = str(version.path) if version is not None else None
     report["profile_archived"] = str(version.archived) if version is not None and version.archived else None
+    if version is None:
+        rejected = reject_calibration(result)
+        report["artifact"] = None
+        report["rejected_report"] = str(rejected)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if version is None:
-        print(f"profile NOT updated: {args.profile} keeps the previous decoder (--force uses the new one)")
+        target = profile_target(args.profile, args.out_profile)
+        print(
+            f"refused: held-out R² {result.heldout_r2:.3f} < {result.previous_r2:.3f} of the previous "
+            f"decoder; nothing written to {target} (--force writes it anyway)"
+        )
+        print(f"report kept in {rejected}")
         return 1
+    print(f"artifact: {result.exported.artifact_dir} (sha256 {result.exported.manifest.sha256[:12]})")
+    print(f"report: {result.report_png}")
     archived = f" (previous version saved as {version.archived})" if version.archived else ""
     print(f"profile: wrote {version.path}{archived}")
     return 0
