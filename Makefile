@@ -25,9 +25,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rtbci demo
 
+# -v: one line per test as it finishes, with the share done; then the 15 slowest tests.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -v --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
