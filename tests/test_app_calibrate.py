@@ -213,7 +213,7 @@ def test_discard_after_a_full_fine_tune_writes_no_profile(qtbot, models, tmp_pat
     ids=["too-short", "not-hdf5"],
 )
 def test_a_bad_block_shows_the_pipelines_message_and_the_window_stays_usable(
-    qtbot, models, tmp_path, name, content, expected
+    qtbot, models, tmp_path, name, content, expected, rtbci_home
 ):
     profile_path = models["previous"].write_profile(tmp_path / "rig.toml")
     original = profile_path.read_text()
@@ -232,7 +232,7 @@ def test_a_bad_block_shows_the_pipelines_message_and_the_window_stays_usable(
     assert "Traceback" not in window.errors[0]
     assert any(expected in text for text in error_boxes())
     assert window.calibration.report is None and window.calibration.progress is None
-    assert profile_path.read_text() == original and not (tmp_path / "models").exists()
+    assert profile_path.read_text() == original and not (rtbci_home / "models").exists()
     assert window.controls.calibrate_button.isEnabled()
     window.calibration.menu_action.trigger()  # still usable: the dialog opens again (from the menu)
     assert window.calibration.dialog.isVisible()
@@ -240,7 +240,7 @@ def test_a_bad_block_shows_the_pipelines_message_and_the_window_stays_usable(
     assert not window.calibration.busy
 
 
-def test_cancel_during_stage_a_unwinds_the_pipeline_and_exports_nothing(qtbot, models, tmp_path):
+def test_cancel_during_stage_a_unwinds_the_pipeline_and_exports_nothing(qtbot, models, tmp_path, rtbci_home):
     profile_path = models["previous"].write_profile(tmp_path / "rig.toml")
     request = CalibrationRequest(
         profile_path, models["block_file"], None, None, CalibrationConfig(show_progress=False)
@@ -259,7 +259,7 @@ def test_cancel_during_stage_a_unwinds_the_pipeline_and_exports_nothing(qtbot, m
     worker.wait()
 
     assert stages == ["load", "stage_a"]
-    assert not (tmp_path / "models").exists(), "a cancelled calibration exports no artifact"
+    assert not (rtbci_home / "models").exists(), "a cancelled calibration exports no artifact"
 
 
 @pytest.fixture
@@ -272,7 +272,9 @@ def live_rig(models, tmp_path):
 
 
 @pytest.mark.slow
-def test_cancel_ends_a_recording_keeps_its_file_and_writes_no_profile(qtbot, live_rig, tmp_path, labels):
+def test_cancel_ends_a_recording_keeps_its_file_and_writes_no_profile(
+    qtbot, live_rig, tmp_path, labels, rtbci_home
+):
     original = live_rig.read_text()
     window = open_window(qtbot, live_rig, tmp_path / "recordings")
 
@@ -285,7 +287,7 @@ def test_cancel_ends_a_recording_keeps_its_file_and_writes_no_profile(qtbot, liv
 
     assert window.errors == [] and window.calibration.report is None
     assert "cancelled" in window.statusBar().currentMessage()
-    assert live_rig.read_text() == original and not (tmp_path / "models").exists()
+    assert live_rig.read_text() == original and not (rtbci_home / "models").exists()
     (recording,) = (tmp_path / "recordings").glob("rig-calibration-*.h5")
     session = read_session(recording)  # the recording is kept, closed and readable
     assert 0 < session.streams["lfp"].duration < 60.0
