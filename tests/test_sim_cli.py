@@ -30,7 +30,9 @@ def test_simulate_writes_one_named_file_per_subject_and_session(tmp_path, capsys
     assert session.meta.subject == "sim-S1" and session.meta.session_id == "sim-S1-d01"
     assert session.meta.provenance["seed"] == "4"
     assert session.streams["lfp"].data.shape == (1200, 96)
-    assert "wrote 4 sessions" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "wrote 4 session file(s) of 0.02 min:" in output
+    assert all(f"  {out / name}\n" in output for name in names)
 
 
 def test_simulate_without_a_destination_says_what_to_give(capsys) -> None:
