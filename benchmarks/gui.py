@@ -105,8 +105,9 @@ def _block_on(profile: Path, backend: str, seconds: float) -> tuple[np.ndarray, 
 
 
 def _summaries(timing: np.ndarray) -> tuple[dict, dict]:
-    end_to_end, decoder = record_latencies(timing)
-    return latency_summary_ms(end_to_end), latency_summary_ms(decoder)
+    """(processing, decoder) latency summaries: the GUI's cost shows in what rtbci controls."""
+    latencies = record_latencies(timing)
+    return latency_summary_ms(latencies.processing), latency_summary_ms(latencies.decoder)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -126,10 +127,10 @@ def run(args: argparse.Namespace) -> dict:
                 timing, block_fps = _block_on(profile, backend, args.seconds)
                 blocks["on"].append(timing)
                 fps.append(block_fps)
-    off_e2e, off_decoder = _summaries(np.concatenate(blocks["off"]))
-    on_e2e, on_decoder = _summaries(np.concatenate(blocks["on"]))
+    off_processing, off_decoder = _summaries(np.concatenate(blocks["off"]))
+    on_processing, on_decoder = _summaries(np.concatenate(blocks["on"]))
     difference = on_decoder["p99_ms"] - off_decoder["p99_ms"]
-    e2e_difference = on_e2e["p99_ms"] - off_e2e["p99_ms"]
+    processing_difference = on_processing["p99_ms"] - off_processing["p99_ms"]
     return {
         "p99_gui_off_ms": off_decoder["p99_ms"],
         "p99_gui_on_ms": on_decoder["p99_ms"],
@@ -138,18 +139,18 @@ def run(args: argparse.Namespace) -> dict:
         "goal_met": bool(abs(difference) <= _GOAL_MS),
         "gui_fps": float(np.mean(fps)),
         "gui_fps_per_block": fps,
-        "end_to_end_p99_gui_off_ms": off_e2e["p99_ms"],
-        "end_to_end_p99_gui_on_ms": on_e2e["p99_ms"],
-        "end_to_end_p99_difference_ms": e2e_difference,
-        "end_to_end_goal_met": bool(abs(e2e_difference) <= _GOAL_MS),
+        "processing_p99_gui_off_ms": off_processing["p99_ms"],
+        "processing_p99_gui_on_ms": on_processing["p99_ms"],
+        "processing_p99_difference_ms": processing_difference,
+        "processing_goal_met": bool(abs(processing_difference) <= _GOAL_MS),
         "decoder_gui_off": off_decoder,
         "decoder_gui_on": on_decoder,
-        "end_to_end_gui_off": off_e2e,
-        "end_to_end_gui_on": on_e2e,
+        "processing_gui_off": off_processing,
+        "processing_gui_on": on_processing,
         "blocks": {"pairs": args.pairs, "seconds_each": args.seconds, "order": "off, on, off, on, ..."},
         "backend": backend,
         "profile": str(args.profile),
         "note": "p99_gui_*_ms: decoder latency (backend step + post-processing, per bin, from the records); "
-        "end_to_end_*: push minus the LSL time of the bin's last input sample, which also carries "
+        "processing_*: push minus the read of the chunk that completed the bin, which also carries "
         "every other process's load on this machine",
     }

@@ -60,9 +60,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 def compact_timing(records: np.ndarray) -> np.ndarray:
-    """The latency timestamps of per-bin records as a packed copy (no features, 32 bytes a bin),
+    """The latency timestamps of per-bin records as a packed copy (no features, 40 bytes a bin),
     for keeping every bin of a long run; :func:`rtbci.engine.status.record_latencies` reads it."""
-    return repack_fields(records[["t_last_sample", "t_decode_start", "t_decode_end", "t_push"]])
+    return repack_fields(records[["t_last_sample", "t_read", "t_decode_start", "t_decode_end", "t_push"]])
 
 
 def best_backend() -> str:
@@ -315,8 +315,10 @@ class HeadlessSummary:
     ----------
     bins
         Bins decoded during the run.
-    latency_ms
-        End-to-end latency (push minus the bin's last input sample): p50/p99/p999/max.
+    processing_ms
+        Push minus the read of the chunk that completed the bin: p50/p99/p999/max.
+    source_ms
+        Push minus the bin's last input sample's timestamp: p50/p99/p999/max.
     decoder_ms
         Backend step plus post-processing only.
     late, overdue, gaps
@@ -332,7 +334,8 @@ class HeadlessSummary:
     """
 
     bins: int
-    latency_ms: dict[str, float]
+    processing_ms: dict[str, float]
+    source_ms: dict[str, float]
     decoder_ms: dict[str, float]
     late: int
     overdue: int
@@ -451,14 +454,15 @@ def run_headless(
                 follower.close()
             engine.stop()
     timing = np.concatenate(kept)
-    end_to_end, decoder = record_latencies(timing)
-    if not end_to_end.size:
+    latencies = record_latencies(timing)
+    if not latencies.source.size:
         raise UserError(f"no bins were decoded in {seconds:g} s: are the simulated streams flowing?")
     r2, r2_bins = scorer.r2()
     return HeadlessSummary(
         bins=len(timing),
-        latency_ms=latency_summary_ms(end_to_end),
-        decoder_ms=latency_summary_ms(decoder),
+        processing_ms=latency_summary_ms(latencies.processing),
+        source_ms=latency_summary_ms(latencies.source),
+        decoder_ms=latency_summary_ms(latencies.decoder),
         late=status["late"],
         overdue=status["overdue"],
         gaps=status["gaps"],

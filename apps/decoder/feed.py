@@ -84,7 +84,7 @@ class DashboardFeed:
     outputs
         ``(end_time, output channels)`` of the newest bins.
     latency
-        ``(end_time, [end-to-end ms, decoder ms])`` of the newest bins.
+        ``(end_time, [processing ms, decoder ms, source ms])`` of the newest bins.
     follower
         The behavior stream, or ``None`` when the profile has none or it is not visible.
     status
@@ -106,7 +106,7 @@ class DashboardFeed:
         self.lag_s = profile.features.kinematics_lag_ms / 1000.0
         history_s = max(self.config.trace_s, self.config.latency_s, self.config.r2_s)
         self.outputs = RollingBuffer(int(history_s * bin_rate), len(labels))
-        self.latency = RollingBuffer(int(self.config.latency_s * bin_rate), 2)
+        self.latency = RollingBuffer(int(self.config.latency_s * bin_rate), 3)
         self.follower: BehaviorFollower | None = None
         self.truth_error: str | None = None
         self.status: dict | None = None
@@ -141,15 +141,15 @@ class DashboardFeed:
         if n:
             end_times = records["end_time"]
             self.outputs.append(end_times, records["output"])
-            end_to_end, decoder = record_latencies(records)
-            # record_latencies leaves out bins without any input sample; keep rows aligned with bins.
-            has_input = records["t_last_sample"] > 0
-            rows = np.full((n, 2), np.nan)
-            rows[has_input, 0] = end_to_end * 1e3
-            rows[:, 1] = decoder * 1e3
+            latencies = record_latencies(records)
+            # Processing latency (read of the completing chunk -> push) is what rtbci controls; source
+            # latency adds the source's chunking and stamping. Bins with no input sample have no source.
+            rows = np.full((n, 3), np.nan)
+            rows[:, 0] = latencies.processing * 1e3
+            rows[:, 1] = latencies.decoder * 1e3
+            rows[records["t_last_sample"] > 0, 2] = latencies.source * 1e3
             self.latency.append(end_times, rows)
-            if end_to_end.size:
-                self.max_latency_ms = max(self.max_latency_ms, float(end_to_end.max() * 1e3))
+            self.max_latency_ms = max(self.max_latency_ms, float(latencies.processing.max() * 1e3))
             self.bins += n
         if self.follower is not None:
             self.follower.poll()
@@ -183,17 +183,21 @@ class DashboardFeed:
         return dict(zip(self.velocity_names, r2_with_truth(decoded, truth).tolist(), strict=True))
 
     def latency_summary(self) -> dict[str, float] | None:
-        """End-to-end p50, p99 and max (ms) over the kept bins, and decoder-only p50/p99."""
+        """Processing p50, p99 and max (ms) over the kept bins, decoder-only and source p50/p99."""
         rows = self.latency.values
-        end_to_end = rows[:, 0][np.isfinite(rows[:, 0])]
-        if not end_to_end.size:
+        processing = rows[:, 0][np.isfinite(rows[:, 0])]
+        if not processing.size:
             return None
-        p50, p99 = np.percentile(end_to_end, [50.0, 99.0])
+        p50, p99 = np.percentile(processing, [50.0, 99.0])
         d50, d99 = np.percentile(rows[:, 1], [50.0, 99.0])
+        source = rows[:, 2][np.isfinite(rows[:, 2])]
+        s50, s99 = np.percentile(source, [50.0, 99.0]) if source.size else (np.nan, np.nan)
         return {
+            "source_p50_ms": float(s50),
+            "source_p99_ms": float(s99),
             "p50_ms": float(p50),
             "p99_ms": float(p99),
-            "max_ms": float(end_to_end.max()),
+            "max_ms": float(processing.max()),
             "decoder_p50_ms": float(d50),
             "decoder_p99_ms": float(d99),
         }

@@ -16,7 +16,7 @@ __all__ = ["HealthPanel", "Light", "input_light"]
 _RATE_TOLERANCE = 0.1
 # Below this fraction of its nominal rate an input counts as silent.
 _SILENT_FRACTION = 0.1
-_COLUMNS = ("", "stream", "state", "rate (Hz)", "gaps", "NaN", "late bins", "reconnects")
+_COLUMNS = ("", "stream", "state", "rate (Hz)", "gaps", "NaN", "late bins", "reconnects", "outages")
 
 
 class Light(StrEnum):
@@ -29,14 +29,15 @@ class Light(StrEnum):
 
 
 def input_light(health: dict, rate: float | None, nominal_rate: float, new_problems: int) -> Light:
-    """Red when the input is lost or silent (under a tenth of its rate: liblsl may still be
-    reconnecting quietly); amber when its rate is off or new gaps, NaNs or late bins appeared since
-    the last look; green otherwise.
+    """Red when the input is lost, in an outage or silent (under a tenth of its rate: liblsl may still
+    be reconnecting quietly); amber when its rate is off, its timestamps do not fit their arrival, or
+    new gaps, NaNs or late bins appeared since the last look; green otherwise.
 
     Parameters
     ----------
     health
-        The input's entry of the engine status (``state`` is ``connected`` or ``lost``).
+        The input's entry of the engine status (``state`` is ``waiting``, ``connected`` or ``lost``;
+        ``in_outage`` and ``timestamp_warning`` where the engine reports them).
     rate
         Measured samples per second, ``None`` before two status polls.
     nominal_rate
@@ -45,12 +46,12 @@ def input_light(health: dict, rate: float | None, nominal_rate: float, new_probl
         Gaps, NaN values and late bins added since the previous status.
     """
     silent = rate is not None and nominal_rate > 0 and rate < _SILENT_FRACTION * nominal_rate
-    if health["state"] != "connected" or silent:
+    if health["state"] != "connected" or health.get("in_outage") or silent:
         return Light.RED
     off_rate = (
         rate is not None and nominal_rate > 0 and abs(rate - nominal_rate) > _RATE_TOLERANCE * nominal_rate
     )
-    if off_rate or new_problems > 0:
+    if off_rate or new_problems > 0 or health.get("timestamp_warning"):
         return Light.AMBER
     return Light.GREEN
 
@@ -118,12 +119,14 @@ class HealthPanel(QtWidgets.QGroupBox):
             self._set_light(role, input_light(health, rate, self.nominal[role], new_problems))
             cells = self.cells[role]
             cells[1].setText(f"{role}: {health['stream']}")
-            cells[2].setText(str(health["state"]))
+            cells[2].setText(str(health["state"]) + (" (timestamps!)" if health["timestamp_warning"] else ""))
+            cells[2].setToolTip(health["timestamp_warning"] or "")
             cells[3].setText("–" if rate is None else f"{rate:.0f}")
             cells[4].setText(str(health["gaps"]))
             cells[5].setText(str(health["nan_total"]))
             cells[6].setText(str(late_by_input.get(role, 0)))
             cells[7].setText(str(health["reconnects"]))
+            cells[8].setText(f"{health['outages']} ({health['outage_s']:.1f} s)")
         if "behavior" in self.cells:
             self._refresh_behavior(feed)
         description = feed.description
@@ -155,5 +158,5 @@ class HealthPanel(QtWidgets.QGroupBox):
         cells[1].setText("behavior (truth, read by the dashboard)")
         cells[2].setText(state)
         cells[3].setText("–" if rate is None else f"{rate:.0f}")
-        for column in (4, 5, 6, 7):
+        for column in (4, 5, 6, 7, 8):
             cells[column].setText("–")

@@ -1,4 +1,5 @@
-"""Latency: a live histogram, latency over time, p50/p99/max and late-bin counts."""
+"""Latency: a live histogram of processing latency, latency over time, p50/p99/max, source latency
+and late-bin counts (the words are defined in :mod:`rtbci.engine.status`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ _STATS_EVERY_TICKS = 10
 
 
 class LatencyPanel(QtWidgets.QWidget):
-    """End-to-end latency (push time minus the LSL time of the bin's last input sample).
+    """Processing latency (push time minus the read of the chunk that completed the bin), with the source
+    latency (push minus the bin's last sample's timestamp) in the figures below it.
 
     Parameters
     ----------
@@ -33,7 +35,7 @@ class LatencyPanel(QtWidgets.QWidget):
         self.history_n = int(history_s * 1000.0 / bin_ms)
         self.edges = np.arange(0.0, bin_ms + _HISTOGRAM_BIN_MS / 2, _HISTOGRAM_BIN_MS)
         self.histogram = fixed_plot(
-            f"End-to-end latency, last {history_s:g} s", (0.0, bin_ms), (0.0, 100.0), "ms", "% of bins"
+            f"Processing latency, last {history_s:g} s", (0.0, bin_ms), (0.0, 100.0), "ms", "% of bins"
         )
         self.histogram_curve = self.histogram.plot(
             stepMode="center", fillLevel=0, pen=pg.mkPen(COLORS["latency"]), brush=(*COLORS["latency"], 120)
@@ -69,13 +71,13 @@ class LatencyPanel(QtWidgets.QWidget):
             return
         latency = feed.latency
         n = min(len(latency), self.history_n)
-        end_to_end = latency.values[-n:, 0]
-        known = np.isfinite(end_to_end)
+        processing = latency.values[-n:, 0]
+        known = np.isfinite(processing)
         count = int(known.sum())
         if count == 0:
             return
         np.compress(known, latency.times[-n:] - now, out=self._x[:count])
-        np.compress(known, end_to_end, out=self._y[:count])
+        np.compress(known, processing, out=self._y[:count])
         # Values past the range pile up in the last bin, so the tail stays visible.
         counts, _ = np.histogram(np.minimum(self._y[:count], self.edges[-1] - 1e-9), self.edges)
         np.multiply(counts, 100.0 / count, out=self._percent)
@@ -96,9 +98,10 @@ class LatencyPanel(QtWidgets.QWidget):
         if summary is None:
             return
         self.stats.setText(
-            f"p50 {summary['p50_ms']:.2f} ms   p99 {summary['p99_ms']:.2f} ms   "
+            f"processing p50 {summary['p50_ms']:.2f} ms   p99 {summary['p99_ms']:.2f} ms   "
             f"max {summary['max_ms']:.2f} ms (since start {feed.max_latency_ms:.2f} ms)\n"
-            f"decoder p50 {summary['decoder_p50_ms']:.2f} ms   p99 {summary['decoder_p99_ms']:.2f} ms\n"
+            f"decoder p50 {summary['decoder_p50_ms']:.2f} ms   p99 {summary['decoder_p99_ms']:.2f} ms   "
+            f"source p50 {summary['source_p50_ms']:.2f} ms   p99 {summary['source_p99_ms']:.2f} ms\n"
             f"late bins {status.get('late', 0)}   overdue {status.get('overdue', 0)}   "
             f"bins {status.get('bins', feed.bins)}"
         )

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rtbci.engine.latency import LatencyRun, run_latency_test
+from rtbci.engine.latency import LatencyRun, format_summary, run_latency_test
 from rtbci.engine.latency_plot import plot_latency
 
 
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seconds", type=float, default=60.0, help="seconds of replay to measure (default 60)"
     )
-    parser.add_argument("--json", type=Path, metavar="OUT", help="write the summary JSON here")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the full summary JSON here")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="write a histogram and a timeline here")
     parser.add_argument(
         "--realtime-priority", type=int, metavar="1-99", help="run the decode thread SCHED_FIFO (needs root)"
@@ -40,11 +40,10 @@ def run(args: argparse.Namespace) -> int:
             realtime_priority=args.realtime_priority,
         )
     )
-    text = json.dumps(summary, indent=2, default=str)
-    print(text)
+    print(format_summary(summary))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     if args.plot:
         plot_latency(records, summary, args.plot)
     return 0

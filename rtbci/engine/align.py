@@ -7,9 +7,16 @@ place by themselves.
 Bin ``n`` is decoded
 
 - as soon as every input has delivered bin ``n`` (the normal case);
-- or, once the LSL clock passes ``end(n) + deadline``, with whatever inputs
+- or, once the inputs' clock passes the bin's deadline, with whatever inputs
   are there; a missing input's values are held from its last bin or zeroed, per
-  the profile's policy, and the bin is marked late for that input.
+  the profile's policy, and the bin is marked *late* for that input.
+
+An input that sends chunks of ``D`` seconds delivers a bin up to ``D`` after
+the bin ends, however fast everything else is. So the deadline is
+``end(n) + D_k + deadline`` for the slowest missing input ``k``, with ``D_k``
+that input's chunk allowance (the longest chunk it sent recently): *late*
+means an input had not delivered by when its own chunking says it should
+have, never that it chunks coarsely.
 
 Nothing is dropped or repeated silently: an input's bin that arrives after its
 bin was decoded is counted as stale; bins that no input ever delivered (the
@@ -58,6 +65,8 @@ class InputBins:
         self.stale = 0
         self.overflow = 0
         self.received = 0
+        # Seconds after a bin's end that this input may take to deliver it (its chunk span).
+        self.allowance_s = 0.0
 
     def add(self, index: int, values: np.ndarray, t_last: float, t_read: float) -> None:
         """Store one bin."""
@@ -186,7 +195,17 @@ class BinAligner:
         """LSL time at which the next bin is decoded whatever is missing; None before the first bin."""
         if self.next_index is None:
             return None
-        return self.end_time(self.next_index) + self.deadline_s
+        return self.deadline(self.next_index)
+
+    def deadline(self, index: int) -> float:
+        """When bin ``index`` is decoded whatever is missing: its end, plus the chunk allowance of
+        the slowest input that has not delivered it, plus the late deadline."""
+        allowance = 0.0
+        for inputs in self.inputs:
+            newest = inputs.newest_index()
+            if (newest is None or newest < index) and inputs.allowance_s > allowance:
+                allowance = inputs.allowance_s
+        return self.end_time(index) + allowance + self.deadline_s
 
     def waiting_for(self) -> int | None:
         """An input that has not delivered the next bin yet (to block on), or None."""
@@ -212,7 +231,7 @@ class BinAligner:
         firsts = [inputs.first_index() for inputs in self.inputs]
         complete = all(first == n for first in firsts)
         if not complete:
-            overdue_s = now - (self.end_time(n) + self.deadline_s)
+            overdue_s = now - self.deadline(n)
             if overdue_s < 0:
                 return None
             if overdue_s > _MAX_CATCH_UP_S and n not in firsts:

@@ -23,43 +23,17 @@ from rtbci.engine.outlet import KinematicsOutlet
 from rtbci.engine.postprocess import PostProcessor, output_channels
 from rtbci.engine.recorder import RawSource, Recorder
 from rtbci.engine.records import record_dtype
-from rtbci.engine.resolve import StreamMissingError, resolve_stream
+from rtbci.engine.resolve import resolve_stream
 from rtbci.engine.ring import ChunkRing, RecordRing
 from rtbci.engine.status import record_latencies
 from rtbci.errors import UserError
 from rtbci.io.session import SessionMeta, StreamKind
 from rtbci.lsl import require_pylsl
 from rtbci.profile import Profile
-from rtbci.signal import LfpFeaturizer, SpikeBinner
+from rtbci.signal.grid import make_featurizer
 from rtbci.timing import latency_summary_ms
 
 __all__ = ["Engine", "EngineError", "EngineOptions"]
-
-
-def bin_grid_epoch(source: LslInput, bin_s: float, timeout: float) -> float:
-    """Where the bin grid starts: bins are whole multiples of ``bin_s`` on the LSL clock, with each
-    edge moved to the midpoint just before the sample nearest to it.
-
-    Clock sync shifts timestamps by a few microseconds. With an edge exactly on
-    a sample, that shift can move the sample into the previous bin, which then
-    closes one whole chunk later; midway between samples, jitter below half a
-    sample period changes nothing. The grid stays fixed for the run, so a
-    stream that reconnects falls back onto it, and a recording whose chunks
-    end on bin edges keeps them there.
-
-    Raises
-    ------
-    StreamMissingError
-        If the stream sends nothing within ``timeout``.
-    """
-    if source.pull(timeout) == 0:
-        raise StreamMissingError(
-            f"{source.role} stream {source.stream_name!r} was found but sent no samples in {timeout:g} s"
-        )
-    if source.rate <= 0:
-        return 0.0
-    period = 1.0 / source.rate
-    return float((source.timestamps[0] + 0.5 * period) % period - period)
 
 
 # Raw chunks the recorder may lag behind by before chunks are counted as lost.
@@ -187,22 +161,17 @@ class Engine:
             )
             for role, spec in roles.items()
         }
-        self.epoch = bin_grid_epoch(sources[self.model_input], bin_s, engine.resolve_timeout_s)
         for role, spec in roles.items():
             source = sources[role]
-            if role == "spikes":
-                featurizer = SpikeBinner(spec.channels, spec.rate, bin_s, self.epoch, stream=role)
-            else:
-                featurizer = LfpFeaturizer(
-                    spec.channels, spec.rate, bin_s, profile.features, self.epoch, stream=role
-                )
+            # The grid's epoch is set by the decode thread on the first sample (rtbci.signal.grid).
+            featurizer = make_featurizer(role, spec.channels, spec.rate, bin_s, profile.features, 0.0, role)
             raw = None
             if self.options.record is not None:
                 raw = ChunkRing(int(_RAW_RING_S * max(spec.rate, 100.0)), spec.channels, source.dtype)
             self.inputs.append(EngineInput(source, featurizer, raw))
         shapes = [tuple(engine_input.featurizer.value_shape) for engine_input in self.inputs]
         model_index = list(roles).index(self.model_input)
-        aligner = BinAligner(shapes, bin_s, self.epoch, engine.late_deadline_ms / 1000.0, engine.late_policy)
+        aligner = BinAligner(shapes, bin_s, 0.0, engine.late_deadline_ms / 1000.0, engine.late_policy)
         self.records = self.options.record_ring(
             record_dtype(len(self.output_labels), shapes[model_index]), self.options.record_ring_bins
         )
@@ -266,6 +235,8 @@ class Engine:
             ", ".join(sorted(set(self.output_units))),
             feature_labels,
             1.0 / profile.bin_s,
+            epoch=lambda: self.loop.epoch,
+            events=self.loop.events,
         )
 
     def set_output_enabled(self, enabled: bool) -> None:
@@ -314,8 +285,19 @@ class Engine:
         if self.loop is not None and self.loop.counters.errors:
             raise EngineError(f"the decode thread stopped: {self.loop.counters.errors[0]}")
 
+    @property
+    def epoch(self) -> float | None:
+        """The bin grid's epoch on the LSL clock; None until the first sample arrived."""
+        return None if self.loop is None else self.loop.epoch
+
     def snapshot(self) -> dict:
-        """Counters for the status line and dashboards (cheap; call from any thread)."""
+        """Counters for the status line and dashboards (cheap; call from any thread).
+
+        The words (late, overdue, gap, outage, processing and source latency)
+        are defined in :mod:`rtbci.engine.status`. ``waiting_for`` lists inputs
+        that were found but have sent nothing yet; ``events`` the newest
+        outages and timestamp warnings.
+        """
         loop = self.loop
         aligner = loop.aligner
         elapsed = max(time.monotonic() - self._started_at, 1e-9)
@@ -324,6 +306,10 @@ class Engine:
         return {
             "bins": loop.counters.decoded,
             "bins_per_s": loop.counters.decoded / elapsed,
+            "epoch": loop.epoch,
+            "waiting_for": [role for role, health in inputs.items() if health["waiting"]],
+            "outages": sum(health["outages"] for health in inputs.values()),
+            "events": [f"{t:.3f} {text}" for t, text in loop.events.last(10)],
             "late": aligner.late_bins,
             "late_by_input": dict(zip(inputs, aligner.late_by_input, strict=True)),
             "overdue": loop.counters.overdue,
@@ -356,9 +342,9 @@ class Engine:
         if self.recorder is not None:
             self.recorder.stop()
         report = self.snapshot()
-        end_to_end, decoder = record_latencies(self.records.last(self.records.capacity))
-        report["latency_recent"] = latency_summary_ms(end_to_end) if end_to_end.size else None
-        report["decoder_recent"] = latency_summary_ms(decoder) if decoder.size else None
+        latencies = record_latencies(self.records.last(self.records.capacity))
+        for name, values in latencies._asdict().items():
+            report[f"{name}_latency_recent"] = latency_summary_ms(values) if values.size else None
         for engine_input in self.inputs:
             engine_input.source.close()
         return report

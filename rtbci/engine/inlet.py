@@ -99,6 +99,8 @@ class LslInput:
         self.chunks = 0
         self.reconnects = 0
         self.stream_name = info.name()
+        self.uid = info.uid()
+        self._checking_outlet: threading.Thread | None = None
         # (info, opened inlet) from the reconnecting thread, swapped in by the next pull.
         self._replacement = None
         self._swapped = threading.Event()
@@ -117,6 +119,10 @@ class LslInput:
             info, max_buflen=self.max_buflen_s, recover=True, processing_flags=pylsl.proc_clocksync
         )
         inlet.open_stream(timeout=self.resolve_timeout_s)
+        # The first clock-sync estimate takes a few exchanges with the source (0.6 s measured on
+        # loopback); liblsl would otherwise make them inside the first pull, on the decode thread,
+        # and the first second of data would reach the decoder that late.
+        inlet.time_correction(timeout=self.resolve_timeout_s)
         return inlet
 
     def _use(self, inlet) -> None:
@@ -226,9 +232,34 @@ class LslInput:
         (info, inlet), self._replacement = self._replacement, None
         self._use(inlet)
         self.stream_name = info.name()
+        self.uid = info.uid()
         self.reconnects += 1
         self.state = ConnectionState.CONNECTED
         self._swapped.set()
+
+    def check_for_new_outlet(self) -> None:
+        """After a silence, look (off the hot path) whether a new outlet took the stream over.
+
+        liblsl's inlet recovers by itself when a new outlet with the same
+        source_id appears, without any error the engine could see; this
+        resolves the stream again and counts a reconnect when its uid changed.
+        """
+        if self._closed or (self._checking_outlet is not None and self._checking_outlet.is_alive()):
+            return
+        self._checking_outlet = threading.Thread(
+            target=self._compare_outlet, name=f"outlet-check-{self.role}", daemon=True
+        )
+        self._checking_outlet.start()
+
+    def _compare_outlet(self) -> None:
+        try:
+            info = resolve_stream(self.spec, self.role, self.resolve_timeout_s)
+        except UserError:  # gone again: the next silence checks once more
+            return
+        if info.uid() != self.uid:
+            self.uid = info.uid()
+            self.stream_name = info.name()
+            self.reconnects += 1
 
     def drop_queued(self) -> int:
         """Discard every sample queued in the inlet (the backlog from before serving); returns how many."""

@@ -3,9 +3,11 @@
 Two child processes talk only through real LSL on loopback: one replays the
 file at speed 1, the other runs the engine with the profile's decoder. The
 engine process follows its per-bin records and sends their timing back when
-it stops. End-to-end latency is ``t_push - t_last_sample``: the engine's push
-of a bin's output minus the LSL timestamp of the bin's newest input sample
-(the moment the replay made that sample due).
+it stops. Two latencies are reported apart (see :mod:`rtbci.engine.status`):
+processing (``t_push - t_read``: push minus the read of the chunk that
+completed the bin) and source (``t_push - t_last_sample``: push minus the LSL
+timestamp of the bin's newest input sample, the moment the replay made that
+sample due).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from rtbci.errors import UserError
 from rtbci.profile import load_profile
 from rtbci.timing import latency_summary_ms
 
-__all__ = ["LatencyRun", "bin_accounting", "run_latency_test", "summarize"]
+__all__ = ["LatencyRun", "bin_accounting", "format_summary", "run_latency_test", "summarize"]
 
 # Fields of the per-bin records the engine process sends back.
 _KEPT_FIELDS = ("seq", "index", "end_time", *TIMESTAMP_FIELDS, "late_mask", "flags", "gap_bins")
@@ -183,8 +185,8 @@ def _engine_process(run: LatencyRun, stop, serving, result_queue) -> None:
             break
     rss.append((time.monotonic(), process.memory_info().rss))
     report = engine.stop()
-    report.pop("latency_recent", None)
-    report.pop("decoder_recent", None)
+    for name in ("source", "processing", "decoder"):
+        report.pop(f"{name}_latency_recent", None)
     result_queue.put(
         {
             "records": kept[:filled].copy(),
@@ -215,8 +217,8 @@ def summarize(records: np.ndarray, first_push: float, last_push: float, realtime
     In real time (``realtime``), only bins that end while the replay was
     playing count: the engine keeps holding its output after the replay stops,
     and those bins are not data. Faster than real time the timestamps run ahead
-    of the clock, every decoded bin counts, and latencies mean little (they are
-    None when no bin had input).
+    of the clock, every decoded bin counts, and source latency means little
+    (it is None when no bin had input).
     """
     if realtime:
         played = records[(records["end_time"] >= first_push) & (records["end_time"] <= last_push)]
@@ -224,9 +226,7 @@ def summarize(records: np.ndarray, first_push: float, last_push: float, realtime
         played = records
     if played.size == 0:
         raise UserError("the engine decoded no bins while the replay played")
-    end_to_end, decoder = record_latencies(played)
-    no_input = dict.fromkeys(("p50_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms"))
-    summary = latency_summary_ms(end_to_end) if end_to_end.size else no_input
+    latencies = record_latencies(played)
     accounting = bin_accounting(played["index"])
     stages = {}
     has_input = played["t_last_sample"] > 0
@@ -235,20 +235,47 @@ def summarize(records: np.ndarray, first_push: float, last_push: float, realtime
         stages[f"{earlier}->{later}"] = latency_summary_ms(gaps) if gaps.size else None
     return {
         "bins": int(played.size),
-        "p50_ms": summary["p50_ms"],
-        "p99_ms": summary["p99_ms"],
-        "p999_ms": summary["p999_ms"],
-        "max_ms": summary["max_ms"],
-        "mean_ms": summary["mean_ms"],
+        "processing": latency_summary_ms(latencies.processing),
+        "source": latency_summary_ms(latencies.source) if latencies.source.size else None,
+        "decoder": latency_summary_ms(latencies.decoder),
         "bins_with_input": int(np.count_nonzero(has_input)),
         "late": int(np.count_nonzero(played["late_mask"])),
         "overdue": int(np.count_nonzero(played["flags"] & FLAG_OVERDUE)),
         "dropped": accounting["dropped"],
         "duplicated": accounting["duplicated"],
         "gap_bins": int(played["gap_bins"].sum()),
-        "decoder": latency_summary_ms(decoder),
         "stages": stages,
     }
+
+
+def format_summary(summary: dict) -> str:
+    """A short human summary of a latency run (at most 15 lines); the words are defined in
+    :mod:`rtbci.engine.status`."""
+    lines = [f"{summary['bins']} bins decoded ({summary['bins_with_input']} with input)"]
+    lines.append(f"{'latency (ms)':<26}{'p50':>8}{'p99':>8}{'p99.9':>8}{'max':>8}")
+    for name, label in (
+        ("processing", "processing (read->push)"),
+        ("source", "source (stamp->push)"),
+        ("decoder", "decoder step"),
+    ):
+        figures = summary[name]
+        if figures is None:
+            lines.append(f"{label:<26}{'-':>8}{'-':>8}{'-':>8}{'-':>8}")
+            continue
+        values = "".join(f"{figures[key]:>8.2f}" for key in ("p50_ms", "p99_ms", "p999_ms", "max_ms"))
+        lines.append(f"{label:<26}{values}")
+    lines.append(
+        f"late {summary['late']}  overdue {summary['overdue']}  dropped {summary['dropped']}  "
+        f"duplicated {summary['duplicated']}  gap bins {summary['gap_bins']}"
+    )
+    engine = summary.get("engine")
+    if engine:
+        lines.extend(
+            f"WARNING {health['timestamp_warning']}"
+            for health in engine["inputs"].values()
+            if health["timestamp_warning"]
+        )
+    return "\n".join(lines)
 
 
 def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.ndarray]:

@@ -12,14 +12,15 @@ __all__ = ["plot_latency"]
 
 
 def plot_latency(records: np.ndarray, summary: dict, path: str | Path) -> Path:
-    """Write a PNG: end-to-end latency histogram (log counts) beside latency against time.
+    """Write a PNG: processing and source latency histograms (log counts) beside latency against time.
 
     Parameters
     ----------
     records
-        Per-bin records of the run (with ``t_last_sample``, ``t_push``, ``t_decode_*``, ``end_time``).
+        Per-bin records of the run (with ``t_last_sample``, ``t_read``, ``t_push``, ``t_decode_*``,
+        ``end_time``).
     summary
-        The run's summary JSON (for the title and percentile lines).
+        The run's summary JSON (:func:`rtbci.engine.latency.summarize`), for the title and percentile lines.
     path
         Output ``.png``.
     """
@@ -29,30 +30,41 @@ def plot_latency(records: np.ndarray, summary: dict, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     played = records[records["t_last_sample"] > 0]
-    end_to_end, decoder = record_latencies(played)
-    end_to_end_ms, decoder_ms = end_to_end * 1e3, decoder * 1e3
+    latencies = record_latencies(played)
+    series = {
+        "processing (read->push)": (latencies.processing * 1e3, "tab:blue"),
+        "source (stamp->push)": (latencies.source * 1e3, "tab:green"),
+        "decoder step": (latencies.decoder * 1e3, "tab:orange"),
+    }
     elapsed = played["end_time"] - played["end_time"][0]
     figure, (histogram, timeline) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
-    edges = np.linspace(0.0, max(float(end_to_end_ms.max()), 1.0) * 1.02, 120)
-    histogram.hist(end_to_end_ms, bins=edges, color="tab:blue", label="end to end")
-    histogram.hist(decoder_ms, bins=edges, color="tab:orange", alpha=0.7, label="decoder only")
+    everything = np.concatenate([values for values, _ in series.values()])
+    edges = np.linspace(min(float(everything.min()), 0.0), max(float(everything.max()), 1.0) * 1.02, 150)
+    for label, (values, color) in series.items():
+        histogram.hist(values, bins=edges, color=color, alpha=0.6, label=label)
+        timeline.plot(elapsed, values, ",", color=color, label=label)
     histogram.set_yscale("log")
+    processing = summary["processing"]
     for key, style in (("p50_ms", "-"), ("p99_ms", "--"), ("p999_ms", ":")):
         histogram.axvline(
-            summary[key], color="k", linestyle=style, linewidth=1, label=f"{key[:-3]} {summary[key]:.2f} ms"
+            processing[key],
+            color="k",
+            linestyle=style,
+            linewidth=1,
+            label=f"processing {key[:-3]} {processing[key]:.2f} ms",
         )
     histogram.set_xlabel("latency (ms)")
     histogram.set_ylabel("bins")
-    histogram.legend()
-    timeline.plot(elapsed, end_to_end_ms, ",", color="tab:blue", label="end to end")
-    timeline.plot(elapsed, decoder_ms, ",", color="tab:orange", label="decoder only")
+    histogram.legend(fontsize=8)
     timeline.set_xlabel("time (s)")
     timeline.set_ylabel("latency (ms)")
-    timeline.legend(markerscale=20)
+    timeline.legend(markerscale=20, fontsize=8)
+    source = summary["source"]
+    source_text = "-" if source is None else f"p50 {source['p50_ms']:.2f}, p99 {source['p99_ms']:.2f} ms"
     figure.suptitle(
-        f"{summary['bins']} bins: p50 {summary['p50_ms']:.2f} ms, p99 {summary['p99_ms']:.2f} ms, "
-        f"max {summary['max_ms']:.2f} ms; late {summary['late']}, dropped {summary['dropped']}, "
-        f"duplicated {summary['duplicated']}"
+        f"{summary['bins']} bins: processing p50 {processing['p50_ms']:.2f}, p99 {processing['p99_ms']:.2f}, "
+        f"max {processing['max_ms']:.2f} ms; source {source_text}; late {summary['late']}, "
+        f"overdue {summary['overdue']}, dropped {summary['dropped']}, duplicated {summary['duplicated']}"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

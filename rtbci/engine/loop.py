@@ -18,11 +18,13 @@ from typing import Protocol
 import numpy as np
 
 from rtbci.engine.align import AlignedBin, BinAligner
+from rtbci.engine.events import EventLog
 from rtbci.engine.inlet import LslInput
 from rtbci.engine.outlet import KinematicsOutlet
 from rtbci.engine.postprocess import PostProcessor
 from rtbci.engine.records import FLAG_CLOCK_RESET, FLAG_OVERDUE
 from rtbci.engine.ring import ChunkRing, RecordRing
+from rtbci.signal.grid import first_complete_index, grid_epoch
 
 __all__ = ["Backend", "DecodeLoop", "EngineInput", "Featurizer"]
 
@@ -36,6 +38,12 @@ _FEATURIZER_COUNTERS = ("samples", "nan_total", "backwards_timestamps", "late_sa
 # Young-generation garbage is collected every this many bins, and only with this much slack.
 _GC_EVERY_BINS = 500
 _GC_SLACK_S = 0.008
+# An input's chunk allowance is the longest chunk among its last this many pulls.
+_ALLOWANCE_PULLS = 32
+# No input is allowed chunks longer than this: beyond it, silence is an outage.
+_MAX_ALLOWANCE_S = 1.0
+# A source whose newest sample is stamped this much before it is read has a timestamp problem.
+_SOURCE_LAG_WARN_S = 1.0
 
 
 class Backend(Protocol):
@@ -81,19 +89,46 @@ class EngineInput:
     timestamp_jumps: int = 0
     skipped_at_start: int = 0
     health_before_restarts: dict[str, int] = field(default_factory=dict)
+    # Bins before this index start before the input's first sample (partial); None before it.
+    first_index: int | None = None
+    chunk_spans: np.ndarray = field(default_factory=lambda: np.zeros(_ALLOWANCE_PULLS))
+    pulls: int = 0
+    outages: int = 0
+    outage_s: float = 0.0
+    outage_since: float | None = None
+    source_lag_s: float | None = None
+    timestamp_warnings: int = 0
 
     def health(self) -> dict:
-        """Featurizer health counters, cumulative over restarts, plus connection counters."""
+        """Featurizer health counters, cumulative over restarts, plus connection and timing counters.
+
+        ``waiting`` is true until the input's first sample; ``outages`` counts
+        silences longer than a bin plus its chunk allowance plus the late
+        deadline (by then a bin of it is late), and
+        ``outage_s`` sums their length (a running one included up to its last
+        check); ``source_lag_ms`` is read time minus the newest sample's
+        timestamp for the last chunk, and ``timestamp_warning`` says when that
+        was negative (stamps ahead of the clock) or over a second.
+        """
         current = self.featurizer.health
         totals = {key: current[key] + self.health_before_restarts.get(key, 0) for key in _FEATURIZER_COUNTERS}
+        lag = self.source_lag_s
         totals.update(
-            state=str(self.source.state),
+            state="waiting" if self.last_timestamp is None else str(self.source.state),
+            waiting=self.last_timestamp is None,
             reconnects=self.source.reconnects,
             timestamp_jumps=self.timestamp_jumps,
             skipped_at_start=self.skipped_at_start,
             last_timestamp=self.last_timestamp,
             stream=self.source.stream_name,
             raw_overflow_chunks=self.raw.overflow_chunks if self.raw is not None else 0,
+            chunk_allowance_ms=float(self.chunk_spans.max() * 1e3),
+            outages=self.outages,
+            in_outage=self.outage_since is not None,
+            outage_s=self.outage_s,
+            source_lag_ms=None if lag is None else lag * 1e3,
+            timestamp_warning=timestamp_warning(self.source.stream_name, lag),
+            timestamp_warnings=self.timestamp_warnings,
         )
         return totals
 
@@ -102,6 +137,31 @@ class EngineInput:
         totals = self.health()
         self.health_before_restarts = {key: totals[key] for key in _FEATURIZER_COUNTERS}
         self.featurizer.reset()
+
+
+def timestamp_warning(stream: str, source_lag_s: float | None) -> str | None:
+    """The warning for a source whose stamps do not fit its arrival, or None.
+
+    Parameters
+    ----------
+    stream
+        The stream's name, which the warning names.
+    source_lag_s
+        Read time minus the newest sample's timestamp of the last chunk.
+    """
+    if source_lag_s is None:
+        return None
+    if source_lag_s < 0.0:
+        return (
+            f"stream {stream!r} stamps samples {-source_lag_s * 1e3:.1f} ms ahead of their arrival: "
+            "source latency is not meaningful"
+        )
+    if source_lag_s > _SOURCE_LAG_WARN_S:
+        return (
+            f"stream {stream!r} delivers samples {source_lag_s:.1f} s after their timestamps: "
+            "check the source's clock or stamping"
+        )
+    return None
 
 
 @dataclass
@@ -168,11 +228,12 @@ class DecodeLoop(threading.Thread):
         self.clock = clock
         self.warmup_steps = warmup_steps
         self.counters = LoopCounters()
-        # Before serving its first bin, the engine skips bins that ended longer ago than the late
-        # deadline: in steady state such a bin would already be late, and decoding a start-up
-        # backlog only pushes stale outputs (measured: 30-90 ms old with no bound, and a first
-        # bin 21.8 ms old with a bound of one bin plus the deadline).
-        self.stale_at_start_s = aligner.deadline_s
+        # The bin grid is placed on the first sample that arrives (rtbci.signal.grid); until then
+        # the engine waits, however long a rig's outlet takes to start sending.
+        self.epoch: float | None = None
+        self.fastest_rate = max(engine_input.source.rate for engine_input in inputs)
+        # Outages and timestamp warnings, for the status and the recorder.
+        self.events = EventLog()
         self.stop_requested = threading.Event()
         self.ready = threading.Event()
 
@@ -209,9 +270,10 @@ class DecodeLoop(threading.Thread):
             gc.collect()
             gc.freeze()
             gc.disable()
-            # Samples queued while warming up are stale by now: serving starts from fresh data.
+            # Samples queued while warming up (a source that was already running) are stale by now:
+            # that backlog is skipped once, and counted; serving starts from fresh data.
             for engine_input in self.inputs:
-                engine_input.source.drop_queued()
+                engine_input.skipped_at_start += engine_input.source.drop_queued()
             self.ready.set()
             self._serve()
         except Exception as error:  # surfaced by the engine, which owns the user-facing report
@@ -234,6 +296,7 @@ class DecodeLoop(threading.Thread):
             if ready is not None:
                 self._decode(ready)
                 continue
+            self._check_outages()
             waiting = aligner.waiting_for()
             deadline = aligner.next_deadline()
             if deadline is None:
@@ -265,6 +328,36 @@ class DecodeLoop(threading.Thread):
                 earliest = estimate if earliest is None or estimate < earliest else earliest
         return now if earliest is None else earliest
 
+    def _place_grid(self, first_timestamp: float) -> None:
+        """Place the bin grid on the first sample of any input (the same rule as ``featurize()``)."""
+        self.epoch = grid_epoch(first_timestamp, self.fastest_rate)
+        self.aligner.epoch = self.epoch
+        for engine_input in self.inputs:
+            engine_input.featurizer.set_epoch(self.epoch)
+
+    def _check_outages(self) -> None:
+        """Start an outage for every input silent for longer than its chunk allowance plus the deadline."""
+        now = self.clock()
+        for engine_input in self.inputs:
+            if engine_input.outage_since is not None or engine_input.last_timestamp is None:
+                continue
+            # By then the input's next bin has missed its deadline, however it chunks.
+            allowed = self.aligner.bin_s + engine_input.chunk_spans.max() + self.aligner.deadline_s
+            if now - engine_input.last_read > allowed:
+                engine_input.outage_since = engine_input.last_read
+                engine_input.outages += 1
+                source = engine_input.source
+                self.events.add(now, f"outage start {source.role} {source.stream_name}")
+
+    def _end_outage(self, engine_input: EngineInput, t_read: float) -> None:
+        duration = t_read - engine_input.outage_since
+        engine_input.outage_s += duration
+        engine_input.outage_since = None
+        source = engine_input.source
+        self.events.add(t_read, f"outage end {source.role} {source.stream_name} {duration:.3f} s")
+        # A new outlet with the same source_id may have taken over (liblsl reconnects by itself).
+        engine_input.source.check_for_new_outlet()
+
     def _pull(self, k: int, timeout: float) -> None:
         engine_input = self.inputs[k]
         source = engine_input.source
@@ -274,24 +367,40 @@ class DecodeLoop(threading.Thread):
         t_read = self.clock()
         data = source.data[:n]
         timestamps = source.timestamps[:n]
+        if self.epoch is None:
+            self._place_grid(float(timestamps[0]))
+        if engine_input.outage_since is not None:
+            self._end_outage(engine_input, t_read)
         previous = engine_input.last_timestamp
         if previous is not None and abs(timestamps[0] - previous) > _JUMP_S:
             engine_input.timestamp_jumps += 1
             engine_input.restart_featurizer()
+            engine_input.first_index = None  # the restarted featurizer's first bin is partial again
+        if engine_input.first_index is None:
+            engine_input.first_index = first_complete_index(
+                self.epoch, self.aligner.bin_s, float(timestamps[0]), source.rate
+            )
         engine_input.last_timestamp = float(timestamps[n - 1])
         engine_input.last_read = t_read
+        span = min(n / source.rate, _MAX_ALLOWANCE_S)
+        engine_input.chunk_spans[engine_input.pulls % _ALLOWANCE_PULLS] = span
+        engine_input.pulls += 1
+        store = self.aligner.inputs[k]
+        store.allowance_s = float(engine_input.chunk_spans.max())
+        lag = t_read - engine_input.last_timestamp
+        if timestamp_warning(source.stream_name, lag) and not timestamp_warning(
+            source.stream_name, engine_input.source_lag_s
+        ):
+            engine_input.timestamp_warnings += 1
+            self.events.add(t_read, timestamp_warning(source.stream_name, lag))
+        engine_input.source_lag_s = lag
         raw = engine_input.raw  # read once: recording may be switched off from another thread
         if raw is not None:
             raw.write(data, timestamps)
         bins = engine_input.featurizer.push(data, timestamps)
-        store = self.aligner.inputs[k]
-        starting = self.aligner.next_index is None
         for j in range(len(bins.index)):
-            if starting and bins.end_times[j] < t_read - self.stale_at_start_s:
-                # Backlog from before serving: stale data is worse than none. (Still featurized, so
-                # the filters are settled when serving starts.)
-                engine_input.skipped_at_start += 1
-                continue
+            if bins.index[j] < engine_input.first_index:
+                continue  # the input's first bin began before its first sample: partial
             # The bin's last sample: the newest timestamp before the bin's end (in this chunk or before).
             last = int(timestamps.searchsorted(bins.end_times[j])) - 1
             t_last = timestamps[last] if last >= 0 else (previous if previous is not None else timestamps[0])
@@ -307,7 +416,10 @@ class DecodeLoop(threading.Thread):
         t_push = clock()
         counters = self.counters
         flags = 0
-        if t_start > aligned.end_time + self.aligner.deadline_s:
+        # A late bin was completed by its deadline, seen just now, not by a chunk.
+        t_read = t_start if aligned.late_mask else aligned.t_read
+        if not aligned.late_mask and t_start - t_read > self.aligner.deadline_s:
+            # Every input had delivered, but the engine started decoding after the deadline.
             flags |= FLAG_OVERDUE
             counters.overdue += 1
         if aligned.clock_reset:
@@ -317,7 +429,7 @@ class DecodeLoop(threading.Thread):
         record["index"] = aligned.index
         record["end_time"] = aligned.end_time
         record["t_last_sample"] = aligned.t_last_sample
-        record["t_read"] = aligned.t_read
+        record["t_read"] = t_read
         record["t_decode_start"] = t_start
         record["t_decode_end"] = t_end
         record["t_push"] = t_push

@@ -100,7 +100,11 @@ def check_stream(info, spec: StreamSpec, role: str) -> None:
     problems = []
     if info.channel_count() != spec.channels:
         problems.append(f"{info.channel_count()} channels, the profile expects {spec.channels}")
-    if abs(info.nominal_srate() - spec.rate) > 1e-6 * max(spec.rate, 1.0):
+    if info.nominal_srate() <= 0:
+        problems.append(
+            "an irregular rate (nominal rate 0); the engine bins by nominal rate and needs a regular stream"
+        )
+    elif abs(info.nominal_srate() - spec.rate) > 1e-6 * max(spec.rate, 1.0):
         problems.append(f"a rate of {info.nominal_srate():g} Hz, the profile expects {spec.rate:g} Hz")
     fmt = pylsl.lib.fmt2string[info.channel_format()]
     if fmt not in _NUMERIC_FORMATS:

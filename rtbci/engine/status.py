@@ -1,31 +1,72 @@
-"""The one-line live status of a running engine, and latency figures from its per-bin records."""
+"""The one-line live status of a running engine, and latency figures from its per-bin records.
+
+Words used everywhere (status, recording, benchmarks, dashboard):
+
+- *processing latency*: push time minus the time the chunk that completed the
+  bin was read. What rtbci controls; never negative.
+- *source latency*: push time minus the LSL timestamp of the bin's last input
+  sample. It adds how the source chunks and stamps its samples.
+- *late*: an input had not delivered the bin by its deadline (the bin's end,
+  plus that input's chunk allowance, plus ``late_deadline_ms``); the bin was
+  decoded with that input stood in for.
+- *overdue*: every input had delivered the bin, but decoding started more than
+  ``late_deadline_ms`` after the completing chunk was read: the engine was behind.
+- *gap*: bins that no input delivered (the inputs' timestamps jumped forward).
+- *outage*: an input silent for longer than a bin plus its chunk allowance plus
+  the deadline; counted, timed and written to the recording.
+"""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["format_status", "record_latencies"]
+__all__ = ["RecordLatencies", "format_status", "record_latencies"]
 
 
-def record_latencies(records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """End-to-end and decoder-only latency (seconds) of per-bin records.
+class RecordLatencies(NamedTuple):
+    """Latencies (seconds) of per-bin records; see the module docstring for the words."""
 
-    End to end is push time minus the LSL timestamp of the bin's last input
-    sample; decoder-only is decode end minus decode start. Bins decoded without
-    any input sample (every input late) have no end-to-end latency and are left out.
+    source: np.ndarray
+    processing: np.ndarray
+    decoder: np.ndarray
+
+
+def record_latencies(records: np.ndarray) -> RecordLatencies:
+    """Source, processing and decoder-only latency (seconds) of per-bin records.
+
+    Source latency is push time minus the LSL timestamp of the bin's last input
+    sample; bins decoded without any input sample (every input late) have none
+    and are left out of it. Processing latency is push time minus the read time
+    of the chunk that completed the bin (for a late bin, the time its deadline
+    was seen). Decoder-only is decode end minus decode start.
     """
     has_input = records["t_last_sample"] > 0
-    end_to_end = records["t_push"][has_input] - records["t_last_sample"][has_input]
-    decoder = records["t_decode_end"] - records["t_decode_start"]
-    return end_to_end, decoder
+    return RecordLatencies(
+        source=records["t_push"][has_input] - records["t_last_sample"][has_input],
+        processing=records["t_push"] - records["t_read"],
+        decoder=records["t_decode_end"] - records["t_decode_start"],
+    )
 
 
 def _ms(values: np.ndarray, q: float) -> str:
     return f"{np.percentile(values, q) * 1e3:.2f}" if values.size else "-"
 
 
+def _input_state(role: str, health: dict) -> str:
+    text = f"{role}:{health['state']}"
+    for key in ("nan_total", "reconnects", "outages"):
+        if health[key]:
+            text += f"({key.removesuffix('_total')} {health[key]})"
+    return text
+
+
 def format_status(snapshot: dict, recent: np.ndarray) -> str:
-    """One line: bins and rate, latency p50/p99 over the recent bins, late bins, gaps, input states.
+    """One line: bins and rate, processing and source latency, late/overdue, gaps, input states.
+
+    A timestamp warning (a source stamping ahead of its arrival, or far behind
+    it) is appended, naming the stream.
 
     Parameters
     ----------
@@ -34,17 +75,16 @@ def format_status(snapshot: dict, recent: np.ndarray) -> str:
     recent
         The newest per-bin records (a few seconds' worth).
     """
-    end_to_end, decoder = record_latencies(recent)
-    inputs = " ".join(
-        f"{role}:{health['state']}"
-        + (f"(nan {health['nan_total']})" if health["nan_total"] else "")
-        + (f"(reconnects {health['reconnects']})" if health["reconnects"] else "")
-        for role, health in snapshot["inputs"].items()
-    )
-    return (
+    latencies = record_latencies(recent)
+    inputs = " ".join(_input_state(role, health) for role, health in snapshot["inputs"].items())
+    warnings = [
+        health["timestamp_warning"] for health in snapshot["inputs"].values() if health["timestamp_warning"]
+    ]
+    line = (
         f"bins {snapshot['bins']} ({snapshot['bins_per_s']:.1f}/s) | "
-        f"e2e p50 {_ms(end_to_end, 50)} p99 {_ms(end_to_end, 99)} ms | "
-        f"decode p50 {_ms(decoder, 50)} ms | "
+        f"processing p50 {_ms(latencies.processing, 50)} p99 {_ms(latencies.processing, 99)} ms | "
+        f"source p50 {_ms(latencies.source, 50)} p99 {_ms(latencies.source, 99)} ms | "
         f"late {snapshot['late']} overdue {snapshot['overdue']} | "
         f"gaps {snapshot['gaps']} | {inputs}"
     )
+    return line + "".join(f" | WARNING {warning}" for warning in warnings)
