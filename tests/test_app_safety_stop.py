@@ -63,6 +63,14 @@ def rig(qapp, tmp_path_factory) -> Iterator[Rig]:
         window.close()
 
 
+@pytest.fixture(autouse=True)
+def held_after_each_test(rig) -> Iterator[None]:
+    """Each test starts with the output held, whatever the test before it left."""
+    yield
+    if rig.window.controls.output_state is OutputState.ARMED:
+        rig.window.set_output_enabled(False, "between tests")
+
+
 def held(output: OutputReader) -> bool:
     """Whether the output stream now carries zero velocity and a constant position."""
     samples = output.samples(30)[5:]  # a bin pushed just before the change may still be on its way
@@ -128,7 +136,11 @@ def test_esc_in_the_calibrate_dialog(qtbot, rig):
 def test_esc_in_an_error_box(qtbot, rig):
     arm(qtbot, rig)
     rig.window.report_error("Something failed", "for this test")
-    (box,) = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, QtWidgets.QMessageBox)]
+    (box,) = [
+        widget
+        for widget in QtWidgets.QApplication.topLevelWidgets()
+        if isinstance(widget, QtWidgets.QMessageBox) and widget.text() == "for this test"
+    ]
     qtbot.waitUntil(box.isVisible)
     press_safety_key(qtbot, rig, box)
     assert box.isVisible()

@@ -144,6 +144,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.health: HealthPanel | None = None
         if profiles:
             self._choose_profile(profiles[0])
+        self.controls.profile_box.currentIndexChanged.connect(self._profile_selected)
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._tick)
@@ -156,11 +157,18 @@ class DecoderWindow(QtWidgets.QMainWindow):
             profile = load_profile(path)
         except ValueError as error:  # ProfileError: names the file and every bad field
             self.report_error("Invalid profile", str(error))
+            self.model_card.show_invalid(path)
             return None
         self.profile = profile
         self._build_panels(profile)
         self.model_card.show_profile(profile)
         return profile
+
+    def _profile_selected(self, index: int) -> None:
+        """The chooser changed: panels and model card follow (the chooser is locked while running)."""
+        path = Path(self.controls.profile_box.itemData(index))
+        if self.state is EngineState.IDLE and (self.profile is None or self.profile.path != path):
+            self._choose_profile(path)
 
     def _build_panels(self, profile: Profile) -> None:
         for panel in (self.kinematics, self.latency, self.health):

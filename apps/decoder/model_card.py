@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6 import QtCore, QtWidgets
 
 from rtbci.engine.process import EngineDescription
@@ -24,8 +26,15 @@ _FIELDS = (
 )
 
 
+NOT_RUNNING = "– (shown once the engine runs)"
+
+
 class ModelCard(QtWidgets.QGroupBox):
-    """Profile, artifact hash, backend and device, window, bin width, calibration date and held-out R²."""
+    """Profile, artifact hash, backend and device, window, bin width, calibration date and held-out R².
+
+    It always describes the profile selected in the chooser: every field is rewritten when the
+    selection changes, a profile without a ``[model]`` section says so, and an invalid one says that.
+    """
 
     def __init__(self) -> None:
         super().__init__("Model")
@@ -37,17 +46,40 @@ class ModelCard(QtWidgets.QGroupBox):
             form.addRow(f"{field}:", label)
             self.values[field] = label
 
+    def _set(self, field: str, text: str, tooltip: str = "") -> None:
+        self.values[field].setText(text)
+        self.values[field].setToolTip(tooltip)
+
+    def _clear(self, profile_path: Path, artifact: str) -> None:
+        """Every field back to "–", with ``artifact`` saying why there is no model to describe."""
+        for field in _FIELDS:
+            self._set(field, "–")
+        self._set("profile", str(profile_path))
+        self._set("artifact", artifact)
+
+    def show_invalid(self, profile_path: Path) -> None:
+        """The selected profile could not be read (the error dialog says why)."""
+        self._clear(profile_path, "– (the profile is invalid: see the error)")
+
     def show_profile(self, profile: Profile) -> None:
-        """What the profile says, before the engine has started."""
-        self.values["profile"].setText(str(profile.path))
-        self.values["rig"].setText(f"{profile.rig.name} ({profile.rig.subject})")
-        self.values["bin width"].setText(f"{profile.features.bin_ms:g} ms")
-        if profile.model is not None:
-            self.values["artifact"].setText(profile.model.artifact)
-            self.values["sha256"].setText(profile.model.sha256[:16] + "…")
-            self.values["sha256"].setToolTip(profile.model.sha256)
-            self.values["backend"].setText(profile.model.backend)
-            self.values["device"].setText(profile.model.device)
+        """What the profile says, before the engine has started (nothing of a previous profile stays)."""
+        model = profile.model
+        self._clear(profile.path, "NO MODEL: this profile has no [model] section" if model is None else "")
+        self._set("rig", f"{profile.rig.name} ({profile.rig.subject})")
+        self._set("bin width", f"{profile.features.bin_ms:g} ms")
+        self._set("output stream", profile.streams.output.name)
+        if model is None:
+            return
+        self._set("artifact", model.artifact)
+        self._set("sha256", model.sha256[:16] + "…", model.sha256)
+        self._set("backend", model.backend)
+        self._set("device", model.device)
+        self._set("window", NOT_RUNNING)
+        self._set("calibrated", model.calibrated or "not recorded in the profile")
+        self._set(
+            "held-out R²",
+            "not recorded in the profile" if model.heldout_r2 is None else f"{model.heldout_r2:.3f}",
+        )
 
     def show_engine(self, description: EngineDescription) -> None:
         """What the started engine actually runs (from the backend and the artifact's manifest)."""
