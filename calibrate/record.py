@@ -181,6 +181,10 @@ def record_block(
     health = {role: StreamHealth() for role in inputs}
     last_time = dict.fromkeys(inputs, np.nan)
     stop = stop or threading.Event()
+    # The block starts now: what queued while the other inlets were opened and clock-synced
+    # (about 0.6 s each) came before it.
+    for source in inputs.values():
+        source.drop_queued()
     started = pylsl.local_clock()
     elapsed = 0.0
     try:
