@@ -78,9 +78,11 @@ def test_dashboard_decodes_the_simulated_rig_and_closes_cleanly(qtbot, tmp_path)
         recording = window.recording_path
         assert recording is not None and recording.parent == tmp_path
         qtbot.waitUntil(lambda: "recording on" in window.health.engine_line.text(), timeout=10_000)
-        qtbot.wait(1000)
+        rec = window.controls.rec_indicator
+        qtbot.waitUntil(lambda: rec.isVisible() and "REC  0:01" in rec.text(), timeout=5_000)
+        assert rec.text().endswith(" MB")
         qtbot.mouseClick(window.controls.record_button, QtCore.Qt.MouseButton.LeftButton)
-        assert window.recording_path is None and window.errors == []
+        assert window.recording_path is None and window.errors == [] and not rec.isVisible()
         assert len(read_session(recording).streams["decoded"].data) > 0
 
         qtbot.wait(500)

@@ -81,6 +81,13 @@ class Controls(QtWidgets.QGroupBox):
         self.record_button = QtWidgets.QPushButton("Record")
         self.record_button.setObjectName("record")
         self.record_button.setCheckable(True)
+        self.rec_indicator = QtWidgets.QLabel()
+        self.rec_indicator.setObjectName("rec")
+        self.rec_indicator.setStyleSheet(
+            "QLabel { background-color: #d62728; color: white; font-weight: bold; padding: 4px; }"
+        )
+        self.rec_indicator.setToolTip("Recording inputs, features, outputs and timing to a Session file")
+        self.rec_indicator.hide()
         self.calibrate_button = QtWidgets.QPushButton("Calibrate…")
         self.calibrate_button.setObjectName("calibrate")
         self.calibrate_button.setToolTip(
@@ -105,7 +112,8 @@ class Controls(QtWidgets.QGroupBox):
         layout.addWidget(self.record_button, 1, 2)
         layout.addWidget(self.output_button, 2, 0, 1, 3)
         layout.addWidget(self.safety_keys, 3, 0, 1, 3)
-        layout.addWidget(self.calibrate_button, 4, 0, 1, 3)
+        layout.addWidget(self.rec_indicator, 4, 0, 1, 3)
+        layout.addWidget(self.calibrate_button, 5, 0, 1, 3)
         layout.setColumnStretch(1, 1)
         self.set_state(running=False)
 
@@ -131,6 +139,15 @@ class Controls(QtWidgets.QGroupBox):
         self.output_button.setStyleSheet(style)
         self.output_button.setEnabled(state is not OutputState.UNAVAILABLE)
 
+    def show_recording(self, elapsed_s: float | None, size_bytes: int = 0) -> None:
+        """The REC indicator: elapsed time and file size while recording, hidden (``None``) otherwise."""
+        if elapsed_s is None:
+            self.rec_indicator.hide()
+            return
+        minutes, seconds = divmod(int(elapsed_s), 60)
+        self.rec_indicator.setText(f"● REC  {minutes}:{seconds:02d}  ·  {size_bytes / 1e6:.1f} MB")
+        self.rec_indicator.show()
+
     def set_state(self, running: bool, starting: bool = False) -> None:
         """Enable the buttons that make sense now; a running engine's output shows as held until the
         window says it is armed."""
@@ -140,5 +157,6 @@ class Controls(QtWidgets.QGroupBox):
         self.record_button.setEnabled(running)
         self.show_output(OutputState.HELD if running else OutputState.UNAVAILABLE)
         if not running:
+            self.show_recording(None)
             with QtCore.QSignalBlocker(self.record_button):
                 self.record_button.setChecked(False)

@@ -98,6 +98,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.errors: list[str] = []
         self.frames = 0
         self.recording_path: Path | None = None
+        self._recording_since = 0.0
         self.last_report: dict = {}
         self._status_seen: dict | None = None
         self._reported_engine_error = False
@@ -272,6 +273,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
                 stamp = time.strftime("%Y%m%d-%H%M%S")
                 self.recording_path = self.record_dir / f"{self.profile.rig.name}-{stamp}.h5"
                 self.engine.start_recording(self.recording_path)
+                self._recording_since = time.monotonic()
                 self.statusBar().showMessage(f"recording to {self.recording_path}")
             else:
                 counters = self.engine.stop_recording()
@@ -279,6 +281,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
                     f"recorded {counters.get('bins_written', 0)} bins to {self.recording_path}"
                 )
                 self.recording_path = None
+                self.controls.show_recording(None)
         except (UserError, OSError) as error:
             self.report_error("Recording failed", str(error))
             with QtCore.QSignalBlocker(self.controls.record_button):
@@ -298,6 +301,9 @@ class DecoderWindow(QtWidgets.QMainWindow):
                 return
             self.kinematics.refresh(self.feed)
             self.latency.refresh(self.feed)
+            if self.recording_path is not None:
+                size = self.recording_path.stat().st_size if self.recording_path.exists() else 0
+                self.controls.show_recording(time.monotonic() - self._recording_since, size)
             if self.feed.status is not self._status_seen:
                 self._status_seen = self.feed.status
                 self.health.refresh(self.feed)
