@@ -88,6 +88,9 @@ class Controls(QtWidgets.QGroupBox):
         )
         self.rec_indicator.setToolTip("Recording inputs, features, outputs and timing to a Session file")
         self.rec_indicator.hide()
+        fixed = QtWidgets.QSizePolicy.Policy.Fixed
+        for label in (self.safety_keys, self.rec_indicator):  # as tall as their text, not stretched
+            label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, fixed)
         self.calibrate_button = QtWidgets.QPushButton("Calibrate…")
         self.calibrate_button.setObjectName("calibrate")
         self.calibrate_button.setToolTip(
