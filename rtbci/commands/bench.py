@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "benchmarks.ingest",
     "gui": "benchmarks.gui",
     "calibration": "benchmarks.calibration",
+    "conformance": "benchmarks.conformance",
     "decodable": "benchmarks.decodable",
     "simulate": "benchmarks.simulate",
 }
