@@ -4,11 +4,15 @@ Replay and engine run in separate processes.
 
 Runs the bundled demo decoder (``profiles/demo.toml``; ``--default-size`` for the
 default-size architecture with random weights) on ONNX Runtime and reports what
-``rtbci latency`` reports: push time minus the LSL timestamp of each bin's last
-input sample, plus decoder-only latency, late, dropped and
-duplicated bins. Goals over 10 minutes: p50 <= 1.5 ms, p99 <= 3 ms, max <= 20 ms,
-zero dropped or duplicated bins. The machine's load average is reported with
-the figures: they are only as quiet as the machine was.
+``rtbci latency`` reports, with the two latencies apart: processing (push
+minus the read of the chunk that completed the bin: what rtbci controls) and
+source (push minus the LSL timestamp of the bin's last input sample: adds the
+replay's 10-sample chunking), plus decoder-only latency, late, overdue,
+dropped and duplicated bins. Goals over 10 minutes: source p50 <= 1.5 ms,
+p99 <= 3 ms, max <= 20 ms, zero dropped or duplicated bins. The machine's
+load average is reported with the figures: they are only as quiet as the
+machine was. ``rtbci bench conformance`` measures the same against sources
+rtbci did not write.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from benchmarks.engine_setup import benchmark_profile, default_artifact, simulat
 from rtbci.engine.latency import LatencyRun, run_latency_test
 from rtbci.engine.latency_plot import plot_latency
 
+# Source latency (the README's historical end-to-end figure) and bin accounting.
 GOALS = {"p50_ms": 1.5, "p99_ms": 3.0, "max_ms": 20.0, "dropped": 0, "duplicated": 0}
 
 
@@ -56,5 +61,6 @@ def run(args: argparse.Namespace) -> dict:
     if args.plot:
         plot_latency(records, summary, args.plot)
     summary["goals"] = GOALS
-    summary["goals_met"] = {key: summary[key] <= goal for key, goal in GOALS.items()}
+    measured = {**{key: summary["source"][key] for key in ("p50_ms", "p99_ms", "max_ms")}, **summary}
+    summary["goals_met"] = {key: measured[key] <= goal for key, goal in GOALS.items()}
     return summary

@@ -98,6 +98,7 @@ class EngineInput:
     outage_since: float | None = None
     source_lag_s: float | None = None
     timestamp_warnings: int = 0
+    last_timestamp_warning: str | None = None
 
     def health(self) -> dict:
         """Featurizer health counters, cumulative over restarts, plus connection and timing counters.
@@ -108,7 +109,9 @@ class EngineInput:
         ``outage_s`` sums their length (a running one included up to its last
         check); ``source_lag_ms`` is read time minus the newest sample's
         timestamp for the last chunk, and ``timestamp_warning`` says when that
-        was negative (stamps ahead of the clock) or over a second.
+        was negative (stamps ahead of the clock) or over a second;
+        ``timestamp_warnings`` counts such episodes and ``last_timestamp_warning``
+        keeps the newest one's text.
         """
         current = self.featurizer.health
         totals = {key: current[key] + self.health_before_restarts.get(key, 0) for key in _FEATURIZER_COUNTERS}
@@ -129,6 +132,7 @@ class EngineInput:
             source_lag_ms=None if lag is None else lag * 1e3,
             timestamp_warning=timestamp_warning(self.source.stream_name, lag),
             timestamp_warnings=self.timestamp_warnings,
+            last_timestamp_warning=self.last_timestamp_warning,
         )
         return totals
 
@@ -232,8 +236,9 @@ class DecodeLoop(threading.Thread):
         # the engine waits, however long a rig's outlet takes to start sending.
         self.epoch: float | None = None
         self.fastest_rate = max(engine_input.source.rate for engine_input in inputs)
-        # Outages and timestamp warnings, for the status and the recorder.
+        # Outages, timestamp warnings and output arm/hold changes, for the status and the recorder.
         self.events = EventLog()
+        self._output_enabled = post.enabled
         self.stop_requested = threading.Event()
         self.ready = threading.Event()
 
@@ -388,11 +393,11 @@ class DecodeLoop(threading.Thread):
         store = self.aligner.inputs[k]
         store.allowance_s = float(engine_input.chunk_spans.max())
         lag = t_read - engine_input.last_timestamp
-        if timestamp_warning(source.stream_name, lag) and not timestamp_warning(
-            source.stream_name, engine_input.source_lag_s
-        ):
+        warning = timestamp_warning(source.stream_name, lag)
+        if warning and not timestamp_warning(source.stream_name, engine_input.source_lag_s):
             engine_input.timestamp_warnings += 1
-            self.events.add(t_read, timestamp_warning(source.stream_name, lag))
+            engine_input.last_timestamp_warning = warning
+            self.events.add(t_read, warning)
         engine_input.source_lag_s = lag
         raw = engine_input.raw  # read once: recording may be switched off from another thread
         if raw is not None:
@@ -411,6 +416,10 @@ class DecodeLoop(threading.Thread):
         t_start = clock()
         features = aligned.values[self.model_input]
         output = self.post.process(self.backend.step(features))
+        if self.post.enabled != self._output_enabled:
+            # Seen at the first bin the change applies to (the safety stop is set from another thread).
+            self._output_enabled = self.post.enabled
+            self.events.add(t_start, "output armed" if self._output_enabled else "output held (safety stop)")
         t_end = clock()
         self.outlet.push(output, aligned.end_time)
         t_push = clock()

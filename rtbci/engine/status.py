@@ -87,4 +87,6 @@ def format_status(snapshot: dict, recent: np.ndarray) -> str:
         f"late {snapshot['late']} overdue {snapshot['overdue']} | "
         f"gaps {snapshot['gaps']} | {inputs}"
     )
+    if snapshot["waiting_for"]:
+        line += f" | waiting for the first samples of: {', '.join(snapshot['waiting_for'])}"
     return line + "".join(f" | WARNING {warning}" for warning in warnings)
