@@ -12,9 +12,22 @@ asserted here: timed tests flake on shared machines.
 
 from __future__ import annotations
 
+import json
+import time
+
+import numpy as np
 import pytest
+from engine_fixtures import make_lfp_backend, unique_profile, wait_for
 
 from benchmarks.conformance import CHUNK_SIZES, ConformanceCase, run_case
+from benchmarks.outside_sources import OutsideStream, SourceProcess
+from rtbci.engine import Engine, EngineOptions
+from rtbci.engine.latency import bin_accounting
+from rtbci.engine.resolve import StreamMismatchError
+from rtbci.engine.status import format_status
+from rtbci.io.store import read_session
+from rtbci.lsl import require_pylsl
+from rtbci.profile import load_profile
 
 pytestmark = pytest.mark.slow
 
@@ -55,3 +68,139 @@ def test_engine_decodes_every_bin_of_an_outside_source(case, tmp_path):
         assert row["timestamp_warnings"] and "ahead of their arrival" in row["timestamp_warnings"][0]
     else:
         assert row["timestamp_warnings"] == [], row
+
+
+def _outside_streams(profile, chunk: int) -> list[OutsideStream]:
+    spikes, lfp = profile.streams.spikes, profile.streams.lfp
+    return [
+        OutsideStream(
+            spikes.name, spikes.type, spikes.source_id, spikes.channels, spikes.rate, chunk, counts=True
+        ),
+        OutsideStream(lfp.name, lfp.type, lfp.source_id, lfp.channels, lfp.rate, chunk),
+    ]
+
+
+def test_a_found_but_silent_stream_is_waited_for_then_served_within_a_second(tmp_path):
+    """A rig's outlet often exists before acquisition starts: the engine waits, and says so."""
+    profile = unique_profile(tmp_path)
+    sources = SourceProcess("pylsl", _outside_streams(profile, 20), 6.0, seed=1)
+    engine = Engine(profile, make_lfp_backend(), "lfp")
+    try:
+        engine.start()  # returns although nothing was sent yet
+        time.sleep(1.5)
+        waiting = engine.snapshot()
+        status = format_status(waiting, engine.recent())
+        flowing_at = require_pylsl().local_clock() + 0.5
+        sources.start_at(flowing_at)
+        assert wait_for(lambda: engine.snapshot()["bins"] > 0, timeout=10.0)
+        first_push = float(engine.recent(10_000)["t_push"][0])
+        assert wait_for(lambda: engine.snapshot()["bins"] >= 100, timeout=10.0)
+        records = engine.recent(10_000)
+    finally:
+        sources.close()
+        report = engine.stop()
+    assert waiting["bins"] == 0 and sorted(waiting["waiting_for"]) == ["lfp", "spikes"]
+    assert waiting["inputs"]["lfp"]["state"] == "waiting"
+    assert "waiting for the first samples of" in status
+    assert first_push - flowing_at < 1.0  # serving starts within a second of the inputs flowing
+    assert report["waiting_for"] == [] and report["errors"] == []
+    assert bin_accounting(records["index"]) == {"dropped": 0, "duplicated": 0}
+    assert np.count_nonzero(records["late_mask"]) <= 2
+
+
+def test_an_outage_and_a_new_outlet_are_counted_timed_and_recorded(tmp_path):
+    profile = unique_profile(tmp_path)
+    streams = _outside_streams(profile, 10)
+    recording = tmp_path / "outage.h5"
+    first = SourceProcess("pylsl", streams, 3.0, seed=1)
+    engine = Engine(profile, make_lfp_backend(), "lfp", EngineOptions(record=recording))
+    second = None
+    try:
+        engine.start()
+        first.start_at(require_pylsl().local_clock() + 0.2)
+        assert wait_for(lambda: engine.snapshot()["bins"] >= 50)
+        first.close()  # the rig stops: its outlets are gone
+        assert wait_for(lambda: engine.snapshot()["inputs"]["lfp"]["in_outage"], timeout=5.0)
+        time.sleep(1.5)
+        # The rig comes back: new outlets with the same source_id.
+        second = SourceProcess("pylsl", streams, 6.0, seed=2)
+        second.start_at(require_pylsl().local_clock() + 0.2)
+        assert wait_for(lambda: not engine.snapshot()["inputs"]["lfp"]["in_outage"], timeout=20.0)
+        assert wait_for(lambda: engine.snapshot()["inputs"]["lfp"]["reconnects"] >= 1, timeout=15.0)
+    finally:
+        if second is not None:
+            second.close()
+        report = engine.stop()
+    for role in ("spikes", "lfp"):
+        health = report["inputs"][role]
+        assert health["outages"] >= 1 and health["outage_s"] > 1.5, health
+        assert health["reconnects"] >= 1, health
+    assert report["outages"] >= 2
+    status = format_status(report, engine.recent())
+    assert "outages" in status
+    events = read_session(recording).streams["events"].data[:, 0].tolist()
+    assert any(text.startswith("outage start lfp") for text in events), events
+    assert any(text.startswith("outage end lfp") for text in events), events
+
+
+def test_an_irregular_stream_is_refused_at_connect_naming_it(tmp_path):
+    pylsl = require_pylsl()
+    profile = unique_profile(tmp_path)
+    outlets = [
+        pylsl.StreamOutlet(
+            pylsl.StreamInfo(spec.name, spec.type, spec.channels, rate, "float32", spec.source_id)
+        )
+        for spec, rate in ((profile.streams.spikes, 1000.0), (profile.streams.lfp, 0.0))
+    ]
+    engine = Engine(profile, make_lfp_backend(), "lfp")
+    with pytest.raises(
+        StreamMismatchError, match=rf"lfp stream '{profile.streams.lfp.name}'.*irregular rate"
+    ):
+        engine.start()
+    del outlets
+
+
+@pytest.mark.parametrize("chunk", [20, 100])
+def test_rtbci_run_decodes_every_bin_of_a_rig_that_starts_after_it(chunk, tmp_path):
+    """The reported failure: `rtbci run` first, a plain pylsl rig 3 s later, in 20 or 100-sample chunks."""
+    import subprocess
+    import sys
+
+    from benchmarks.engine_setup import benchmark_profile
+
+    profile_path = benchmark_profile(tmp_path)
+    profile = load_profile(profile_path)
+    recording = tmp_path / "run.h5"
+    sources = SourceProcess("pylsl", _outside_streams(profile, chunk), 6.0, seed=3)
+    command = [sys.executable, "-m", "rtbci.cli", "run", "--profile", str(profile_path)]
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as sink:
+        run = subprocess.Popen(
+            [*command, "--seconds", "10", "--record", str(recording)],
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            text=True,
+        )
+    try:
+        # The decoder is up and waiting for the rig; the rig starts a few seconds later.
+        assert wait_for(lambda: "waiting for the first samples" in errors.read_text(), timeout=60.0), (
+            errors.read_text()
+        )
+        time.sleep(2.0)
+        sources.start_at(require_pylsl().local_clock() + 0.1)
+        out, _ = run.communicate(timeout=60)
+    finally:
+        sources.close()
+        if run.poll() is None:
+            run.kill()
+    err = errors.read_text()
+    assert run.returncode == 0, err
+    report = json.loads(out)
+    timing = read_session(recording).streams["timing"]
+    index = timing.data[:, timing.channel_labels.index("index")]
+    late = timing.data[:, timing.channel_labels.index("late_mask")] > 0
+    # 6 s of data at 50 bins/s; the engine holds on after the rig stops (those bins are late).
+    data_bins = index[~late]
+    assert len(data_bins) >= 6.0 / 0.02 - 3, (len(data_bins), err[-500:])
+    assert np.all(np.diff(index) == 1)
+    assert report["inputs"]["lfp"]["skipped_at_start"] == 0

@@ -194,3 +194,65 @@ def test_bin_accounting_finds_dropped_and_duplicated_bins():
 def test_stream_predicate_uses_every_identifier_that_is_set():
     spec = StreamSpec(channels=4, rate=1000.0, name="lfp", source_id="rig-1")
     assert predicate_for(spec) == "name='lfp' and source_id='rig-1'"
+
+
+def test_an_input_that_chunks_coarsely_is_waited_for_by_its_chunk_allowance():
+    """A source sending 100 ms chunks delivers a bin up to 100 ms after it ends: that is not late."""
+    aligner = _aligner()
+    aligner.inputs[1].allowance_s = 0.1
+    _add(aligner, 0, 10, 1.0)
+    _add(aligner, 1, 10, 1.0)
+    aligner.pop(now=0.0)
+    _add(aligner, 0, 11, 1.0)
+    # Without the allowance bin 11 would be due (and late) 10 ms after its end.
+    assert aligner.next_deadline() == pytest.approx(aligner.end_time(11) + 0.1 + 0.01)
+    assert aligner.pop(now=aligner.end_time(11) + 0.05) is None
+    _add(aligner, 1, 11, 2.0)
+    on_time = aligner.pop(now=aligner.end_time(11) + 0.09)
+    assert on_time.index == 11 and on_time.late_mask == 0
+    # Past the allowance the missing input is late, and only that one.
+    _add(aligner, 0, 12, 1.0)
+    late = aligner.pop(now=aligner.end_time(12) + 0.1 + 0.01)
+    assert late.index == 12 and late.late_mask == 0b10
+
+
+def test_the_allowance_of_an_input_that_delivered_does_not_delay_a_bin():
+    aligner = _aligner()
+    aligner.inputs[0].allowance_s = 0.1  # input 0 chunks coarsely but has delivered bin 10
+    _add(aligner, 0, 10, 1.0)
+    assert aligner.pop(now=0.0) is None  # the clock starts once every input delivered
+    _add(aligner, 1, 10, 1.0)
+    aligner.pop(now=0.0)
+    _add(aligner, 0, 11, 1.0)
+    assert aligner.next_deadline() == pytest.approx(aligner.end_time(11) + 0.01)
+
+
+def test_the_grid_puts_edges_midway_between_the_fastest_inputs_samples():
+    from rtbci.signal.grid import first_complete_index, grid_epoch
+
+    epoch = grid_epoch(100.0004, 2000.0)
+    assert -0.0005 <= epoch < 0.0
+    # Every edge lies a quarter millisecond from the 2 kHz samples (100.0004 + k/2000).
+    edges = epoch + np.arange(5000, 5010) * BIN_S
+    offsets = (edges - 100.0004) % 0.0005
+    np.testing.assert_allclose(offsets, 0.00025, atol=1e-9)
+    # The first complete bin of a stream starts at or after its first sample's half period.
+    index = first_complete_index(epoch, BIN_S, 100.0004, 2000.0)
+    assert epoch + index * BIN_S >= 100.0004 - 0.0005
+    assert epoch + (index - 1) * BIN_S < 100.0004 - 0.0005
+
+
+def test_event_log_readers_get_new_events_and_are_told_what_they_missed():
+    from rtbci.engine.events import EventLog
+
+    log = EventLog(capacity=3)
+    events, cursor, missed = log.since(0)
+    assert (events, cursor, missed) == ([], 0, 0)
+    for k in range(5):
+        log.add(float(k), f"event {k}")
+    events, cursor, missed = log.since(0)
+    assert [text for _, text in events] == ["event 2", "event 3", "event 4"] and missed == 2
+    log.add(5.0, "event 5")
+    events, cursor, missed = log.since(cursor)
+    assert events == [(5.0, "event 5")] and missed == 0 and cursor == 6
+    assert log.last(2) == [(4.0, "event 4"), (5.0, "event 5")]
