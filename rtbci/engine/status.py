@@ -1,19 +1,8 @@
 """The one-line live status of a running engine, and latency figures from its per-bin records.
 
-Words used everywhere (status, recording, benchmarks, dashboard):
-
-- *processing latency*: push time minus the time the chunk that completed the
-  bin was read. What rtbci controls; never negative.
-- *source latency*: push time minus the LSL timestamp of the bin's last input
-  sample. It adds how the source chunks and stamps its samples.
-- *late*: an input had not delivered the bin by its deadline (the bin's end,
-  plus that input's chunk allowance, plus ``late_deadline_ms``); the bin was
-  decoded with that input stood in for.
-- *overdue*: every input had delivered the bin, but decoding started more than
-  ``late_deadline_ms`` after the completing chunk was read: the engine was behind.
-- *gap*: bins that no input delivered (the inputs' timestamps jumped forward).
-- *outage*: an input silent for longer than a bin plus its chunk allowance plus
-  the deadline; counted, timed and written to the recording.
+The words it uses (processing and source latency, late, overdue, gap, outage) are defined once, in
+:data:`rtbci.glossary.DEFINITIONS`, for the status line, recordings, benchmarks, the dashboard, the
+README and ``rtbci run --help``.
 """
 
 from __future__ import annotations
@@ -26,7 +15,7 @@ __all__ = ["RecordLatencies", "format_status", "record_latencies"]
 
 
 class RecordLatencies(NamedTuple):
-    """Latencies (seconds) of per-bin records; see the module docstring for the words."""
+    """Latencies (seconds) of per-bin records; the words are defined in :mod:`rtbci.glossary`."""
 
     source: np.ndarray
     processing: np.ndarray
