@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from rtbci.cli import COMMANDS
+from rtbci.commands.train import HELP_DEFAULTS, SIZE_NAMES
 from rtbci.home import SHIPPED_PROFILES
 from rtbci.lsl import LSL_CONFIG_ENV, LSL_VERBOSE_ENV
 
 HEAVY = ("torch", "onnxruntime", "numba", "h5py", "PySide6", "pyqtgraph")
-# Their modules import the engine at module level (the engine developer's files; issue 27 item 4).
-NOT_YET_LAZY = {"run", "latency", "train"}
 
 
 def _python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -45,22 +44,26 @@ def test_rtbci_help_imports_no_heavy_dependency():
     assert _heavy_modules_after_help(["--help"]) == []
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True, reason="its module imports the engine or torch at module level"
-            ),
-        )
-        if name in NOT_YET_LAZY
-        else name
-        for name in COMMANDS
-    ],
-)
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_a_subcommand_help_imports_no_heavy_dependency(command):
     assert _heavy_modules_after_help([command, "--help"]) == []
+
+
+def test_train_help_shows_the_configs_own_defaults():
+    from rtbci.train.distill import DistillConfig
+    from rtbci.train.encoders import SIZES
+    from rtbci.train.loop import LoopConfig
+    from rtbci.train.pretrain import PretrainConfig
+
+    assert HELP_DEFAULTS == {
+        "steps": LoopConfig.steps,
+        "batch_size": LoopConfig.batch_size,
+        "lr": LoopConfig.lr,
+        "reconstruction_weight": DistillConfig.reconstruction_weight,
+        "context_per_subject": PretrainConfig.context_per_subject,
+    }
+    assert DistillConfig.context_per_subject == PretrainConfig.context_per_subject
+    assert set(SIZE_NAMES) == set(SIZES)
 
 
 _OUTLET = (

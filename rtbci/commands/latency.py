@@ -6,9 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from rtbci.engine.latency import LatencyRun, format_summary, run_latency_test
-from rtbci.engine.latency_plot import plot_latency
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -31,6 +28,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The engine, h5py and the plot load only when run, so that `rtbci latency --help` is fast.
+    from rtbci.engine.latency import LatencyRun, format_summary, run_latency_test
+    from rtbci.engine.latency_plot import plot_latency
+    from rtbci.io.store import read_session_info
+    from rtbci.profile import load_profile
+    from rtbci.provenance import describe_decoder
+
+    # A bad profile or session file fails here, in one line, rather than in a child process.
+    decoder = describe_decoder(load_profile(args.profile))
+    read_session_info(args.file)
+    print(f"rtbci latency: {decoder}", flush=True)
     summary, records = run_latency_test(
         LatencyRun(
             session_file=args.file,
@@ -40,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
             realtime_priority=args.realtime_priority,
         )
     )
+    summary["decoder"] = decoder
+    print(f"decoder: {decoder}")
     print(format_summary(summary))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -11,26 +11,22 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    from rtbci.train.loop import LoopConfig
+    from rtbci.train.pipeline import PipelineConfig
 
-from rtbci.profile import load_profile
-from rtbci.train.ddp import init_distributed, shutdown_distributed
-from rtbci.train.distill import DistillConfig
-from rtbci.train.encoders import SIZES
-from rtbci.train.finetune import FinetuneConfig
-from rtbci.train.loop import LoopConfig
-from rtbci.train.pipeline import (
-    PipelineConfig,
-    export_decoder,
-    run_pipeline,
-    train_head,
-    train_student,
-    train_teacher,
-)
-from rtbci.train.pretrain import PretrainConfig
-from rtbci.train.sources import load_binned_sessions
-from rtbci.train.splits import SplitConfig
+# The help's defaults, written here so that `rtbci train --help` imports no torch; a test checks
+# that they are the configs' own (LoopConfig, PretrainConfig, DistillConfig, SIZES).
+HELP_DEFAULTS = {
+    "steps": 2000,
+    "batch_size": 32,
+    "lr": 1e-3,
+    "reconstruction_weight": 0.1,
+    "context_per_subject": True,
+}
+SIZE_NAMES = ("default", "small", "tiny")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -51,10 +47,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _training(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", choices=sorted(SIZES), default="default", help="encoder size preset")
-    parser.add_argument("--steps", type=int, default=LoopConfig.steps, help="optimiser steps per stage")
-    parser.add_argument("--batch-size", type=int, default=LoopConfig.batch_size, help="windows per process")
-    parser.add_argument("--lr", type=float, default=LoopConfig.lr)
+    parser.add_argument("--size", choices=SIZE_NAMES, default="default", help="encoder size preset")
+    parser.add_argument("--steps", type=int, default=HELP_DEFAULTS["steps"], help="optimiser steps per stage")
+    parser.add_argument(
+        "--batch-size", type=int, default=HELP_DEFAULTS["batch_size"], help="windows per process"
+    )
+    parser.add_argument("--lr", type=float, default=HELP_DEFAULTS["lr"])
     parser.add_argument("--context", choices=["embedding", "stitching"], default="embedding")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument(
@@ -66,7 +64,7 @@ def _context_rows(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--context-per-subject",
         action=argparse.BooleanOptionalAction,
-        default=PretrainConfig.context_per_subject and DistillConfig.context_per_subject,
+        default=HELP_DEFAULTS["context_per_subject"],
         help="train one context row per subject instead of one per session, in the teacher and the student",
     )
 
@@ -87,7 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(student)
     _training(student)
     student.add_argument("--teacher", required=True, type=Path, help="teacher checkpoint (teacher.pt)")
-    student.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
+    student.add_argument(
+        "--reconstruction-weight", type=float, default=HELP_DEFAULTS["reconstruction_weight"]
+    )
     _context_rows(student)
 
     head = stages.add_parser("head", help="fit the ridge behavior head on an encoder")
@@ -98,7 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(pipeline)
     _training(pipeline)
     pipeline.add_argument("--objective", choices=["mae", "latent"], default="mae", help="teacher objective")
-    pipeline.add_argument("--reconstruction-weight", type=float, default=DistillConfig.reconstruction_weight)
+    pipeline.add_argument(
+        "--reconstruction-weight", type=float, default=HELP_DEFAULTS["reconstruction_weight"]
+    )
     _context_rows(pipeline)
     pipeline.add_argument(
         "--teacher-steps", type=int, help="optimiser steps of the teacher (default: --steps)"
@@ -121,6 +123,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _loop(args: argparse.Namespace, steps: int, lr: float) -> LoopConfig:
+    from rtbci.train.loop import LoopConfig
+
     return LoopConfig(
         steps=steps,
         batch_size=args.batch_size,
@@ -131,6 +135,14 @@ def _loop(args: argparse.Namespace, steps: int, lr: float) -> LoopConfig:
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
+    from rtbci.train.distill import DistillConfig
+    from rtbci.train.encoders import SIZES
+    from rtbci.train.finetune import FinetuneConfig
+    from rtbci.train.loop import LoopConfig
+    from rtbci.train.pipeline import PipelineConfig
+    from rtbci.train.pretrain import PretrainConfig
+    from rtbci.train.splits import SplitConfig
+
     split = SplitConfig(
         fractions=(1.0 - args.val_fraction - args.test_fraction, args.val_fraction, args.test_fraction)
     )
@@ -173,6 +185,14 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch and the training code load only when run, so that `rtbci train --help` stays fast.
+    import torch
+
+    from rtbci.profile import load_profile
+    from rtbci.train.ddp import init_distributed, shutdown_distributed
+    from rtbci.train.pipeline import export_decoder, run_pipeline, train_head, train_student, train_teacher
+    from rtbci.train.sources import load_binned_sessions
+
     profile = load_profile(args.profile)
     config = _config(args)
     binned = load_binned_sessions(args.data, profile)
