@@ -12,6 +12,7 @@ Public API (the CLI ``rtbci calibrate`` and the desktop app's "Calibrate" action
 Everything is written to the user data directory (:mod:`rtbci.home`) unless told otherwise.
 """
 
+from calibrate.data import min_record_seconds
 from calibrate.errors import CalibrationDataError, CalibrationError, ProfileWriteError
 from calibrate.pipeline import (
     CalibrationConfig,
@@ -37,6 +38,7 @@ __all__ = [
     "ProfileWriteError",
     "StageAConfig",
     "accept_calibration",
+    "min_record_seconds",
     "profile_target",
     "reject_calibration",
     "run_calibration",

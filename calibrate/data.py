@@ -16,9 +16,21 @@ from rtbci.io.store import read_session
 from rtbci.profile import Profile
 from rtbci.signal import BinnedSession, featurize
 
-__all__ = ["check_block", "featurize_block", "load_block", "required_seconds_hint"]
+__all__ = [
+    "RECORDING_EDGE_S",
+    "check_block",
+    "featurize_block",
+    "load_block",
+    "min_record_seconds",
+    "required_seconds_hint",
+]
 
 _NEURAL_KIND = {"lfp": StreamKind.LFP, "spikes": StreamKind.SPIKES}
+
+# What a live recording may lose at each of its two ends: the first chunk of a stream can
+# arrive this late after the block starts, and the last one this early before it ends
+# (sources' chunking up to half a second, plus LSL transport).
+RECORDING_EDGE_S = 0.5
 
 
 def load_block(path: str | Path) -> Session:
@@ -35,9 +47,35 @@ def load_block(path: str | Path) -> Session:
     return read_session(path)
 
 
-def required_seconds_hint(min_seconds: float) -> str:
+def min_record_seconds(min_seconds: float, profile: Profile) -> float:
+    """The shortest recording that still leaves ``min_seconds`` of aligned bins: the one length rule.
+
+    Calibration needs ``min_seconds`` of bins where neural data and behavior overlap
+    (:func:`featurize_block`). A recording of ``min_seconds`` falls short of that: each
+    stream's first and last chunk may fall outside it (:data:`RECORDING_EDGE_S` at each
+    end), a bin is kept only once the behavior ``kinematics_lag_ms`` after its end was
+    recorded, and the first and last bins are partial. ``--record``, the app's dialog
+    (its minimum) and the error messages all take their length from here.
+
+    Parameters
+    ----------
+    min_seconds
+        Aligned bins calibration needs (``CalibrationConfig.min_seconds``).
+    profile
+        The bin width (``bin_s``) and the behavior lag (``features.kinematics_lag_ms``).
+
+    Returns
+    -------
+    float
+        Whole seconds.
+    """
+    losses = 2 * RECORDING_EDGE_S + profile.features.kinematics_lag_ms / 1000.0 + 2 * profile.bin_s
+    return float(math.ceil(min_seconds + losses))
+
+
+def required_seconds_hint(min_seconds: float, profile: Profile) -> str:
     """How to get enough data, for error messages."""
-    return f"record at least {min_seconds:g} s (e.g. --record {math.ceil(min_seconds * 1.1)})"
+    return f"record at least {min_record_seconds(min_seconds, profile):g} s"
 
 
 def check_block(session: Session, profile: Profile, modality: str, min_seconds: float, source: str) -> None:
@@ -63,12 +101,13 @@ def check_block(session: Session, profile: Profile, modality: str, min_seconds: 
         stream of the decoder's input, or a recording shorter than ``min_seconds``.
     """
     names = list(profile.output.kinematics)
+    hint = required_seconds_hint(min_seconds, profile)
     behavior = session.of_kind(StreamKind.KINEMATICS)
     if not behavior or behavior[0].n_samples == 0:
         raise CalibrationDataError(
             f"{source}: no behavior stream. Calibration fits the decoder to behavior: the block needs a "
             f"kinematics stream with channels {names} recorded with the neural data; "
-            f"{required_seconds_hint(min_seconds)} with the task software (or simulator) sending behavior"
+            f"{hint} with the task software (or simulator) sending behavior"
         )
     missing = [name for name in names if name not in behavior[0].channel_labels]
     if missing:
@@ -80,13 +119,13 @@ def check_block(session: Session, profile: Profile, modality: str, min_seconds: 
     if not neural or neural[0].n_samples == 0:
         raise CalibrationDataError(
             f"{source}: no {modality} stream, and the profile's decoder reads {modality}; "
-            f"{required_seconds_hint(min_seconds)} of {modality} with behavior"
+            f"{hint} of {modality} with behavior"
         )
     seconds = min(neural[0].duration, behavior[0].duration)
     if seconds < min_seconds:
         raise CalibrationDataError(
             f"{source}: only {seconds:.1f} s of {modality} with behavior; calibration needs at least "
-            f"{min_seconds:g} s (the last 20% is held out for scoring): {required_seconds_hint(min_seconds)}"
+            f"{min_seconds:g} s (the last 20% is held out for scoring): {hint}"
         )
 
 
@@ -106,6 +145,6 @@ def featurize_block(
     if seconds < min_seconds:
         raise CalibrationDataError(
             f"{source}: neural data and behavior overlap in only {seconds:.1f} s of bins; calibration "
-            f"needs at least {min_seconds:g} s: {required_seconds_hint(min_seconds)}"
+            f"needs at least {min_seconds:g} s: {required_seconds_hint(min_seconds, profile)}"
         )
     return binned

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from calibrate.data import check_block, featurize_block, load_block
+from calibrate.data import check_block, featurize_block, load_block, min_record_seconds
 from calibrate.errors import CalibrationDataError, CalibrationError
 from calibrate.export import ExportedDecoder, export_calibrated
 from calibrate.fitting import FittedDecoder
@@ -62,7 +62,8 @@ class CalibrationConfig:
     full
         Run Stage B (full fine-tune) after Stage A.
     min_seconds
-        Shortest block accepted.
+        Shortest block accepted, in seconds of aligned bins; a recording must be longer
+        (:func:`calibrate.data.min_record_seconds`).
     split
         Held-out and validation shares.
     stage_a, stage_b
@@ -305,10 +306,12 @@ def run_calibration(
 
     recorded = None
     if record_seconds is not None:
-        if record_seconds < config.min_seconds:
+        needed = min_record_seconds(config.min_seconds, profile)
+        if record_seconds < needed:
             raise CalibrationDataError(
-                f"--record {record_seconds:g} s is shorter than the {config.min_seconds:g} s "
-                "calibration needs (the last 20% is held out for scoring)"
+                f"a {record_seconds:g} s recording is too short: calibration needs {config.min_seconds:g} s "
+                f"of aligned bins (the last 20% is held out for scoring), which takes a recording of at "
+                f"least {needed:g} s"
             )
         recorded = record_block(
             profile,

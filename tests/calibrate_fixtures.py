@@ -3,6 +3,7 @@ trained "previous" decoder artifact, and simulated calibration blocks of the dem
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import tomllib
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtbci.io.session import Session
+from rtbci.io.session import Session, StreamKind
 from rtbci.io.store import write_session
 from rtbci.models.checkpoint import save_checkpoint
 from rtbci.models.decoder import Decoder
@@ -36,6 +37,23 @@ DEMO_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "demo.toml"
 def simulated_block(seconds: float, session: int = 5, seed: int = 11) -> Session:
     """A simulated recording of the demo subject (a session the test model never saw)."""
     return simulate_session(SimConfig(), 0, session, seconds / 60.0, seed)
+
+
+def with_recording_edges(session: Session, edge_s: float) -> Session:
+    """``session`` as a live recording may lose it at worst: the neural streams' first ``edge_s``
+    seconds and the behavior's last ``edge_s`` seconds missing."""
+    streams = {}
+    for name, stream in session.streams.items():
+        if stream.kind in (StreamKind.SPIKES, StreamKind.LFP):
+            keep = stream.timestamps >= stream.timestamps[0] + edge_s
+        elif stream.kind is StreamKind.KINEMATICS:
+            keep = stream.timestamps <= stream.timestamps[-1] - edge_s
+        else:
+            keep = np.ones(stream.n_samples, bool)
+        streams[name] = dataclasses.replace(
+            stream, data=stream.data[keep], timestamps=stream.timestamps[keep], chunk_sizes=None
+        )
+    return Session(session.meta, streams)
 
 
 def write_block(session: Session, path: Path) -> Path:

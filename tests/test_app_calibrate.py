@@ -14,17 +14,21 @@ from pathlib import Path
 
 import pytest
 from calibrate_fixtures import (
+    DEMO_PROFILE,
     heldout_r2_by_onnxruntime,
     make_previous_model,
     simulated_block,
     streaming_rig,
+    with_recording_edges,
     write_block,
 )
 from PySide6 import QtCore, QtWidgets
 
+from apps.decoder.calibration_dialog import CalibrationDialog
 from apps.decoder.calibration_worker import CalibrationRequest, CalibrationWorker
 from apps.decoder.main_window import DecoderWindow, EngineState
-from calibrate import CalibrationConfig, FinetuneConfig
+from calibrate import CalibrationConfig, CalibrationDataError, FinetuneConfig, min_record_seconds
+from calibrate.data import RECORDING_EDGE_S, check_block, featurize_block
 from calibrate.scoring import CALIBRATED
 from rtbci.io.store import read_session
 from rtbci.profile import load_profile
@@ -46,6 +50,32 @@ def models(tmp_path_factory) -> dict:
         "block": block,
         "block_file": write_block(block, folder / "block.h5"),
     }
+
+
+def test_the_shortest_recording_the_dialog_offers_holds_enough_bins(qtbot, tmp_path):
+    """The dialog's minimum is the pipeline's own length rule: a simulated recording of exactly that
+    length, with the worst losses a live recording may have at its edges, passes the pipeline's
+    checks; one of the 60 s the pipeline needs in bins (what the dialog used to offer) does not."""
+    config = CalibrationConfig(show_progress=False)
+    profile = load_profile(DEMO_PROFILE)
+    dialog = CalibrationDialog(profile, config.min_seconds)
+    qtbot.addWidget(dialog)
+    shortest = min_record_seconds(config.min_seconds, profile)
+    assert dialog.record_seconds.minimum() == shortest > config.min_seconds
+    assert dialog.record_seconds.value() >= shortest
+    dialog.record.setChecked(True)
+    dialog.record_seconds.setValue(config.min_seconds)  # below the minimum: the box keeps the minimum
+    request = dialog.request(tmp_path / "block.h5", config)
+    assert request.record_seconds == shortest
+
+    recording = with_recording_edges(simulated_block(request.record_seconds), RECORDING_EDGE_S)
+    check_block(recording, profile, "lfp", config.min_seconds, "recording")
+    binned = featurize_block(recording, profile, config.min_seconds, "recording", progress=False)
+    assert len(binned) * profile.bin_s >= config.min_seconds
+
+    too_short = with_recording_edges(simulated_block(config.min_seconds), RECORDING_EDGE_S)
+    with pytest.raises(CalibrationDataError, match=rf"record at least {shortest:g} s"):
+        check_block(too_short, profile, "lfp", config.min_seconds, "recording")
 
 
 @pytest.fixture

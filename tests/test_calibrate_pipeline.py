@@ -209,14 +209,15 @@ def _without_stream(session: Session, kind: str) -> Session:
 def test_a_block_without_behavior_says_what_is_needed(blocks, tmp_path):
     profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
     source = write_block(_without_stream(blocks["block"], "kinematics"), tmp_path / "no_behavior.h5")
-    with pytest.raises(CalibrationDataError, match=r"no behavior stream.*vel_x.*at least 60 s"):
+    with pytest.raises(CalibrationDataError, match=r"no behavior stream.*vel_x.*record at least 62 s"):
         run_calibration(profile_path, session_file=source, config=CalibrationConfig(show_progress=False))
 
 
 def test_a_short_block_says_how_much_is_needed(tmp_path, blocks, rtbci_home):
     profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
     source = write_block(simulated_block(20.0, session=6), tmp_path / "short.h5")
-    with pytest.raises(CalibrationDataError, match=r"only 20\.0 s .* needs at least 60 s .*--record 66"):
+    needed = r"only 20\.0 s .* needs at least 60 s .*record at least 62 s"
+    with pytest.raises(CalibrationDataError, match=needed):
         run_calibration(profile_path, session_file=source, config=CalibrationConfig(show_progress=False))
     code = main(["calibrate", "--profile", str(profile_path), "--from", str(source), "--min-seconds", "90"])
     assert code == 2  # a user error: one message, no traceback
@@ -232,8 +233,11 @@ def test_a_profile_without_a_model_is_refused(tmp_path, blocks):
 
 def test_a_record_shorter_than_the_minimum_is_refused_before_recording(tmp_path, blocks):
     profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
-    with pytest.raises(CalibrationDataError, match=r"--record 30 s is shorter than the 60 s"):
-        run_calibration(profile_path, record_seconds=30.0, record_path=tmp_path / "rec.h5")
+    # 60 s of recording leaves less than the 60 s of aligned bins calibration needs: refused up front.
+    for seconds in (30.0, 60.0):
+        refused = rf"a {seconds:g} s recording is too short.* at least 62 s"
+        with pytest.raises(CalibrationDataError, match=refused):
+            run_calibration(profile_path, record_seconds=seconds, record_path=tmp_path / "rec.h5")
     assert not (tmp_path / "rec.h5").exists()
 
 

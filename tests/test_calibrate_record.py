@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
-from calibrate_fixtures import make_previous_model, simulated_block, streaming_rig
+from calibrate_fixtures import make_previous_model, profile_text_with_model, simulated_block, streaming_rig
 
 import calibrate.pipeline
+from calibrate import min_record_seconds
+from calibrate.data import check_block, featurize_block, load_block
+from calibrate.record import record_block
 from rtbci.cli import main
 from rtbci.io.store import read_session
 from rtbci.profile import load_profile
@@ -66,3 +70,19 @@ def test_record_saves_the_session_first_then_calibrates_it(live_rig, tmp_path, m
         assert health["samples"] == pytest.approx(health["expected"], rel=0.1)
         assert health["gaps"] == 0 and health["state"] == "connected"
     assert load_profile(live_rig).model.sha256 == report["sha256"]
+
+
+def test_a_live_recording_of_the_length_rules_minimum_holds_enough_bins(tmp_path):
+    """The length rule against real LSL: a recording of exactly ``min_record_seconds`` from the
+    streaming simulated rig leaves the aligned bins the pipeline's check asks for."""
+    profile_path = tmp_path / "rig.toml"
+    profile_path.write_text(profile_text_with_model(uuid.uuid4().hex[:10], None, None), encoding="utf-8")
+    profile = load_profile(profile_path)
+    min_seconds = 3.0
+    seconds = min_record_seconds(min_seconds, profile)
+    with streaming_rig(profile_path):
+        recorded = record_block(profile, seconds, tmp_path / "block.h5", show_bar=False)
+    block = load_block(recorded.path)
+    check_block(block, profile, "lfp", min_seconds, "recording")
+    binned = featurize_block(block, profile, min_seconds, "recording", progress=False)
+    assert len(binned) * profile.bin_s >= min_seconds

@@ -20,6 +20,7 @@ from apps.decoder.calibration_report import CalibrationReportDialog
 from apps.decoder.calibration_worker import CalibrationRequest, CalibrationWorker
 from calibrate import CalibrationConfig, CalibrationResult, accept_calibration
 from rtbci.errors import UserError
+from rtbci.profile import load_profile
 
 if TYPE_CHECKING:
     from apps.decoder.main_window import DecoderWindow
@@ -91,7 +92,12 @@ class CalibrationAction(QtCore.QObject):
         if selected is None:
             self.window.report_error("Calibration", "choose a rig profile to calibrate first")
             return
-        self.dialog = CalibrationDialog(Path(selected), self.config.min_seconds, self.window)
+        try:
+            profile = load_profile(Path(selected))
+        except UserError as error:
+            self.window.report_error("Calibration", str(error))
+            return
+        self.dialog = CalibrationDialog(profile, self.config.min_seconds, self.window)
         self.dialog.accepted.connect(self._dialog_accepted)
         self.dialog.rejected.connect(self._dialog_rejected)
         self.dialog.show()

@@ -9,8 +9,9 @@ from pathlib import Path
 from PySide6 import QtWidgets
 
 from apps.decoder.calibration_worker import CalibrationRequest
-from calibrate import CalibrationConfig
+from calibrate import CalibrationConfig, min_record_seconds
 from rtbci.io.importers import SUPPORTED_SUFFIXES
+from rtbci.profile import Profile
 
 __all__ = ["CalibrationDialog"]
 
@@ -22,33 +23,39 @@ class CalibrationDialog(QtWidgets.QDialog):
 
     Parameters
     ----------
-    profile_path
+    profile
         The profile to calibrate (shown, not chosen here: the window's profile chooser picks it).
-        Kept as :attr:`profile_path`, so changing the chooser meanwhile does not change the request.
+        Its path is kept as :attr:`profile_path`, so changing the chooser meanwhile does not change
+        the request.
     min_seconds
-        Shortest recording the pipeline accepts (the lower bound of the seconds box).
+        Aligned bins the pipeline needs (``CalibrationConfig.min_seconds``); the seconds box starts at
+        :func:`calibrate.min_record_seconds` of it, the recording length the pipeline accepts.
     parent
         The main window.
     """
 
-    def __init__(
-        self, profile_path: Path, min_seconds: float, parent: QtWidgets.QWidget | None = None
-    ) -> None:
+    def __init__(self, profile: Profile, min_seconds: float, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.profile_path = profile_path
-        self.setWindowTitle(f"Calibrate {profile_path.name}")
-        self.from_file = QtWidgets.QRadioButton("Session file (--from)")
+        self.profile_path = Path(profile.path)
+        self.setWindowTitle(f"Calibrate {self.profile_path.name}")
+        shortest = min_record_seconds(min_seconds, profile)
+        self.from_file = QtWidgets.QRadioButton("Session file")
         self.from_file.setChecked(True)
         self.session_path = QtWidgets.QLineEdit()
         self.session_path.setPlaceholderText("a Session .h5, or an NWB / XDF / Blackrock recording")
         self.browse_button = QtWidgets.QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
-        self.record = QtWidgets.QRadioButton("Record from the profile's LSL streams (--record)")
+        self.record = QtWidgets.QRadioButton("Record from the profile's LSL streams")
         self.record_seconds = QtWidgets.QDoubleSpinBox()
-        self.record_seconds.setRange(min_seconds, 3600.0)
-        self.record_seconds.setValue(max(DEFAULT_RECORD_S, min_seconds))
+        self.record_seconds.setDecimals(0)
+        self.record_seconds.setRange(shortest, 3600.0)
+        self.record_seconds.setValue(max(DEFAULT_RECORD_S, shortest))
         self.record_seconds.setSuffix(" s")
-        self.full = QtWidgets.QCheckBox("Full fine-tune (Stage B, --full): slower, may fit better")
+        self.record_seconds.setToolTip(
+            f"At least {shortest:g} s: calibration needs {min_seconds:g} s of bins with both neural data "
+            "and behavior, and a recording loses a little at its start and end"
+        )
+        self.full = QtWidgets.QCheckBox("Full fine-tune (Stage B): slower, may fit better")
         self.buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
         )
@@ -60,7 +67,7 @@ class CalibrationDialog(QtWidgets.QDialog):
         file_row.addWidget(self.session_path, 1)
         file_row.addWidget(self.browse_button)
         layout = QtWidgets.QFormLayout(self)
-        layout.addRow(QtWidgets.QLabel(f"Profile: {profile_path}"))
+        layout.addRow(QtWidgets.QLabel(f"Profile: {self.profile_path}"))
         layout.addRow(self.from_file)
         layout.addRow(file_row)
         layout.addRow(self.record, self.record_seconds)

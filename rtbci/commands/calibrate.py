@@ -67,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=60.0,
         metavar="S",
-        help="refuse blocks shorter than this (default 60; the last 20%% is held out)",
+        help="seconds of aligned bins calibration needs (default 60; the last 20%% is held out); "
+        "--record must be a little longer, and says by how much",
     )
     parser.set_defaults(func=run)
 
