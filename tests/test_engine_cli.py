@@ -10,6 +10,7 @@ from engine_fixtures import ThreadedReplay, profile_file, simulated_session, sma
 from rtbci.cli import main
 from rtbci.io.store import read_session, write_session
 from rtbci.profile import load_profile
+from rtbci.provenance import describe_decoder
 from rtbci.replay import ReplayOptions
 
 pytestmark = pytest.mark.slow
@@ -37,6 +38,11 @@ def test_run_prints_a_live_status_and_records(tmp_path, artifact, capsys):
     assert "lfp:connected" in status
     report = json.loads(captured.out)
     assert report["bins"] > 50 and report["errors"] == []
+    # The first line and the last say which profile and which decoder ran (rtbci.provenance).
+    decoder = describe_decoder(load_profile(profile_path))
+    assert status.startswith(f"rtbci run: {decoder}\n")
+    assert status.rstrip().endswith(f"rtbci run: stopped; {decoder}")
+    assert report["decoder_description"] == decoder
     recorded = read_session(recording)
     assert recorded.streams["decoded"].n_samples == report["recorder"]["bins_written"] > 50
     assert recorded.meta.provenance["tool"] == "rtbci run"
@@ -62,9 +68,12 @@ def test_latency_writes_json_and_plot(tmp_path, artifact, capsys):
     assert 0 < processing["p50_ms"] <= processing["p99_ms"] <= processing["max_ms"]
     assert summary["decoder"]["p50_ms"] < processing["p50_ms"] < source["p50_ms"]
     assert plot.stat().st_size > 10_000
-    # A short human summary is printed, not the JSON.
+    # A short human summary is printed, not the JSON, after a line naming the profile and decoder.
     printed = capsys.readouterr().out.strip().splitlines()
-    assert len(printed) <= 15 and printed[0].startswith(f"{summary['bins']} bins decoded")
+    decoder = describe_decoder(load_profile(profile_path))
+    assert printed[:2] == [f"rtbci latency: {decoder}", f"decoder: {decoder}"]
+    assert summary["decoder_description"] == decoder
+    assert len(printed) <= 15 and printed[2].startswith(f"{summary['bins']} bins decoded")
     assert any(line.startswith("processing (read->push)") for line in printed)
     assert any(line.startswith("source (stamp->push)") for line in printed)
 

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             realtime_priority=args.realtime_priority,
         )
     )
-    summary["decoder"] = decoder
+    summary["decoder_description"] = decoder
     print(f"decoder: {decoder}")
     print(format_summary(summary))
     if args.json:

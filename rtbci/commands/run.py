@@ -70,6 +70,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         print(file=sys.stderr)
         report = engine.stop()
-    print(json.dumps({"decoder": decoder, **report}, indent=2, default=str))
+    print(json.dumps({"decoder_description": decoder, **report}, indent=2, default=str))
     print(f"rtbci run: stopped; {decoder}", file=sys.stderr)
     return 0
