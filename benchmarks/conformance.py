@@ -155,7 +155,9 @@ def _features_match(recording: Path, profile: Profile) -> dict:
     }
 
 
-def run_case(case: ConformanceCase, seconds: float, folder: Path, seed: int = 0) -> dict:
+def run_case(
+    case: ConformanceCase, seconds: float, folder: Path, seed: int = 0, realtime_priority: int | None = None
+) -> dict:
     """Run the engine against one case's outside sources; returns the row's figures.
 
     Plain pylsl outlets are announced first, the engine started, and the
@@ -173,6 +175,8 @@ def run_case(case: ConformanceCase, seconds: float, folder: Path, seed: int = 0)
         Where the recording goes.
     seed
         Seed of the pushed samples.
+    realtime_priority
+        SCHED_FIFO priority of the decode thread (see ``EngineOptions``); None keeps the default policy.
     """
     import pylsl
 
@@ -180,7 +184,9 @@ def run_case(case: ConformanceCase, seconds: float, folder: Path, seed: int = 0)
     streams = _streams(case, profile)
     recording = folder / f"recording-{uuid.uuid4().hex[:6]}.h5"
     sources = _sources(case, streams, seconds, seed)
-    engine = Engine.from_profile(profile, EngineOptions(record=recording))
+    engine = Engine.from_profile(
+        profile, EngineOptions(record=recording, realtime_priority=realtime_priority)
+    )
     try:
         if case.source == "player":
             sources.start_at(0.0)
@@ -274,6 +280,9 @@ def default_cases(quick: bool = False) -> list[ConformanceCase]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of data per row (default 10)")
     parser.add_argument("--quick", action="store_true", help="fewer chunk sizes (a smoke run)")
+    parser.add_argument(
+        "--realtime-priority", type=int, metavar="1-99", help="run the decode thread SCHED_FIFO (needs root)"
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -283,9 +292,10 @@ def run(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="rtbci-bench-conformance-") as tmp:
         for case in tqdm(default_cases(args.quick), desc="conformance", unit="row"):
-            rows.append(run_case(case, args.seconds, Path(tmp)))
+            rows.append(run_case(case, args.seconds, Path(tmp), realtime_priority=args.realtime_priority))
     return {
         "seconds_per_row": args.seconds,
+        "realtime_priority": args.realtime_priority,
         "rows": rows,
         "all_goals_met": all(row["all_goals_met"] for row in rows),
         "rows_failing": [row["case"] for row in rows if not row["all_goals_met"]],
