@@ -247,6 +247,7 @@ def _row(case: ConformanceCase, records: np.ndarray, report: dict, match: dict, 
         "decoder_step_p99_ms": step_p99,
         "bins_per_chunk_beyond_one": extra_bins,
         **match,
+        "scheduling": report["scheduling"],
         "skipped_at_start": {role: health["skipped_at_start"] for role, health in report["inputs"].items()},
         "timestamp_warnings": [
             health["last_timestamp_warning"]
