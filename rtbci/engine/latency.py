@@ -83,7 +83,7 @@ class LatencyRun:
     record: Path | None = None
 
 
-def _replay_process(run: LatencyRun, ready, engine_serving, done_queue) -> None:
+def _replay_process(run: LatencyRun, ready, engine_serving, engine_closed, done_queue) -> None:
     from rtbci.io.store import read_session
     from rtbci.replay import ReplayOptions, SessionPlayer, outlet_identities
     from rtbci.replay_follow import OutputFollower, ReplayStalledError
@@ -133,9 +133,12 @@ def _replay_process(run: LatencyRun, ready, engine_serving, done_queue) -> None:
             "follow_waited_s": None if follow is None else follow.waited_s,
         }
     )
+    # Keep the outlets until the engine has closed its inlets: an outlet that vanishes under an open
+    # inlet makes liblsl log a broken transmission at the end of a run that went well.
+    engine_closed.wait(60.0)
 
 
-def _engine_process(run: LatencyRun, stop, serving, result_queue) -> None:
+def _engine_process(run: LatencyRun, stop, serving, closed, result_queue) -> None:
     from rtbci.engine.engine import Engine, EngineOptions
 
     try:
@@ -156,6 +159,7 @@ def _engine_process(run: LatencyRun, stop, serving, result_queue) -> None:
         serving.set()
     except Exception as error:  # sent to the parent, which reports it
         result_queue.put({"error": f"{type(error).__name__}: {error}"})
+        closed.set()
         return
     process = psutil.Process()
     # Every bin's timing, in an array sized up front, so that following the run does not grow
@@ -185,6 +189,7 @@ def _engine_process(run: LatencyRun, stop, serving, result_queue) -> None:
             break
     rss.append((time.monotonic(), process.memory_info().rss))
     report = engine.stop()
+    closed.set()
     for name in ("source", "processing", "decoder"):
         report.pop(f"{name}_latency_recent", None)
     result_queue.put(
@@ -294,11 +299,16 @@ def run_latency_test(run: LatencyRun, progress: bool = True) -> tuple[dict, np.n
     replay_done = context.Queue()
     engine_result = context.Queue()
     engine_serving = context.Event()
+    engine_closed = context.Event()
     replay = context.Process(
-        target=_replay_process, args=(run, replay_ready, engine_serving, replay_done), daemon=True
+        target=_replay_process,
+        args=(run, replay_ready, engine_serving, engine_closed, replay_done),
+        daemon=True,
     )
     engine = context.Process(
-        target=_engine_process, args=(run, stop_engine, engine_serving, engine_result), daemon=True
+        target=_engine_process,
+        args=(run, stop_engine, engine_serving, engine_closed, engine_result),
+        daemon=True,
     )
     load_before = os.getloadavg()
     replay.start()
