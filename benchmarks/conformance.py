@@ -199,8 +199,9 @@ def run_case(
             engine.check_alive()
         records = engine.records.last(engine.records.capacity)
     finally:
-        sources.close()
+        # Inlets first: an outlet that vanishes under an open inlet makes liblsl log an error.
         report = engine.stop()
+        sources.close()
     match = _features_match(recording, profile)
     return _row(case, records, report, match, profile.bin_s)
 
