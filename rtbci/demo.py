@@ -313,6 +313,13 @@ class HeadlessSummary:
 
     Attributes
     ----------
+    seconds
+        How long it decoded (after start-up).
+    startup_s
+        Seconds from the call to the first of those: the simulated rig skips to its first unseen
+        minute, the decoder process loads, warms up and places its bin grid on the first samples.
+    expected_bins
+        Bins in ``seconds`` at the profile's bin width (1500 for 30 s of 20 ms bins).
     bins
         Bins decoded during the run.
     processing_ms
@@ -344,6 +351,9 @@ class HeadlessSummary:
     r2_bins: int
     missed_records: int
     backend: dict
+    seconds: float
+    startup_s: float
+    expected_bins: int
 
     def lines(self) -> list[str]:
         """The summary as printed."""
@@ -355,13 +365,20 @@ class HeadlessSummary:
         counts = f"late {self.late}, overdue {self.overdue}, gaps {self.gaps}"
         if self.missed_records:
             counts += f", {self.missed_records} not read in time"
-        return [
-            f"bins decoded      {self.bins} ({counts})",
-            f"latency (e2e)     {percentiles(self.latency_ms)}",
-            f"decoder only      {percentiles(self.decoder_ms)}",
-            f"velocity R²       {r2} over {self.r2_bins} bins",
-            f"backend           {self.backend.get('backend')} on {self.backend.get('device')}",
+        rows = [
+            ("decoding", f"{self.seconds:g} s, after {self.startup_s:.1f} s of start-up"),
+            ("bins decoded", f"{self.bins} of {self.expected_bins} ({counts})"),
         ]
+        if self.bins < self.expected_bins - 1:
+            rows.append(("", "fewer than the time holds: the simulated rig or the decoder fell behind"))
+        rows += [
+            ("processing latency", percentiles(self.processing_ms)),
+            ("source latency", percentiles(self.source_ms)),
+            ("decoder only", percentiles(self.decoder_ms)),
+            ("velocity R²", f"{r2} over {self.r2_bins} bins"),
+            ("backend", f"{self.backend.get('backend')} on {self.backend.get('device')}"),
+        ]
+        return [f"{label:<20}{text}" for label, text in rows]
 
 
 class _Scorer:
@@ -422,6 +439,7 @@ def run_headless(
     -------
     HeadlessSummary
     """
+    called = time.monotonic()
     profile = check_demo_profile(profile_path)
     engine = EngineProcess(profile_path, EngineOptions(backend=backend or best_backend()))
     follower = None
@@ -437,6 +455,7 @@ def run_headless(
             scorer = _Scorer(follower, names, columns, profile.features.kinematics_lag_ms / 1000.0)
             kept = []
             started = time.monotonic()
+            startup_s = started - called
             with tqdm(total=round(seconds), unit="s", desc="decoding", leave=False) as bar:
                 while (elapsed := time.monotonic() - started) < seconds:
                     time.sleep(_POLL_S)
@@ -470,4 +489,7 @@ def run_headless(
         r2_bins=r2_bins,
         missed_records=missed,
         backend=description.backend,
+        seconds=seconds,
+        startup_s=startup_s,
+        expected_bins=round(seconds / profile.bin_s),
     )

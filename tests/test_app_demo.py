@@ -13,6 +13,8 @@ import pytest
 from app_fixtures import random_artifact, write_unique_profile
 
 from rtbci.cli import main
+from rtbci.profile import load_profile
+from rtbci.provenance import describe_decoder
 
 pytestmark = pytest.mark.slow
 
@@ -45,9 +47,17 @@ def test_headless_demo_prints_a_summary_and_exits_0(tmp_path):
     out = result.stdout
     bins = int(re.search(r"bins decoded\s+(\d+)", out).group(1))
     assert bins >= 120  # 4 s of 20 ms bins is 200
-    latency = re.search(r"latency \(e2e\)\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms\s+max ([\d.]+) ms", out)
-    p50, p99, worst = (float(value) for value in latency.groups())
-    assert 0 < p50 <= p99 <= worst
+    assert re.search(r"bins decoded\s+\d+ of 200 ", out)
+    assert re.search(r"decoding\s+4 s, after [\d.]+ s of start-up", out)
+    for name in ("processing latency", "source latency"):
+        latency = re.search(name + r"\s+p50 ([\d.]+) ms\s+p99 ([\d.]+) ms\s+max ([\d.]+) ms", out)
+        p50, p99, worst = (float(value) for value in latency.groups())
+        assert 0 < p50 <= p99 <= worst
+    # The first line and the summary's last name the profile and the decoder (rtbci.provenance).
+    decoder = describe_decoder(load_profile(profile))
+    lines = out.splitlines()
+    assert lines[0] == f"rtbci demo: {decoder}"
+    assert lines[-1] == f"decoder             {decoder}"
     assert re.search(r"velocity R²\s+vel_x -?[\d.]+ vel_y -?[\d.]+ over \d+ bins", out)
     assert processes_mentioning(profile.stem) == []
 
@@ -60,6 +70,9 @@ def test_windowed_demo_closes_cleanly(tmp_path):
     assert "Traceback" not in result.stderr
     bins = int(re.search(r"closed after (\d+) decoded bins", result.stdout).group(1))
     assert bins >= 100  # 3 s of 20 ms bins is 150
+    decoder = describe_decoder(load_profile(profile))
+    assert result.stdout.splitlines()[0] == f"rtbci demo: {decoder}"
+    assert result.stdout.splitlines()[-1] == f"rtbci demo: closed; {decoder}"
     assert processes_mentioning(profile.stem) == []
 
 

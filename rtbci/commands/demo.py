@@ -1,8 +1,9 @@
 """``rtbci demo [--headless] [--seconds N]``: the simulated rig, the bundled demo decoder, and the app.
 
 With a display (``DISPLAY`` or ``WAYLAND_DISPLAY`` set) the dashboard opens; without one, or with
-``--headless``, the demo decodes for ``--seconds`` and prints bins, latency and R² against the
-simulated truth.
+``--headless``, the demo starts the rig and the decoder (about 10-15 s), decodes for ``--seconds``
+and prints bins, latency and R² against the simulated truth. Its first lines and its summary name
+the profile and the decoder artifact (:func:`rtbci.provenance.describe_decoder`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seconds",
         type=float,
-        help=f"seconds to decode (headless default {_HEADLESS_DEFAULT_S:g}); a window then closes itself",
+        help=f"seconds to decode, after start-up (headless default {_HEADLESS_DEFAULT_S:g}); a window "
+        "then closes itself",
     )
     parser.add_argument(
         "--backend", choices=["onnxruntime", "torch", "tensorrt"], help="default: the best available"
@@ -37,7 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # The engine, the simulator and the decoder load only when run.
-    from rtbci.demo import DEMO_PROFILE, best_backend, display_problem, private_copy, run_headless
+    from rtbci.demo import (
+        DEMO_PROFILE,
+        best_backend,
+        check_demo_profile,
+        display_problem,
+        private_copy,
+        run_headless,
+    )
+    from rtbci.provenance import describe_decoder
 
     if args.seconds is not None and args.seconds <= 0:
         print(f"rtbci demo: --seconds must be > 0, got {args.seconds}", file=sys.stderr)
@@ -47,15 +57,26 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:  # e.g. DISPLAY set but no X server behind it: Qt would abort
         print(f"rtbci demo: {problem}: running headless", flush=True)
         headless = True
+    source = args.profile or DEMO_PROFILE
+    decoder = describe_decoder(check_demo_profile(source))
+    print(f"rtbci demo: {decoder}", flush=True)
     # The demo's streams get a unique suffix, so two demos (or a demo and a rig) never cross on the network.
     with tempfile.TemporaryDirectory(prefix="rtbci-demo-") as folder:
-        profile = private_copy(args.profile or DEMO_PROFILE, Path(folder))
+        profile = private_copy(source, Path(folder))
         if headless:
             seconds = args.seconds or _HEADLESS_DEFAULT_S
+            print(
+                f"rtbci demo: starting the simulated rig and the decoder (about 10-15 s), "
+                f"then {seconds:g} s of decoding",
+                flush=True,
+            )
             summary = run_headless(profile, seconds, args.backend, args.seed)
             print(f"rtbci demo: {seconds:g} s of the simulated rig through the decoder")
             print("\n".join(summary.lines()))
+            print(f"decoder             {decoder}")
             return 0
         from apps.decoder.launch import run_demo_window  # Qt is imported here, never by rtbci itself
 
-        return run_demo_window(profile, args.backend or best_backend(), args.seed, args.seconds)
+        code = run_demo_window(profile, args.backend or best_backend(), args.seed, args.seconds)
+        print(f"rtbci demo: closed; {decoder}")
+        return code
