@@ -54,7 +54,7 @@ class DataHome:
 
     @property
     def recordings(self) -> Path:
-        """Calibration recordings."""
+        """Recordings: calibrate --record blocks and the dashboard's."""
         return self.root / "recordings"
 
     @property

@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from rtbci.cli import COMMANDS
@@ -184,3 +186,37 @@ def test_a_missing_file_is_one_error_line_and_exit_code_2(command, tmp_path):
     missing = tmp_path / "no-such-file.h5"
     result = _rtbci(_WITH_FILE[command], missing, tmp_path)
     _assert_one_line_error(result, command, str(missing))
+
+
+@pytest.mark.slow
+def test_the_app_names_its_profile_and_decoder_first_and_when_it_closes(tmp_path):
+    from app_fixtures import random_artifact, write_unique_profile
+
+    from rtbci.profile import load_profile
+    from rtbci.provenance import describe_decoder
+
+    profile = write_unique_profile(tmp_path, random_artifact())
+    app = subprocess.Popen(
+        [sys.executable, "-m", "rtbci.cli", "app", "--profile", str(profile)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    try:
+        first = app.stdout.readline()
+        # Once Qt is loaded, the window and its SIGTERM handler follow within a second or two.
+        deadline = time.monotonic() + 90.0
+        while time.monotonic() < deadline and not any(
+            "QtWidgets" in mapped.path for mapped in psutil.Process(app.pid).memory_maps()
+        ):
+            time.sleep(0.2)
+        time.sleep(5.0)
+        app.terminate()  # closes the window, as a click on its close button would
+        out, err = app.communicate(timeout=60)
+    finally:
+        app.kill()
+    decoder = describe_decoder(load_profile(profile))
+    assert first == f"rtbci app: {decoder}\n"
+    assert app.returncode == 0, err
+    assert out.strip().splitlines()[-1] == f"rtbci app: closed; opened with {decoder}"

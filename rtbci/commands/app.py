@@ -1,4 +1,8 @@
-"""``rtbci app --profile P``: the decoder dashboard on a rig's live LSL streams."""
+"""``rtbci app --profile P``: the decoder dashboard on a rig's live LSL streams.
+
+With ``--profile`` its first line and its last name the profile and the decoder artifact
+(:func:`rtbci.provenance.describe_decoder`); the dashboard's model card shows the same.
+"""
 
 from __future__ import annotations
 
@@ -22,15 +26,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--record-dir",
         type=Path,
-        default=Path("recordings"),
-        help="where recordings go (default ./recordings)",
+        help="where recordings go (default: recordings/ in the user data directory, $RTBCI_HOME)",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rtbci.demo import has_display  # the engine's modules load only when run
+    from rtbci.home import data_home
+    from rtbci.profile import load_profile
+    from rtbci.provenance import describe_decoder
 
+    decoder = describe_decoder(load_profile(args.profile)) if args.profile else None
+    if decoder:
+        print(f"rtbci app: {decoder}", flush=True)
     if not has_display():
         raise UserError(
             "no display (DISPLAY and WAYLAND_DISPLAY are unset): run the decoder headless with "
@@ -38,4 +47,7 @@ def run(args: argparse.Namespace) -> int:
         )
     from apps.decoder.launch import run_app  # Qt is imported here, never by rtbci itself
 
-    return run_app(args.profile, args.backend, args.connect, args.record_dir)
+    code = run_app(args.profile, args.backend, args.connect, args.record_dir or data_home().recordings)
+    if decoder:
+        print(f"rtbci app: closed; opened with {decoder}")
+    return code
