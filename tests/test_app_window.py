@@ -35,6 +35,13 @@ def distinct_colors(image: QtGui.QImage, step: int = 7) -> int:
     )
 
 
+def plot_geometry(window: DecoderWindow) -> list[QtCore.QRect]:
+    """Where the plots are (the panels are rebuilt on every start, so looked up each time)."""
+    kinematics, latency = window.kinematics, window.latency
+    plots = (kinematics.traces, kinematics.cursor, latency.histogram, latency.timeline)
+    return [plot.geometry() for plot in plots]
+
+
 def test_dashboard_decodes_the_simulated_rig_and_closes_cleanly(qtbot, tmp_path):
     before = child_processes()
     profile_path = write_unique_profile(tmp_path, random_artifact())
@@ -42,6 +49,8 @@ def test_dashboard_decodes_the_simulated_rig_and_closes_cleanly(qtbot, tmp_path)
         window = DecoderWindow([profile_path], record_dir=tmp_path, lower_priority=False)
         qtbot.addWidget(window)
         window.show()
+        qtbot.waitExposed(window)
+        idle_geometry = plot_geometry(window)
         window.connect_engine()
         qtbot.waitUntil(lambda: window.state is EngineState.RUNNING, timeout=120_000)
         assert window.errors == []
@@ -100,7 +109,13 @@ def test_dashboard_decodes_the_simulated_rig_and_closes_cleanly(qtbot, tmp_path)
         qtbot.waitUntil(lambda: window.health.lights["lfp"] is Light.RED, timeout=15_000)
         assert window.health.lights["spikes"] is Light.RED
 
+        assert plot_geometry(window) == idle_geometry, "the plots moved while running"
         engine_pid = feed.description.pid
+        window.stop_engine()
+        qtbot.wait(100)
+        assert plot_geometry(window) == idle_geometry, "the plots moved on stop"
+        button = window.controls.output_button
+        assert not button.isEnabled() and "no engine" in button.text(), "stopped: the output button is off"
         window.close()
         assert window.state is EngineState.IDLE
         assert not psutil.pid_exists(engine_pid)

@@ -1,4 +1,6 @@
-"""Stream health: each input's rate, gaps, NaN counts, reconnects and state, with a traffic light."""
+"""Stream health: each input's rate, gaps, NaN counts, reconnects and state, with a traffic light.
+
+The column headers' tooltips define gap, late and outage with :data:`rtbci.glossary.DEFINITIONS`."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from enum import StrEnum
 from PySide6 import QtWidgets
 
 from apps.decoder.feed import DashboardFeed
+from apps.decoder.labels import ElidedLabel, fix_lines
+from rtbci.glossary import DEFINITIONS
 from rtbci.profile import Profile
 
 __all__ = ["HealthPanel", "Light", "input_light"]
@@ -17,6 +21,17 @@ _RATE_TOLERANCE = 0.1
 # Below this fraction of its nominal rate an input counts as silent.
 _SILENT_FRACTION = 0.1
 _COLUMNS = ("", "stream", "state", "rate (Hz)", "gaps", "NaN", "late bins", "reconnects", "outages")
+_HEADER_TIPS = {
+    "state": "waiting (found, nothing sent yet), connected or lost; (timestamps!) when the source's "
+    "timestamps do not fit their arrival (hover the state)",
+    "rate (Hz)": "samples per second arriving now, against the profile's rate",
+    "gaps": f"Gap: {DEFINITIONS['gap']}",
+    "NaN": "non-finite sample values replaced before featurizing",
+    "late bins": f"Late: {DEFINITIONS['late']}\nCounted per input: a bin late on two inputs counts in "
+    "both rows, and once in the latency panel's total.",
+    "reconnects": "times the inlet found the stream again after losing it",
+    "outages": f"Outage: {DEFINITIONS['outage']}\nShown as count (total seconds).",
+}
 
 
 class Light(StrEnum):
@@ -71,12 +86,16 @@ class HealthPanel(QtWidgets.QGroupBox):
         if profile.streams.behavior is not None:
             self.nominal["behavior"] = profile.streams.behavior.rate
         grid = QtWidgets.QGridLayout(self)
+        self.headers: dict[str, QtWidgets.QLabel] = {}
         for column, title in enumerate(_COLUMNS):
             header = QtWidgets.QLabel(f"<b>{title}</b>")
+            header.setToolTip(_HEADER_TIPS.get(title, ""))
             grid.addWidget(header, 0, column)
+            self.headers[title] = header
+        grid.setColumnStretch(1, 1)  # the stream names take what is left, elided
         self.cells: dict[str, list[QtWidgets.QLabel]] = {}
         for row, role in enumerate(self.nominal, start=1):
-            cells = [QtWidgets.QLabel() for _ in _COLUMNS]
+            cells = [ElidedLabel() if column == 1 else QtWidgets.QLabel() for column in range(len(_COLUMNS))]
             cells[0].setFixedSize(16, 16)
             cells[1].setText(role)
             cells[2].setObjectName(f"state_{role}")
@@ -86,6 +105,7 @@ class HealthPanel(QtWidgets.QGroupBox):
         self.engine_line = QtWidgets.QLabel("engine: not started")
         self.engine_line.setObjectName("engine_state")
         self.engine_line.setWordWrap(True)
+        fix_lines(self.engine_line, 4)
         grid.addWidget(self.engine_line, len(self.nominal) + 1, 0, 1, len(_COLUMNS))
         self.lights: dict[str, Light] = {}
         self._previous: dict[str, int] = {}

@@ -25,6 +25,9 @@ from rtbci.profile import Profile, load_profile
 __all__ = ["DecoderWindow", "EngineState"]
 
 REDRAW_MS = 33  # about 30 frames a second
+# The right column (controls, model card, stream health) has this width whatever its texts say, so
+# the plots keep their size when the engine starts, stops or the profile changes.
+SIDE_WIDTH = 600
 
 
 class EngineState(StrEnum):
@@ -130,16 +133,20 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.safety_keys.install()
         central = QtWidgets.QWidget()
         self.layout_grid = QtWidgets.QGridLayout(central)
-        side = QtWidgets.QVBoxLayout()
+        self.side_panel = QtWidgets.QWidget()
+        self.side_panel.setFixedWidth(SIDE_WIDTH)
+        side = QtWidgets.QVBoxLayout(self.side_panel)
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.controls)
         side.addWidget(self.model_card)
         self.side = side
         self.plots = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.layout_grid.addWidget(self.plots, 0, 0)
-        self.layout_grid.addLayout(side, 0, 1)
-        self.layout_grid.setColumnStretch(0, 3)
-        self.layout_grid.setColumnStretch(1, 1)
+        self.layout_grid.addWidget(self.side_panel, 0, 1)
+        self.layout_grid.setColumnStretch(0, 1)
         self.setCentralWidget(central)
+        # The status bar exists from the start, so its first message moves no plot.
+        self.statusBar().showMessage("not started: choose a profile, then Connect & start")
         self.kinematics: KinematicsPanel | None = None
         self.latency: LatencyPanel | None = None
         self.health: HealthPanel | None = None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from apps.decoder.labels import ElidedLabel
 from rtbci.engine.process import EngineDescription
 from rtbci.profile import Profile
 
@@ -34,6 +35,8 @@ class ModelCard(QtWidgets.QGroupBox):
 
     It always describes the profile selected in the chooser: every field is rewritten when the
     selection changes, a profile without a ``[model]`` section says so, and an invalid one says that.
+    A value too long for the column (a path) is elided in the middle and whole in its tooltip, so
+    the card never widens the window's right column.
     """
 
     def __init__(self) -> None:
@@ -41,7 +44,7 @@ class ModelCard(QtWidgets.QGroupBox):
         form = QtWidgets.QFormLayout(self)
         self.values: dict[str, QtWidgets.QLabel] = {}
         for field in _FIELDS:
-            label = QtWidgets.QLabel("–")
+            label = ElidedLabel("–")
             label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(f"{field}:", label)
             self.values[field] = label
@@ -86,14 +89,13 @@ class ModelCard(QtWidgets.QGroupBox):
         backend = description.backend
         window_bins = int(backend.get("window_bins", 0))
         sha = str(backend.get("sha256", ""))
-        self.values["artifact"].setText(str(backend.get("artifact", "")))
-        self.values["sha256"].setText(sha[:16] + "…")
-        self.values["sha256"].setToolTip(sha)
-        self.values["backend"].setText(str(backend.get("backend", "")))
-        self.values["device"].setText(str(backend.get("device", "")))
-        self.values["window"].setText(f"{window_bins} bins ({window_bins * description.bin_ms / 1000.0:g} s)")
-        self.values["bin width"].setText(f"{description.bin_ms:g} ms")
-        self.values["calibrated"].setText(description.calibration_date or "not recorded")
+        self._set("artifact", str(backend.get("artifact", "")))
+        self._set("sha256", sha[:16] + "…", sha)
+        self._set("backend", str(backend.get("backend", "")))
+        self._set("device", str(backend.get("device", "")))
+        self._set("window", f"{window_bins} bins ({window_bins * description.bin_ms / 1000.0:g} s)")
+        self._set("bin width", f"{description.bin_ms:g} ms")
+        self._set("calibrated", description.calibration_date or "not recorded")
         r2 = description.heldout_r2
-        self.values["held-out R²"].setText("not recorded" if r2 is None else f"{r2:.3f}")
-        self.values["output stream"].setText(description.output_stream)
+        self._set("held-out R²", "not recorded" if r2 is None else f"{r2:.3f}")
+        self._set("output stream", description.output_stream)
