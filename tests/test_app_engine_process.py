@@ -57,6 +57,14 @@ def test_engine_process_serves_records_status_safety_stop_and_recording(tmp_path
             assert engine.status()["output_events"] == [asdict(stop)]
             engine.set_output_enabled(True)
             assert (output.samples(25)[:, :2] != 0).any()
+            time.sleep(0.5)  # the random decoder drifts the position away from zero
+            asked = engine.reset_position("test reset")
+            after = output.samples(25)[5:]  # a bin pushed before the reset may still be on its way
+            steps = after[0, :2] * description.bin_ms / 1000.0
+            assert abs(after[0, 2:]).max() <= 25 * abs(steps).max() + 1e-6, "the position restarts at zero"
+            reset_events = [event for event in engine.status()["events"] if "position reset" in event]
+            assert len(reset_events) == 1 and reset_events[0].endswith("position reset (test reset)")
+            assert float(reset_events[0].split()[0]) >= asked - 1.0, "logged by the bin that applied it"
             output.close()
 
             engine.start_recording(recording)

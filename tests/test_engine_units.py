@@ -148,6 +148,22 @@ def test_safety_stop_zeroes_velocity_and_holds_position():
     np.testing.assert_array_equal(out[2:], held)
 
 
+def test_a_position_reset_zeroes_the_position_at_the_next_bin_only():
+    post = PostProcessor(OutputConfig(smoothing_ms=0.0), BIN_S)
+    velocity = np.array([0.3, -0.1], np.float32)
+    for _ in range(10):
+        post.process(velocity)
+    assert post.output[2] == pytest.approx(10 * 0.3 * BIN_S)
+    post.request_position_reset("test")
+    assert post.position_resets == 0, "applied by the next bin, not by the request"
+    out = post.process(velocity)
+    np.testing.assert_allclose(out[2:], velocity * BIN_S, rtol=1e-6)  # this bin's step from zero
+    np.testing.assert_allclose(out[:2], velocity)  # velocity goes on
+    assert post.position_resets == 1 and post.reset_source == "test"
+    out = post.process(velocity)
+    np.testing.assert_allclose(out[2:], 2 * velocity * BIN_S, rtol=1e-6)
+
+
 def test_output_channels_add_a_position_per_velocity():
     labels, units = output_channels(OutputConfig(kinematics=("vel_x", "vel_y", "grip"), units="m/s"))
     assert labels == ["vel_x", "vel_y", "grip", "pos_x", "pos_y"]

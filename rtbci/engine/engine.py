@@ -243,6 +243,11 @@ class Engine:
         """The safety stop: when disabled, the output velocity is zero and the position holds."""
         self.loop.post.enabled = enabled
 
+    def reset_position(self, source: str = "") -> None:
+        """Zero the integrated position at the next bin; that bin logs ``position reset (<source>)``
+        as an engine event (status ``events``, and the recording's events stream)."""
+        self.loop.post.request_position_reset(source)
+
     def start_recording(self, path: Path) -> None:
         """Record to a new Session file from now on, while decoding goes on.
 

@@ -236,9 +236,11 @@ class DecodeLoop(threading.Thread):
         # the engine waits, however long a rig's outlet takes to start sending.
         self.epoch: float | None = None
         self.fastest_rate = max(engine_input.source.rate for engine_input in inputs)
-        # Outages, timestamp warnings and output arm/hold changes, for the status and the recorder.
+        # Outages, timestamp warnings, output arm/hold changes and position resets, for the status
+        # and the recorder.
         self.events = EventLog()
         self._output_enabled = post.enabled
+        self._position_resets = post.position_resets
         self.stop_requested = threading.Event()
         self.ready = threading.Event()
 
@@ -420,6 +422,9 @@ class DecodeLoop(threading.Thread):
             # Seen at the first bin the change applies to (the safety stop is set from another thread).
             self._output_enabled = self.post.enabled
             self.events.add(t_start, "output armed" if self._output_enabled else "output held (safety stop)")
+        if self.post.position_resets != self._position_resets:
+            self._position_resets = self.post.position_resets
+            self.events.add(t_start, f"position reset ({self.post.reset_source})")
         t_end = clock()
         self.outlet.push(output, aligned.end_time)
         t_push = clock()

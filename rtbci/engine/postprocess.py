@@ -57,6 +57,10 @@ class PostProcessor:
         Decoded values that were NaN or Inf.
     enabled
         When False (the safety stop) velocities are zero and positions hold.
+    position_resets
+        Position resets applied so far (see :meth:`request_position_reset`).
+    reset_source
+        What asked for the newest position reset.
     """
 
     def __init__(self, config: OutputConfig, bin_s: float, enabled: bool = True) -> None:
@@ -76,6 +80,9 @@ class PostProcessor:
         self._bad = np.zeros(self.n_decoded, dtype=bool)
         self.nonfinite = 0
         self.enabled = enabled
+        self.position_resets = 0
+        self.reset_source = ""
+        self._reset_requests = 0
 
     def process(self, decoded: np.ndarray) -> np.ndarray:
         """Post-process one decoded bin; returns :attr:`output` (reused every call)."""
@@ -95,8 +102,25 @@ class PostProcessor:
             self._smoothed[self.velocity] = 0.0
         out = self.output
         out[: self.n_decoded] = self._smoothed
+        if self._reset_requests != self.position_resets:
+            self.position_resets = self._reset_requests
+            out[self.n_decoded :] = 0.0
         out[self.n_decoded :] += self._smoothed[self.velocity_index] * self.bin_s
         return out
+
+    def request_position_reset(self, source: str = "") -> None:
+        """Zero the integrated position at the next bin (velocity and smoothing go on).
+
+        Called from one thread other than the one that calls :meth:`process` (the engine's command
+        thread); the bin that applies it raises :attr:`position_resets`.
+
+        Parameters
+        ----------
+        source
+            What asked for it, kept in :attr:`reset_source` for the event log.
+        """
+        self.reset_source = source
+        self._reset_requests += 1
 
     def reset(self) -> None:
         """Zero the smoother and the integrated position."""

@@ -152,11 +152,18 @@ def _set_output(engine: Engine, events: list[OutputEvent], enabled: bool, source
     return event
 
 
+def _reset_position(engine: Engine, source: str) -> float:
+    """Zero the integrated position at the next bin; returns the LSL time of the request."""
+    engine.reset_position(source)
+    return engine.pylsl.local_clock()
+
+
 def _serve_commands(conn: Connection, engine: Engine, events: list[OutputEvent]) -> None:
     """Answer commands until told to shut down or the parent goes away."""
     handlers = {
         "status": lambda _: engine.snapshot() | {"output_events": [asdict(event) for event in events]},
         "output": lambda argument: _set_output(engine, events, *argument),
+        "reset_position": lambda source: _reset_position(engine, source),
         "record": lambda path: engine.start_recording(Path(path)),
         "stop_recording": lambda _: engine.stop_recording(),
     }
@@ -352,6 +359,19 @@ class EngineProcess:
             What asked for it, for the record (``"Esc key"``, ``"output button"``, ...).
         """
         return self._call("output", (bool(enabled), source))
+
+    def reset_position(self, source: str = "") -> float:
+        """Zero the output's integrated position (the cursor back to the centre) at the next bin.
+
+        The bin that applies it logs ``position reset (<source>)`` as an engine event, in the status's
+        ``events`` and the recording's events stream. Returns the LSL time of the request.
+
+        Parameters
+        ----------
+        source
+            What asked for it (``"reset button"``, ...).
+        """
+        return self._call("reset_position", source)
 
     def start_recording(self, path: str | Path) -> None:
         """Record inputs, features, outputs and timing to a new Session file, from now on."""
