@@ -140,7 +140,9 @@ def _features_match(recording: Path, profile: Profile) -> dict:
     offline = featurize(session, profile, lag_ms=0.0, progress=False)
     index = timing.data[:, timing.channel_labels.index("index")].astype(np.int64)
     late = timing.data[:, timing.channel_labels.index("late_mask")] > 0
-    common, online_rows, offline_rows = np.intersect1d(index[~late], offline.bin_index, return_indices=True)
+    complete = np.flatnonzero(~late)  # a late bin's features were stood in for: not compared
+    common, kept_rows, offline_rows = np.intersect1d(index[complete], offline.bin_index, return_indices=True)
+    online_rows = complete[kept_rows]
     online = session.streams["features"].data[online_rows].reshape(len(common), *offline.lfp.shape[1:])
     per_bin = np.abs(online - offline.lfp[offline_rows]).reshape(len(common), -1).max(axis=1)
     difference = float(per_bin.max()) if len(common) else float("nan")
