@@ -119,10 +119,12 @@ def _streams(case: ConformanceCase, profile: Profile) -> list[OutsideStream]:
     ]  # fmt: skip
 
 
-def _sources(case: ConformanceCase, streams: list[OutsideStream], seconds: float, seed: int) -> SourceProcess:
+def _sources(
+    case: ConformanceCase, streams: list[OutsideStream], seconds: float, seed: int, priority: int | None
+) -> SourceProcess:
     # The player streams from the moment it starts, before the engine: give it that much more.
     seconds += _PLAYER_LEAD_S if case.source == "player" else 0.0
-    return SourceProcess(case.source, streams, seconds, seed)
+    return SourceProcess(case.source, streams, seconds, seed, priority)
 
 
 def _features_match(recording: Path, profile: Profile) -> dict:
@@ -178,14 +180,15 @@ def run_case(
     seed
         Seed of the pushed samples.
     realtime_priority
-        SCHED_FIFO priority of the decode thread (see ``EngineOptions``); None keeps the default policy.
+        SCHED_FIFO priority of the decode thread (see ``EngineOptions``) and of the source process;
+        None keeps the default policy.
     """
     import pylsl
 
     profile = case_profile(case, folder)
     streams = _streams(case, profile)
     recording = folder / f"recording-{uuid.uuid4().hex[:6]}.h5"
-    sources = _sources(case, streams, seconds, seed)
+    sources = _sources(case, streams, seconds, seed, realtime_priority)
     engine = Engine.from_profile(
         profile, EngineOptions(record=recording, realtime_priority=realtime_priority)
     )

@@ -21,6 +21,7 @@ PlayerLSL stamps each chunk's newest sample one chunk ahead of the push
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import tempfile
 import threading
 import time
@@ -183,7 +184,20 @@ class PlayerSource:
         self._folder.cleanup()
 
 
-def _serve(kind: str, streams: list[OutsideStream], seconds: float, seed: int, ready, start_at, stop) -> None:
+def _serve(
+    kind: str,
+    streams: list[OutsideStream],
+    seconds: float,
+    seed: int,
+    priority: int | None,
+    ready,
+    start_at,
+    stop,
+) -> None:
+    if priority is not None:
+        # A rig's acquisition runs on hardware of its own; with the engine at real-time priority, the
+        # source gets the same, so that both only compete with the rest of the machine.
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
     make = PlayerSource if kind == "player" else PylslSource
     sources = [make(stream, make_samples(stream, seconds, seed + k)) for k, stream in enumerate(streams)]
     ready.set()
@@ -209,15 +223,24 @@ class SourceProcess:
         The streams to serve, all from this one process.
     seconds, seed
         How much data, and its seed (stream ``k`` uses ``seed + k``).
+    realtime_priority
+        SCHED_FIFO priority of the source process (needs root); None keeps the default policy.
     """
 
-    def __init__(self, kind: str, streams: list[OutsideStream], seconds: float, seed: int) -> None:
+    def __init__(
+        self,
+        kind: str,
+        streams: list[OutsideStream],
+        seconds: float,
+        seed: int,
+        realtime_priority: int | None = None,
+    ) -> None:
         context = mp.get_context("spawn")
         self._ready, self._stop = context.Event(), context.Event()
         self._start_at = context.Queue()
         self.process = context.Process(
             target=_serve,
-            args=(kind, streams, seconds, seed, self._ready, self._start_at, self._stop),
+            args=(kind, streams, seconds, seed, realtime_priority, self._ready, self._start_at, self._stop),
             daemon=True,
         )
         self.process.start()
