@@ -143,6 +143,10 @@ class EngineInput:
         self.featurizer.reset()
 
 
+def _suspicious_lag(source_lag_s: float | None) -> bool:
+    return source_lag_s is not None and (source_lag_s < 0.0 or source_lag_s > _SOURCE_LAG_WARN_S)
+
+
 def timestamp_warning(stream: str, source_lag_s: float | None) -> str | None:
     """The warning for a source whose stamps do not fit its arrival, or None.
 
@@ -153,19 +157,17 @@ def timestamp_warning(stream: str, source_lag_s: float | None) -> str | None:
     source_lag_s
         Read time minus the newest sample's timestamp of the last chunk.
     """
-    if source_lag_s is None:
+    if not _suspicious_lag(source_lag_s):
         return None
     if source_lag_s < 0.0:
         return (
             f"stream {stream!r} stamps samples {-source_lag_s * 1e3:.1f} ms ahead of their arrival: "
             "source latency is not meaningful"
         )
-    if source_lag_s > _SOURCE_LAG_WARN_S:
-        return (
-            f"stream {stream!r} delivers samples {source_lag_s:.1f} s after their timestamps: "
-            "check the source's clock or stamping"
-        )
-    return None
+    return (
+        f"stream {stream!r} delivers samples {source_lag_s:.1f} s after their timestamps: "
+        "check the source's clock or stamping"
+    )
 
 
 @dataclass
@@ -343,7 +345,7 @@ class DecodeLoop(threading.Thread):
             engine_input.featurizer.set_epoch(self.epoch)
 
     def _check_outages(self) -> None:
-        """Start an outage for every input silent for longer than its chunk allowance plus the deadline."""
+        """Start an outage for each input silent longer than a bin, its chunk allowance and the deadline."""
         now = self.clock()
         for engine_input in self.inputs:
             if engine_input.outage_since is not None or engine_input.last_timestamp is None:
@@ -395,8 +397,9 @@ class DecodeLoop(threading.Thread):
         store = self.aligner.inputs[k]
         store.allowance_s = float(engine_input.chunk_spans.max())
         lag = t_read - engine_input.last_timestamp
-        warning = timestamp_warning(source.stream_name, lag)
-        if warning and not timestamp_warning(source.stream_name, engine_input.source_lag_s):
+        if _suspicious_lag(lag) and not _suspicious_lag(engine_input.source_lag_s):
+            # Only when the stamps turn suspicious: no text is made per chunk on this thread.
+            warning = timestamp_warning(source.stream_name, lag)
             engine_input.timestamp_warnings += 1
             engine_input.last_timestamp_warning = warning
             self.events.add(t_read, warning)
