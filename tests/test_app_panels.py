@@ -1,6 +1,7 @@
 """The dashboard's panels without an engine (pytest-qt, offscreen): the latency histogram's overflow
-bar, the labelled deadline line, tooltips that define the latency words from the glossary, and a right
-column whose width does not follow its texts."""
+bar, the labelled deadline line, tooltips that define the latency words from the glossary, a right
+column whose width does not follow its texts, and a cursor view that points to and follows a cursor
+off the view."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from app_fixtures import random_artifact, write_unique_profile
 
+from apps.decoder.kinematics_panel import KinematicsPanel, edge_marker, follow_centre
 from apps.decoder.latency_panel import LatencyPanel, latency_histogram
 from apps.decoder.main_window import SIDE_WIDTH, DecoderWindow
 from rtbci.glossary import DEFINITIONS
@@ -77,3 +79,37 @@ def test_the_right_column_keeps_its_width_whatever_its_texts(qtbot, tmp_path):
 
     card.setText("/srv/rig.toml")
     assert card.shown_text() == card.text(), "a short path is shown whole"
+
+
+def test_edge_marker_and_follow_centre():
+    assert edge_marker((0.0, 0.0), 0.15, (0.1, -0.14)) is None, "in view: no arrow"
+    (x, y), direction, distance = edge_marker((0.0, 0.0), 0.15, (0.35, 0.0))
+    assert x == pytest.approx(0.15 * 0.94) and y == 0.0 and direction == 0.0
+    assert distance == pytest.approx(0.20)
+    (x, y), direction, _ = edge_marker((0.0, 0.0), 0.15, (-0.3, -0.3))
+    assert x == y == pytest.approx(-0.15 * 0.94) and direction == pytest.approx(-135.0)
+    assert follow_centre((0.0, 0.0), 0.15, (0.1, 0.1)) == (0.0, 0.0), "inside: the view stays"
+    assert follow_centre((0.0, 0.0), 0.15, (0.13, 0.0)) == (0.13, 0.0), "near the edge: re-centred"
+
+
+def test_the_cursor_view_shows_an_off_view_cursor_and_can_follow_it(qtbot):
+    panel = KinematicsPanel(velocity_limit=0.5, bin_ms=20.0)
+    qtbot.addWidget(panel)
+    panel.show()
+    x_range = panel.cursor.getPlotItem().viewRange()[0]
+    panel.show_cursor(0.35, 0.0)
+    assert panel.off_view_arrow.isVisible() and panel.off_view_label.toPlainText() == "cursor 20 cm off view"
+    assert panel.off_view_arrow.pos().x() == pytest.approx(0.141) and x_range[0] < 0.141 < x_range[1]
+    panel.show_cursor(0.05, 0.0)
+    assert not panel.off_view_arrow.isVisible(), "back in view: no arrow"
+
+    panel._dot[:, 0] = (0.35, -0.2)  # where the last redraw put the cursor
+    panel.follow.setChecked(True)
+    assert panel.view_centre == (0.35, -0.2)
+    panel.show_cursor(0.4, -0.2)
+    assert not panel.off_view_arrow.isVisible() and panel.view_centre == (0.35, -0.2)
+    x_range, y_range = panel.cursor.getPlotItem().viewRange()
+    assert x_range[0] < 0.4 < x_range[1] and y_range[0] < -0.2 < y_range[1]
+    panel.follow.setChecked(False)
+    assert panel.view_centre == (0.0, 0.0)
+    assert not panel.reset_button.isEnabled(), "no engine: nothing to reset"

@@ -2,7 +2,8 @@
 LSL): Esc or F12 pressed with the Calibrate… dialog, a file chooser, an error box or the Decoder menu
 focused, or with a calibration recording, zeroes the output stream (read by a real pylsl inlet), leaves
 that dialog or menu open, and is recorded by the engine with its time. Also: the output starts held and
-is armed by a click; stopping disarms and greys the button; Ctrl+Q quits."""
+is armed by a click; stopping disarms and greys the button; Ctrl+Q quits; Reset position is an engine
+command that the engine logs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 from app_fixtures import OutputReader, random_artifact, write_unique_profile
 from PySide6 import QtCore, QtWidgets
@@ -192,6 +194,30 @@ def test_esc_while_a_calibration_records(qtbot, rig):
     assert calibration.worker is not None and progress.isVisible(), "Esc does not cancel the calibration"
     calibration.cancel()
     qtbot.waitUntil(lambda: calibration.worker is None, timeout=30_000)
+
+
+def test_reset_position_brings_the_cursor_back_and_the_engine_logs_it(qtbot, rig):
+    arm(qtbot, rig)
+    window = rig.window
+    qtbot.wait(1000)  # the random decoder drifts the position
+    assert window.kinematics.reset_button.isEnabled()
+    inlet = rig.output.inlet
+    inlet.flush()
+    qtbot.mouseClick(window.kinematics.reset_button, LEFT)
+    rows: list[list[float]] = []
+    while len(rows) < 25:  # every bin from the click on, none dropped
+        chunk, _ = inlet.pull_chunk(timeout=5.0, max_samples=25)
+        assert chunk, "no output within 5 s"
+        rows.extend(chunk)
+    samples = np.asarray(rows[:25], np.float32)
+    # The bin that applies the reset integrates from zero: its position is exactly its velocity step.
+    bin_s = np.float32(window.feed.description.bin_ms / 1000.0)
+    from_zero = np.isclose(samples[:, 2:], samples[:, :2] * bin_s, rtol=1e-5, atol=1e-7).all(axis=1)
+    assert from_zero[:15].any(), "no bin restarted the position from zero"
+    assert abs(samples[:, 2:]).max() > 0, "the position moves again after the reset"
+    events = window.engine.status()["events"]
+    assert any(event.endswith("position reset (reset button)") for event in events), events
+    assert "position reset (reset button)" in window.statusBar().currentMessage()
 
 
 def test_stopping_disarms_and_greys_the_output_button(qtbot, rig):

@@ -187,6 +187,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.kinematics = KinematicsPanel(
             profile.output.velocity_clamp, features.bin_ms, self.feed_config.trace_s, self.feed_config.trail_s
         )
+        self.kinematics.reset_requested.connect(lambda: self.reset_position("reset button"))
         self.latency = LatencyPanel(
             features.bin_ms, profile.engine.late_deadline_ms, self.feed_config.latency_s
         )
@@ -226,6 +227,8 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.recording_path = None
         self.state = EngineState.IDLE
         self.controls.set_state(running=False)
+        if self.kinematics is not None:
+            self.kinematics.reset_button.setEnabled(False)
         if self.health is not None:
             self.health.show_stopped("stopped")
 
@@ -256,6 +259,18 @@ class DecoderWindow(QtWidgets.QMainWindow):
             if enabled
             else f"SAFETY STOP ({source}) at LSL time {event.time:.3f} s: output zeroed and held"
         )
+
+    def reset_position(self, source: str) -> None:
+        """Zero the decoded position (the cursor back to the centre); the engine does it at its next bin
+        and logs ``position reset (<source>)`` as an engine event."""
+        if self.engine is None or self.state is not EngineState.RUNNING:
+            return
+        try:
+            asked = self.engine.reset_position(source)
+        except UserError as error:
+            self.report_error("Resetting the position failed", str(error))
+            return
+        self.statusBar().showMessage(f"position reset ({source}) at LSL time {asked:.3f} s")
 
     def safety_stop(self, source: str) -> None:
         """The safety stop (Esc, F12): hold the output now; an engine still starting will not arm itself.
@@ -335,6 +350,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.model_card.show_engine(description)
         self.state = EngineState.RUNNING
         self.controls.set_state(running=True)
+        self.kinematics.reset_button.setEnabled(True)
         self.statusBar().showMessage(
             f"decoding {self.profile.rig.name} → {description.output_stream}; output held until armed"
         )
