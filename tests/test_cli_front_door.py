@@ -220,3 +220,21 @@ def test_the_app_names_its_profile_and_decoder_first_and_when_it_closes(tmp_path
     assert first == f"rtbci app: {decoder}\n"
     assert app.returncode == 0, err
     assert out.strip().splitlines()[-1] == f"rtbci app: closed; opened with {decoder}"
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_latency_words_are_defined_in_run_help_and_the_readme(capsys):
+    from rtbci.cli import main
+    from rtbci.glossary import DEFINITIONS
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = _words(capsys.readouterr().out)
+    readme = _words((SHIPPED_PROFILES.parent / "README.md").read_text())
+    assert set(DEFINITIONS) == {"processing latency", "source latency", "late", "overdue", "gap", "outage"}
+    for word, meaning in DEFINITIONS.items():
+        assert _words(f"{word}: {meaning}") in shown
+        assert _words(f"**{word}**: {meaning}") in readme
