@@ -24,6 +24,8 @@ _WORKSPACE_M = 0.15
 _FOLLOW_INNER = 0.8
 # The off-view arrow sits this share of the half-width inside the edge.
 _ARROW_INSET = 0.06
+# Its label sits at this share of the way from the view's centre to the arrow.
+_LABEL_SHARE = 0.7
 
 
 Point = tuple[float, float]
@@ -137,7 +139,7 @@ class KinematicsPanel(QtWidgets.QWidget):
             pen=None, symbol="o", symbolSize=14, symbolBrush=COLORS["x"], name="decoded cursor"
         )
         self.off_view_arrow = pg.ArrowItem(
-            headLen=22, tailLen=18, tailWidth=5, pen=pg.mkPen(COLORS["x"]), brush=pg.mkBrush(*COLORS["x"])
+            headLen=26, headWidth=22, tailLen=22, tailWidth=8, pen=pg.mkPen("k", width=1), brush=COLORS["x"]
         )
         self.off_view_label = pg.TextItem(color=COLORS["x"], fill=(255, 255, 255, 210))
         for item in (self.off_view_arrow, self.off_view_label):
@@ -208,6 +210,7 @@ class KinematicsPanel(QtWidgets.QWidget):
         self._ticks += 1
         if self._ticks % _R2_EVERY_TICKS == 1:
             self._refresh_r2(feed)
+            self._repaint_legends()
 
     def show_cursor(self, x: float, y: float) -> None:
         """Keep the cursor at (``x``, ``y``) findable: re-centre the view when following, and show the
@@ -225,10 +228,10 @@ class KinematicsPanel(QtWidgets.QWidget):
         self.off_view_arrow.setPos(ax, ay)
         self.off_view_label.setText(f"cursor {distance * 100:.0f} cm off view")
         # The label sits on the view's side of the arrow, so it stays inside the plot.
-        self.off_view_label.setAnchor(
-            (1.0 if ax > self.view_centre[0] else 0.0, 1.0 if ay < self.view_centre[1] else 0.0)
-        )
-        self.off_view_label.setPos(ax, ay)
+        cx, cy = self.view_centre
+        self.off_view_label.setAnchor((1.0 if ax > cx else 0.0, 1.0 if ay < cy else 0.0))
+        # Further in than the arrow, clear of its tail.
+        self.off_view_label.setPos(cx + (ax - cx) * _LABEL_SHARE, cy + (ay - cy) * _LABEL_SHARE)
         self.off_view_arrow.show()
         self.off_view_label.show()
 
@@ -271,6 +274,13 @@ class KinematicsPanel(QtWidgets.QWidget):
         if {"target_x", "target_y"} <= set(follower.labels):
             self._target[:, 0] = follower.latest(("target_x", "target_y"))
             set_curve(self.target_dot, self._target[0], self._target[1])
+
+    def _repaint_legends(self) -> None:
+        """Repaint the legend samples: one painted before its curve had data is drawn grey, and with a
+        layout that never moves nothing else repaints it."""
+        for plot in (self.traces, self.cursor):
+            for sample, _ in plot.getPlotItem().legend.items:
+                sample.update()
 
     def _refresh_r2(self, feed: DashboardFeed) -> None:
         r2 = feed.live_r2()
