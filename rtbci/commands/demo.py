@@ -1,9 +1,9 @@
 """``rtbci demo [--headless] [--seconds N]``: the simulated rig, the bundled demo decoder, and the app.
 
 With a display (``DISPLAY`` or ``WAYLAND_DISPLAY`` set) the dashboard opens; without one, or with
-``--headless``, the demo starts the rig and the decoder (about 10-15 s), decodes for ``--seconds``
-and prints bins, latency and R² against the simulated truth. Its first lines and its summary name
-the profile and the decoder artifact (:func:`rtbci.provenance.describe_decoder`).
+``--headless``, the demo starts the rig and the decoder (10-15 s; 30 s the first time), decodes
+for ``--seconds`` and prints bins, latency and R² against the simulated truth. Its first lines and
+its summary name the profile and the decoder artifact (:func:`rtbci.provenance.describe_decoder`).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         if headless:
             seconds = args.seconds or _HEADLESS_DEFAULT_S
             print(
-                f"rtbci demo: starting the simulated rig and the decoder (about 10-15 s), "
-                f"then {seconds:g} s of decoding",
+                "rtbci demo: starting the simulated rig and the decoder (10-15 s; about 30 s the "
+                f"first time, while numba compiles), then {seconds:g} s of decoding",
                 flush=True,
             )
             summary = run_headless(profile, seconds, args.backend, args.seed)
