@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from calibrate_fixtures import make_previous_model, profile_text_with_model, simulated_block, streaming_rig
@@ -30,18 +31,20 @@ def live_rig(tmp_path):
         yield profile_path
 
 
-def test_record_saves_the_session_first_then_calibrates_it(live_rig, tmp_path, monkeypatch, capsys):
+def test_record_saves_the_session_first_then_calibrates_it(
+    live_rig, tmp_path, monkeypatch, capsys, rtbci_home
+):
     recording = tmp_path / "recordings" / "block.h5"
 
     def failing_stage_a(*args, **kwargs):
         raise RuntimeError("fitting failed")
 
-    # A failure after recording loses nothing: the Session file is complete and closed.
-    monkeypatch.setattr(calibrate.pipeline, "run_stage_a", failing_stage_a)
+    # A failure after recording loses nothing: the Session file is complete and closed. (Patched in a
+    # context of its own: monkeypatch.undo() would also undo the test's RTBCI_HOME.)
     arguments = ["calibrate", "--profile", str(live_rig), "--min-seconds", "8", "--force"]
-    with pytest.raises(RuntimeError, match="fitting failed"):
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="fitting failed"):
+        patch.setattr(calibrate.pipeline, "run_stage_a", failing_stage_a)
         main([*arguments, "--record", str(SECONDS), "--save", str(recording)])
-    monkeypatch.undo()
     session = read_session(recording)
     assert session.meta.subject == "sim-S0" and session.meta.session_id.startswith("sim-S0-cal-")
     assert "recovered" not in session.meta.provenance
@@ -70,6 +73,7 @@ def test_record_saves_the_session_first_then_calibrates_it(live_rig, tmp_path, m
         assert health["samples"] == pytest.approx(health["expected"], rel=0.1)
         assert health["gaps"] == 0 and health["state"] == "connected"
     assert load_profile(live_rig).model.sha256 == report["sha256"]
+    assert Path(report["artifact"]).is_relative_to(rtbci_home)  # the test's own data directory
 
 
 def test_a_live_recording_of_the_length_rules_minimum_holds_enough_bins(tmp_path):
