@@ -131,3 +131,33 @@ def test_an_in_memory_loop_warms_up_over_5_percent_validates_4_times_and_saves_n
     assert (config.warmup_steps, config.eval_every, config.checkpoint_every) == (20, 100, 0)
     assert (config.steps, config.lr, config.batch_size, config.seed) == (400, 2e-3, 8, 3)
     assert LoopConfig.in_memory(steps=10, lr=1e-3, batch_size=1, seed=0).warmup_steps == 1
+
+
+class _Payload:
+    """An object a state file must never bring back: unpickling it would run code."""
+
+    def __reduce__(self):
+        return (print, ("unpickled code ran",))
+
+
+def test_a_state_file_holding_a_pickled_object_is_refused(tmp_path: Path, capsys) -> None:
+    from rtbci.train.loop import ResumeError
+
+    windows = WindowSet(_sessions(), window_bins=10, stride=5)
+    state_path = tmp_path / "state.pt"
+    run_loop(
+        _LinearObjective(),
+        windows,
+        _config(steps=4),
+        init_distributed("cpu"),
+        desc="a",
+        state_path=state_path,
+    )
+    payload = torch.load(state_path, weights_only=True)  # what the loop wrote is plain data: it loads
+    payload["metadata"] = {"note": _Payload()}
+    torch.save(payload, state_path)
+    with pytest.raises(ResumeError, match="refused: the state file holds objects other than plain data"):
+        run_loop(
+            _LinearObjective(), windows, _config(), init_distributed("cpu"), desc="b", state_path=state_path
+        )
+    assert "unpickled code ran" not in capsys.readouterr().out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -142,7 +143,13 @@ def _save_state(
 
 
 def _load_state(path: Path, objective: nn.Module, optimizer, scheduler, metadata: dict) -> TrainState:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        # Plain data and tensors only: a state file that holds any other object could run code.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ResumeError(
+            f"{path}: refused: the state file holds objects other than plain data and tensors ({error})"
+        ) from None
     if json.dumps(payload["metadata"], sort_keys=True) != json.dumps(metadata, sort_keys=True):
         raise ResumeError(
             f"{path}: this state file belongs to another run (its config, session table or "
