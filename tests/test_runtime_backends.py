@@ -15,6 +15,7 @@ from rtbci.cli import main
 from rtbci.errors import UserError
 from rtbci.models import Checkpoint, Decoder, Encoder, EncoderConfig, RidgeHead, save_checkpoint
 from rtbci.runtime import ArtifactError, load_backend, read_manifest
+from rtbci.runtime.backends.onnxruntime_backend import fused_model_path
 from rtbci.runtime.export import export_artifact, parity_inputs
 from rtbci.runtime.streaming import StreamingStep
 
@@ -75,18 +76,28 @@ def reference_step(artifact_dir) -> StreamingStep:
 
 
 def test_artifact_files_and_manifest(artifact):
-    assert {p.name for p in artifact.iterdir()} == {"decoder.onnx", "decoder.pt", "manifest.json"}
-    onnx.checker.check_model(onnx.load(str(artifact / "decoder.onnx")), full_check=True)
     manifest = read_manifest(artifact)
+    fused = fused_model_path(artifact / "decoder.onnx", manifest.sha256).name  # written by the parity check
+    assert {p.name for p in artifact.iterdir()} == {"decoder.onnx", "decoder.pt", "manifest.json", fused}
+    onnx.checker.check_model(onnx.load(str(artifact / "decoder.onnx")), full_check=True)
     assert manifest.session_id == "sim-S0-d01"  # the newest session by default
+    layers = range(4)
     assert [(s.name, s.shape) for s in manifest.inputs] == [
         ("features", [96, 5]),
-        ("k_cache", [4, 4, 49 * 3, 32]),
-        ("v_cache", [4, 4, 49 * 3, 32]),
+        ("rotary", [2, 1, 16]),
         ("valid", [49 * 3]),
+        *[(f"k_cache_{i}", [4, 49 * 3, 32]) for i in layers],
+        *[(f"v_cache_{i}", [4, 49 * 3, 32]) for i in layers],
     ]
-    assert [s.name for s in manifest.outputs] == ["kinematics", "k_cache_out", "v_cache_out", "valid_out"]
-    assert manifest.outputs[0].shape == [2]
+    assert [(s.name, s.shape) for s in manifest.outputs] == [
+        ("kinematics", [2]),
+        *[(f"k_new_{i}", [4, 3, 32]) for i in layers],
+        *[(f"v_new_{i}", [4, 3, 32]) for i in layers],
+    ]
+    ring = manifest.ring
+    assert ring.slots == 49 and ring.n_tokens == 3 and ring.position_input is None
+    assert ring.states["k_cache_0"] == "k_new_0" and set(ring.slot_axes.values()) == {1}
+    assert manifest.state_pairs == {} and manifest.format_version == 2
     assert manifest.kinematics_names == ["vel_x", "vel_y"] and manifest.kinematics_units == "m/s"
     assert manifest.bin_ms == 20.0 and manifest.window_bins == 50 and manifest.tokens_per_bin == 3
     assert manifest.features["bands_hz"] == [[8.0, 15.0], [15.0, 30.0]]
@@ -118,8 +129,9 @@ def test_an_lfp_convolution_streams_its_history_as_state(tmp_path):
     write_checkpoint(tmp_path / "model.pt", conv_bins=5)
     export_artifact(tmp_path / "model.pt", tmp_path / "art", parity_steps=20)
     manifest = read_manifest(tmp_path / "art")
-    assert (manifest.inputs[-1].name, manifest.inputs[-1].shape) == ("history", [4, 96, 5])
-    assert manifest.outputs[-1].name == "history_out" and manifest.state_pairs["history"] == "history_out"
+    assert (manifest.inputs[-1].name, manifest.inputs[-1].shape) == ("history", [96, 49, 5])
+    assert (manifest.inputs[1].name, manifest.inputs[1].dtype) == ("position", "int64")
+    assert manifest.outputs[-1].name == "history_new" and manifest.ring.states["history"] == "history_new"
     step = reference_step(tmp_path / "art")
     bins = parity_inputs(step, 120, seed=4)
     expected = []

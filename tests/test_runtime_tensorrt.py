@@ -3,8 +3,8 @@
 There is no GPU or TensorRT here, so this stands in for exactly those two libraries:
 "device memory" is a dict of numpy buffers, and the "engine" runs the same ONNX graph
 in ONNX Runtime. What is tested is rtbci's own code: engine caching by key, buffer
-allocation, binding the alternating state buffers, copies in and out, reset and the
-errors. The real libraries are exercised by ``test_tensorrt_equals_torch`` in
+allocation, the rings on the device and their slot copies, copies in and out, reset and
+the errors. The real libraries are exercised by ``test_tensorrt_equals_torch`` in
 test_runtime_backends.py, which runs where TensorRT and a GPU exist.
 """
 
@@ -32,7 +32,9 @@ from rtbci.runtime.export import export_artifact, parity_inputs
 class FakeCudaRuntime(types.ModuleType):
     """Just the cuda-python runtime calls the backend makes, on host memory."""
 
-    cudaMemcpyKind = SimpleNamespace(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2)
+    cudaMemcpyKind = SimpleNamespace(
+        cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2, cudaMemcpyDeviceToDevice=3
+    )
 
     def __init__(self, n_devices: int = 1):
         super().__init__("cuda.bindings.runtime")
@@ -70,6 +72,15 @@ class FakeCudaRuntime(types.ModuleType):
             self.memory[dst][:nbytes] = np.frombuffer((ctypes.c_uint8 * nbytes).from_address(src), np.uint8)
         else:
             ctypes.memmove(dst, self.memory[src].ctypes.data, nbytes)
+        return (0,)
+
+    def cudaMemcpy2DAsync(self, dst, dpitch, src, spitch, width, height, kind, stream):
+        assert kind == self.cudaMemcpyKind.cudaMemcpyDeviceToDevice
+        base = max(p for p in self.memory if p <= dst)  # a slot inside a ring allocation
+        target, source = self.memory[base], self.memory[src]
+        for row in range(height):
+            start = dst - base + row * dpitch
+            target[start : start + width] = source[row * spitch : row * spitch + width]
         return (0,)
 
 
@@ -130,7 +141,8 @@ def fake_tensorrt(cudart: FakeCudaRuntime) -> types.ModuleType:
 
         def execute_async_v3(self, stream):
             def view(meta):
-                return cudart.memory[self.addresses[meta.name]].view(np.float32).reshape(meta.shape)
+                dtype = np.int64 if meta.type == "tensor(int64)" else np.float32
+                return cudart.memory[self.addresses[meta.name]].view(dtype).reshape(meta.shape)
 
             feeds = {meta.name: view(meta).copy() for meta in self.session.get_inputs()}
             for meta, value in zip(self.session.get_outputs(), self.session.run(None, feeds), strict=True):

@@ -21,6 +21,7 @@ __all__ = [
     "SwiGLU",
     "apply_rotary",
     "bin_rotary",
+    "rotary_frequencies",
     "rotary_tables",
     "window_mask",
 ]
@@ -40,13 +41,18 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
+def rotary_frequencies(head_dim: int, base: float = 10000.0) -> torch.Tensor:
+    """``(head_dim // 2,)`` float64 angular frequencies (radians per position) of the rotary pairs."""
+    return base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+
+
 def rotary_tables(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -> Rotary:
     """Cosine and sine tables ``(P, head_dim // 2)`` for rotary embeddings.
 
     Angles are computed in float64 and only then rounded to float32, so even bin
     positions in the millions keep their phase (float32 ``t * freq`` would not).
     """
-    inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    inv_freq = rotary_frequencies(head_dim, base)
     angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
     return angles.cos().float(), angles.sin().float()
 

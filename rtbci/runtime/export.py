@@ -1,9 +1,10 @@
 """Export a decoder checkpoint as a streaming-step artifact: decoder.onnx, decoder.pt, manifest.json.
 
-The graph is the :class:`~rtbci.runtime.streaming.StreamingStep` of one session, with
-static shapes and batch 1. After writing, the export checks the graph with
-``onnx.checker`` and runs it in ONNX Runtime against torch over several windows of
-inputs; an artifact that disagrees is refused.
+The graph is the :class:`~rtbci.runtime.ring.RingStep` of one session, with static shapes
+and batch 1: constants folded, state kept in rings that the backend writes in place. After
+writing, the export checks the graph with ``onnx.checker`` and runs it in ONNX Runtime
+against the torch reference, :class:`~rtbci.runtime.streaming.StreamingStep`, over several
+windows of inputs (the rings wrap); an artifact that disagrees is refused.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from rtbci.runtime.manifest import (
     TORCH_FILE,
     ArtifactError,
     Manifest,
+    RingSpec,
     TensorSpec,
     sha256_file,
     write_manifest,
 )
+from rtbci.runtime.ring import RingStep
 from rtbci.runtime.streaming import FullWindowStep, StreamingStep
 
 __all__ = [
@@ -77,22 +80,32 @@ def _onnx_export(
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 
-def export_step(step: StreamingStep, path: str | Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Write the streaming step as an ONNX graph; returns its input and output specs."""
+def export_step(step: RingStep, path: str | Path) -> tuple[list[TensorSpec], list[TensorSpec], RingSpec]:
+    """Write the ring step as an ONNX graph; returns its input and output specs and its ring."""
     path = Path(path)
-    features = torch.zeros(step.input_shape)
-    state = step.initial_state()
+    inputs = step.example_inputs()
     with torch.no_grad():
-        kinematics, *_ = step(features, *state)
-    input_names = [FEATURE_INPUT, *step.state_names]
-    output_names = [KINEMATICS_OUTPUT, *step.state_names.values()]
-    _onnx_export(step, (features, *state), path, input_names, output_names)
-    shapes = [list(features.shape)] + [list(s.shape) for s in state]
-    out_shapes = [list(kinematics.shape)] + [list(s.shape) for s in state]
-    return (
-        [TensorSpec(n, s) for n, s in zip(input_names, shapes, strict=True)],
-        [TensorSpec(n, s) for n, s in zip(output_names, out_shapes, strict=True)],
+        outputs = step(*inputs)
+    input_names = step.input_names()
+    rings = step.ring_outputs()
+    output_names = [KINEMATICS_OUTPUT, *rings.values()]
+    _onnx_export(step, inputs, path, input_names, output_names)
+    ring = RingSpec(
+        slots=step.slots,
+        n_tokens=step.n_tokens,
+        states=rings,
+        slot_axes=step.ring_axes(),
+        rotary_inv_freq=step.inv_freq.tolist(),
+        position_input="position" if "position" in input_names else None,
     )
+
+    def specs(names: list[str], tensors: tuple[torch.Tensor, ...]) -> list[TensorSpec]:
+        return [
+            TensorSpec(n, list(t.shape), str(t.dtype).removeprefix("torch."))
+            for n, t in zip(names, tensors, strict=True)
+        ]
+
+    return specs(input_names, inputs), specs(output_names, outputs), ring
 
 
 def export_full_window(decoder: Decoder, session_index: int, path: str | Path) -> None:
@@ -166,14 +179,15 @@ def export_artifact(
     step = StreamingStep(decoder, session_index, subject_index).eval()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    inputs, outputs = export_step(step, out / GRAPH_FILE)
+    inputs, outputs, ring = export_step(RingStep(decoder, session_index, subject_index), out / GRAPH_FILE)
     save_checkpoint(out / TORCH_FILE, dataclasses.replace(checkpoint, training_state={}))
     config = checkpoint.encoder_config
     heldout = checkpoint.metrics.get("heldout_r2")
     manifest = Manifest(
         inputs=inputs,
         outputs=outputs,
-        state_pairs=step.state_names,
+        state_pairs={},
+        ring=ring,
         modality=config.modality,
         n_channels=config.n_channels,
         n_features=config.n_features,

@@ -17,6 +17,7 @@ __all__ = [
     "TORCH_FILE",
     "ArtifactError",
     "Manifest",
+    "RingSpec",
     "TensorSpec",
     "check_expected_hash",
     "read_manifest",
@@ -29,7 +30,8 @@ GRAPH_FILE = "decoder.onnx"
 TORCH_FILE = "decoder.pt"
 MANIFEST_FILE = "manifest.json"
 FORMAT = "rtbci-artifact"
-FORMAT_VERSION = 1
+# 2: the ring-state step (``Manifest.ring``); version 1 artifacts (whole state in and out) still load.
+FORMAT_VERSION = 2
 
 
 class ArtifactError(UserError):
@@ -46,11 +48,37 @@ class TensorSpec:
 
 
 @dataclass
+class RingSpec:
+    """How a backend keeps the state of a ring-step graph (see :mod:`rtbci.runtime.ring`).
+
+    Step ``t`` after a reset writes into ring slot ``t mod slots``. Each ring input is only
+    read by the graph; its paired output holds this bin's slot, which the backend copies
+    into the ring at ``[slot * n, (slot + 1) * n)`` along the ring's slot axis, where ``n``
+    is the output's size along that axis. The backend also sets ``valid`` to 1.0 over the
+    slot's ``n_tokens`` entries, feeds the slot index as ``position`` (when the graph has
+    it) and the rotary phase of step ``t`` as ``rotary``: cosine and sine of
+    ``t * rotary_inv_freq`` taken modulo 2π in float64, shape ``(2, 1, len(rotary_inv_freq))``.
+    A reset zeroes every ring, ``valid`` and ``t``.
+    """
+
+    slots: int
+    n_tokens: int
+    states: dict[str, str]
+    slot_axes: dict[str, int]
+    rotary_inv_freq: list[float]
+    valid_input: str = "valid"
+    rotary_input: str = "rotary"
+    position_input: str | None = None
+
+
+@dataclass
 class Manifest:
     """Contents of ``manifest.json``.
 
-    ``inputs[0]`` is the bin's features and ``outputs[0]`` the kinematics; the remaining
-    inputs and outputs are the state, paired in order (``state_pairs``).
+    ``inputs[0]`` is the bin's features and ``outputs[0]`` the kinematics. In a version 1
+    artifact the remaining inputs and outputs are the whole state, paired in order
+    (``state_pairs``); in a ring artifact (``ring`` set, ``state_pairs`` empty) they are
+    described by :class:`RingSpec`.
     """
 
     inputs: list[TensorSpec]
@@ -74,6 +102,7 @@ class Manifest:
     calibration_date: str = ""
     heldout_r2: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    ring: RingSpec | None = None
     graph_file: str = GRAPH_FILE
     torch_file: str = TORCH_FILE
     format: str = FORMAT
@@ -86,6 +115,13 @@ class Manifest:
     @property
     def kinematics_output(self) -> TensorSpec:
         return self.outputs[0]
+
+    def spec(self, name: str) -> TensorSpec:
+        """The input or output called ``name``."""
+        for spec in self.inputs + self.outputs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,6 +137,7 @@ class Manifest:
                 **data,
                 "inputs": [TensorSpec(**spec) for spec in data["inputs"]],
                 "outputs": [TensorSpec(**spec) for spec in data["outputs"]],
+                "ring": RingSpec(**data["ring"]) if data.get("ring") else None,
             }
         )
 

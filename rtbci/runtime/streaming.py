@@ -10,6 +10,10 @@ as writing one ring slot, and it pins every cache slot to a fixed offset from "n
 Keys are cached *unrotated* and rotated each step by their slot's offset, with tables
 computed once. Nothing in the state counts steps, so step 1,440,000 (8 hours of 20 ms
 bins) runs the same arithmetic as step 100: there is no position to lose precision.
+
+This module is the torch reference (the torch backend runs it, and every artifact is
+checked against it). The exported graph is :class:`~rtbci.runtime.ring.RingStep`, which
+computes the same kinematics over ring-buffer state without shifting anything.
 """
 
 from __future__ import annotations

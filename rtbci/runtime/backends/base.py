@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from rtbci.runtime.manifest import Manifest, check_expected_hash, read_manifest, verify_file
+from rtbci.runtime.manifest import Manifest, RingSpec, check_expected_hash, read_manifest, verify_file
 
-__all__ = ["WARMUP_STEPS", "Backend"]
+__all__ = ["WARMUP_STEPS", "Backend", "RingState"]
 
 # Enough steps to fill the window once and let allocators and caches settle before serving.
 WARMUP_STEPS = 100
@@ -78,3 +78,62 @@ class Backend(ABC):
             "window_bins": self.manifest.window_bins,
             "session_id": self.manifest.session_id,
         }
+
+
+class RingState:
+    """The host side of a ring artifact's state (see :class:`~rtbci.runtime.manifest.RingSpec`).
+
+    Holds one zeroed array per state input (rings, ``valid``, ``position``, ``rotary``),
+    in the manifest's dtype, and the step count. A backend feeds :attr:`arrays` (or copies
+    them to the device) and calls :meth:`advance` with the step's slot outputs.
+    """
+
+    def __init__(self, manifest: Manifest):
+        if manifest.ring is None:
+            raise ValueError("not a ring artifact")
+        self.spec: RingSpec = manifest.ring
+        self.arrays = {s.name: np.zeros(s.shape, dtype=s.dtype) for s in manifest.inputs[1:]}
+        self._inv_freq = np.asarray(self.spec.rotary_inv_freq, dtype=np.float64)
+        self._slot_sizes = {
+            name: manifest.spec(out).shape[self.spec.slot_axes[name]]
+            for name, out in self.spec.states.items()
+        }
+        self.reset()
+
+    @property
+    def slot(self) -> int:
+        """The ring slot this step writes."""
+        return self.step_count % self.spec.slots
+
+    def reset(self) -> None:
+        """Empty rings; the next step is step 0."""
+        for array in self.arrays.values():
+            array.fill(0)
+        self.step_count = 0
+        self._prepare()
+
+    def slot_index(self, name: str) -> tuple[slice, ...]:
+        """Index of this step's slot in ring ``name``."""
+        n = self._slot_sizes[name]
+        axis = self.spec.slot_axes[name]
+        return (slice(None),) * axis + (slice(self.slot * n, (self.slot + 1) * n),)
+
+    def advance(self, slots: dict[str, np.ndarray] | None = None) -> None:
+        """Write this step's slot outputs (ring input name -> array) into the host rings and mark them valid.
+
+        ``slots`` None: the rings live elsewhere (on a device); only ``valid`` and the step count move.
+        """
+        for name, values in (slots or {}).items():
+            self.arrays[name][self.slot_index(name)] = values
+        n = self.spec.n_tokens
+        self.arrays[self.spec.valid_input][self.slot * n : (self.slot + 1) * n] = 1.0
+        self.step_count += 1
+        self._prepare()
+
+    def _prepare(self) -> None:
+        if self.spec.position_input is not None:
+            self.arrays[self.spec.position_input][...] = self.slot
+        angles = np.remainder(self.step_count * self._inv_freq, 2 * np.pi)
+        rotary = self.arrays[self.spec.rotary_input]
+        rotary[0, 0] = np.cos(angles)
+        rotary[1, 0] = np.sin(angles)

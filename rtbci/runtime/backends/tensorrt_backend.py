@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rtbci.errors import UserError
-from rtbci.runtime.backends.base import Backend
+from rtbci.runtime.backends.base import Backend, RingState
 
 __all__ = ["TensorRTBackend", "TensorRTUnavailableError", "engine_cache_path"]
 
@@ -67,6 +67,11 @@ def engine_cache_path(
 
 class TensorRTBackend(Backend):
     """Runs the artifact's graph as a TensorRT engine with preallocated device buffers.
+
+    A ring artifact keeps its rings on the device: after each step the slot outputs are
+    copied into the rings on the device (one strided copy each), and only the features,
+    ``position``, ``rotary`` and ``valid`` go up from the host. A version 1 artifact has
+    two copies of its state on the device, alternating as input and output.
 
     Parameters
     ----------
@@ -145,19 +150,47 @@ class TensorRTBackend(Backend):
         tmp.replace(self.engine_path)
 
     def _allocate_buffers(self) -> None:
-        """Device buffers for every tensor; the state has two copies that alternate each step."""
+        """Device buffers for every tensor of the step."""
         cudart = self._cudart
         manifest = self.manifest
         self._features = np.zeros(manifest.feature_input.shape, dtype=np.float32)
         self._kinematics = np.zeros(manifest.kinematics_output.shape, dtype=np.float32)
         self._device_features = _cuda(cudart.cudaMalloc(self._features.nbytes))
         self._device_kinematics = _cuda(cudart.cudaMalloc(self._kinematics.nbytes))
-        self._state_nbytes = [int(np.prod(spec.shape)) * 4 for spec in manifest.inputs[1:]]
-        self._device_states = [[_cuda(cudart.cudaMalloc(n)) for n in self._state_nbytes] for _ in range(2)]
         self.context.set_tensor_address(manifest.feature_input.name, self._device_features)
         self.context.set_tensor_address(manifest.kinematics_output.name, self._device_kinematics)
-        self._current = 0
+        self._ring = RingState(manifest) if manifest.ring is not None else None
+        if self._ring is not None:
+            self._allocate_ring()
+        else:
+            self._state_nbytes = [int(np.prod(spec.shape)) * 4 for spec in manifest.inputs[1:]]
+            self._device_states = [
+                [_cuda(cudart.cudaMalloc(n)) for n in self._state_nbytes] for _ in range(2)
+            ]
+            self._current = 0
         self.reset()
+
+    def _allocate_ring(self) -> None:
+        """Rings and slot outputs on the device; the host feeds the small per-step inputs."""
+        cudart, ring = self._cudart, self._ring
+        spec = ring.spec
+        self._device_inputs: dict[str, tuple[int, int]] = {}  # name -> (pointer, nbytes)
+        for name, array in ring.arrays.items():
+            pointer = _cuda(cudart.cudaMalloc(array.nbytes))
+            self._device_inputs[name] = (pointer, array.nbytes)
+            self.context.set_tensor_address(name, pointer)
+        self._host_inputs = [n for n in ring.arrays if n not in spec.states]
+        self._slot_copies = []  # (ring pointer, slot output pointer, ring row bytes, slot bytes, rows)
+        for name, output in spec.states.items():
+            shape = ring.arrays[name].shape
+            axis = spec.slot_axes[name]
+            inner = int(np.prod(shape[axis + 1 :])) * ring.arrays[name].itemsize
+            slot_bytes = self.manifest.spec(output).shape[axis] * inner
+            pointer = _cuda(cudart.cudaMalloc(slot_bytes * int(np.prod(shape[:axis]))))
+            self.context.set_tensor_address(output, pointer)
+            ring_pointer, ring_bytes = self._device_inputs[name]
+            row_bytes = shape[axis] * inner
+            self._slot_copies.append((ring_pointer, pointer, row_bytes, slot_bytes, ring_bytes // row_bytes))
 
     def _bind_state(self, read: int) -> None:
         manifest = self.manifest
@@ -167,28 +200,45 @@ class TensorRTBackend(Backend):
             self.context.set_tensor_address(spec.name, pointer)
 
     def reset(self) -> None:
-        for states in self._device_states:
-            for pointer, nbytes in zip(states, self._state_nbytes, strict=True):
-                _cuda(self._cudart.cudaMemsetAsync(pointer, 0, nbytes, self.stream))
+        if self._ring is not None:
+            self._ring.reset()
+            buffers = list(self._device_inputs.values())
+        else:
+            buffers = [
+                (pointer, nbytes)
+                for states in self._device_states
+                for pointer, nbytes in zip(states, self._state_nbytes, strict=True)
+            ]
+            self._current = 0
+        for pointer, nbytes in buffers:
+            _cuda(self._cudart.cudaMemsetAsync(pointer, 0, nbytes, self.stream))
         _cuda(self._cudart.cudaStreamSynchronize(self.stream))
-        self._current = 0
+
+    def _upload(self, pointer: int, host: np.ndarray) -> None:
+        _cuda(
+            self._cudart.cudaMemcpyAsync(
+                pointer,
+                host.ctypes.data,
+                host.nbytes,
+                self._cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
+                self.stream,
+            )
+        )
 
     def step(self, features: np.ndarray) -> np.ndarray:
         cudart = self._cudart
         self.check_features(features)
         np.copyto(self._features, features, casting="same_kind")
-        self._bind_state(self._current)
-        _cuda(
-            cudart.cudaMemcpyAsync(
-                self._device_features,
-                self._features.ctypes.data,
-                self._features.nbytes,
-                cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
-                self.stream,
-            )
-        )
+        self._upload(self._device_features, self._features)
+        if self._ring is not None:
+            for name in self._host_inputs:
+                self._upload(self._device_inputs[name][0], self._ring.arrays[name])
+        else:
+            self._bind_state(self._current)
         if not self.context.execute_async_v3(self.stream):
             raise RuntimeError("TensorRT execute_async_v3 failed")
+        if self._ring is not None:
+            self._write_slots()
         _cuda(
             cudart.cudaMemcpyAsync(
                 self._kinematics.ctypes.data,
@@ -199,8 +249,29 @@ class TensorRTBackend(Backend):
             )
         )
         _cuda(cudart.cudaStreamSynchronize(self.stream))
-        self._current ^= 1
+        if self._ring is not None:
+            self._ring.advance()
+        else:
+            self._current ^= 1
         return self._kinematics.copy()
+
+    def _write_slots(self) -> None:
+        """Copy each slot output into its ring at this step's slot, on the device (one 2D copy per ring)."""
+        cudart = self._cudart
+        slot = self._ring.slot
+        for ring_pointer, slot_pointer, row_bytes, slot_bytes, rows in self._slot_copies:
+            _cuda(
+                cudart.cudaMemcpy2DAsync(
+                    ring_pointer + slot * slot_bytes,
+                    row_bytes,
+                    slot_pointer,
+                    slot_bytes,
+                    slot_bytes,
+                    rows,
+                    cudart.cudaMemcpyKind.cudaMemcpyDeviceToDevice,
+                    self.stream,
+                )
+            )
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), **self._info}
