@@ -17,13 +17,28 @@ def test_runtime_benchmark_reports_required_keys():
     runtime.add_arguments(parser)
     threads = torch.get_num_threads()
     try:
-        result = runtime.run(parser.parse_args(["--steps", "40", "--warmup", "10"]))
+        result = runtime.run(parser.parse_args(["--steps", "40", "--warmup", "10", "--scale-steps", "20"]))
     finally:
         torch.set_num_threads(threads)
     assert {"onnxruntime", "torch", "torch_full_window", "ort_full_window"} <= set(result["backends"])
-    for summary in result["backends"].values():
-        assert {"p50_ms", "p99_ms", "p999_ms", "max_ms"} <= set(summary) and summary["n"] == 40
+    for row in [*result["backends"].values(), result["demo"]["shipped"], result["demo"]["reexported"]]:
+        for summary in (row["thread_cpu"], row["wall"]):
+            assert {"p50_ms", "p99_ms", "p999_ms", "max_ms"} <= set(summary) and summary["n"] == 40
     assert result["speedup_p99_vs_torch_full_window"] > 0
+    assert set(result["speedups_p99"]["onnxruntime"]) == {
+        f"vs_{b}_full_window_{c}" for b in ("torch", "ort") for c in ("thread_cpu", "wall")
+    }
+    assert 0 < result["nodes"]["fused"] < result["nodes"]["exported"]
+    assert result["demo"]["reexported"]["nodes"]["fused"] < result["demo"]["shipped"]["nodes"]["fused"]
+    assert abs(sum(op["share"] for op in result["top_ops_onnxruntime_profiler"]) - 1) < 0.5
+    assert [(r["channels"], r["window_bins"]) for r in result["scale"]] == [
+        (96, 50),
+        (192, 50),
+        (384, 50),
+        (96, 25),
+        (96, 100),
+    ]
+    assert len(result["machine"]["load_average_1m_5m_15m_after"]) == 3
     assert result["parity_max_abs_err"] <= 1e-4
     assert result["model"]["params"] > 100_000 and result["model"]["tokens_per_bin"] == 3
 

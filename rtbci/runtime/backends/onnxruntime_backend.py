@@ -28,7 +28,10 @@ def fused_model_path(graph_path: Path, graph_sha256: str) -> Path:
 
 
 def create_session(
-    graph_path: str | Path, device: str = "cpu", graph_sha256: str | None = None
+    graph_path: str | Path,
+    device: str = "cpu",
+    graph_sha256: str | None = None,
+    profile_prefix: str | Path | None = None,
 ) -> ort.InferenceSession:
     """An inference session tuned for batch-1 latency.
 
@@ -38,6 +41,8 @@ def create_session(
 
     With ``graph_sha256`` (CPU only) the fused model is cached beside the graph, see
     :func:`fused_model_path`; the cache is skipped for shipped or read-only folders.
+    With ``profile_prefix`` ONNX Runtime's profiler records every node run (JSON written by
+    ``session.end_profiling()``).
 
     Raises
     ------
@@ -51,6 +56,9 @@ def create_session(
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
     if device == "cpu":
         providers: list[Any] = ["CPUExecutionProvider"]
     elif device.startswith("cuda"):
