@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# On a machine with an NVIDIA GPU: TensorRT and CUDA backend tests and step timings, one JSON (8 min at most).
+gpu-check:
+	.ci/gpu-check gpu-check.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

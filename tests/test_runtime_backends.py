@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -16,6 +17,7 @@ from rtbci.errors import UserError
 from rtbci.models import Checkpoint, Decoder, Encoder, EncoderConfig, RidgeHead, save_checkpoint
 from rtbci.runtime import ArtifactError, load_backend, read_manifest
 from rtbci.runtime.backends.onnxruntime_backend import fused_model_path
+from rtbci.runtime.backends.tensorrt_backend import TensorRTUnavailableError
 from rtbci.runtime.export import export_artifact, parity_inputs
 from rtbci.runtime.streaming import StreamingStep
 
@@ -217,9 +219,10 @@ def test_tensorrt_without_tensorrt_says_what_to_install(artifact):
     TENSORRT_MISSING, reason="TensorRT is not installed (pip install 'rtbci[tensorrt]' on a GPU machine)"
 )
 def test_tensorrt_equals_torch(artifact):
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU on this machine")
-    backend = load_backend("tensorrt", artifact, device="cuda")
+    try:
+        backend = load_backend("tensorrt", artifact, device="cuda")  # its own GPU check (cuda-python)
+    except TensorRTUnavailableError as error:
+        pytest.skip(str(error))
     step = reference_step(artifact)
     state = step.initial_state()
     with torch.no_grad():
@@ -227,6 +230,26 @@ def test_tensorrt_equals_torch(artifact):
             expected, *state = step(torch.from_numpy(features), *state)
             np.testing.assert_allclose(backend.step(features), expected.numpy(), atol=1e-3)
     assert next(artifact.glob("decoder.*.engine")).is_file()
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" not in ort.get_available_providers(),
+    reason="ONNX Runtime has no CUDA execution provider (pip install onnxruntime-gpu on a GPU machine)",
+)
+def test_onnxruntime_cuda_equals_torch(artifact):
+    backend = load_backend("onnxruntime", artifact, device="cuda")
+    assert backend.info()["providers"][0] == "CUDAExecutionProvider"
+    step = reference_step(artifact)
+    state = step.initial_state()
+    outputs = []
+    bins = parity_inputs(step, 200, seed=8)  # four wraps of the ring
+    with torch.no_grad():
+        for features in bins:
+            expected, *state = step(torch.from_numpy(features), *state)
+            outputs.append(backend.step(features))
+            np.testing.assert_allclose(outputs[-1], expected.numpy(), atol=1e-3)
+    backend.reset()
+    np.testing.assert_array_equal(np.stack([backend.step(b) for b in bins[:10]]), np.stack(outputs[:10]))
 
 
 def test_spike_artifact_takes_counts(tmp_path):
