@@ -1,12 +1,21 @@
-"""GUI A/B: decoder latency with the dashboard off and on (offscreen Qt), and the dashboard's frame rate.
+"""GUI A/B: decoder and processing latency with the dashboard off and on (offscreen Qt), and its frame rate.
 
-The engine always runs in its own process. In "off" blocks nothing reads it but this
-benchmark, every 200 ms; in "on" blocks the full dashboard runs on it, redrawing at
-~30 Hz. Blocks alternate (off, on, off, on, ...) on one simulated rig, so slow drifts
-in the machine's load fall on both conditions alike. Latency comes from every bin's
-own timestamps. The headline keys (``p99_gui_off_ms``, ``p99_gui_on_ms``) are the
-decoder's p99 (backend step and post-processing); end-to-end p99s (push minus the
-LSL time of the bin's last input sample) are reported beside them.
+The engine always runs in its own process, started as the dashboard starts it (with
+the decoder's priority and, where there are cores to spare, a core of its own:
+:mod:`apps.decoder.priority`; ``placement`` says what applied). In "off" blocks nothing
+reads it but this benchmark, every 200 ms; in "on" blocks the full dashboard runs on
+it, redrawing at ~30 Hz. Blocks alternate (off, on, off, on, ...) on one simulated
+rig, so slow drifts in the machine's load fall on both conditions alike. Latency
+comes from every bin's own timestamps (words as in :mod:`rtbci.glossary`):
+
+- decoder p99 (``p99_gui_off_ms``, ``p99_gui_on_ms``): backend step and
+  post-processing. Goal: on minus off <= 0.3 ms.
+- processing p99 (``processing_p99_gui_*_ms``): push minus the read of the chunk
+  that completed the bin. Goal: on <= 1.5 x off.
+
+``goal_met`` is both goals in the same run. The machine's load average (before and
+after) and its usable cores are in the JSON, because other programs' work shows in
+both figures.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from apps.decoder.priority import EngineLauncher
 from rtbci.demo import DEMO_PROFILE, SimulatedRig, best_backend, compact_timing, private_copy
 from rtbci.engine.engine import EngineOptions
 from rtbci.engine.process import EngineProcess
@@ -28,7 +38,9 @@ from rtbci.profile import load_profile
 from rtbci.timing import latency_summary_ms
 
 _READ_EVERY_S = 0.2
-_GOAL_MS = 0.5
+# Goals: decoder p99 with the GUI at most this much above without; processing p99 at most this ratio.
+_DECODER_GOAL_MS = 0.3
+_PROCESSING_GOAL_RATIO = 1.5
 # Bins decoded while a block settles in (right after the engine starts) are left out.
 _SETTLE_S = 2.0
 
@@ -44,9 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _block_off(profile: Path, options: EngineOptions, seconds: float, launcher) -> np.ndarray:
+def _block_off(
+    profile: Path, options: EngineOptions, seconds: float, launcher: EngineLauncher
+) -> tuple[np.ndarray, str]:
     engine = EngineProcess(profile, options)
-    launcher.launch(engine)  # at normal priority, as the dashboard launches its engines
+    launcher.launch(engine)  # with the priority and core the dashboard gives its engines
     if engine.poll_started(timeout=120.0) is None:
         raise RuntimeError("the engine did not start within 120 s")
     try:
@@ -57,12 +71,13 @@ def _block_off(profile: Path, options: EngineOptions, seconds: float, launcher) 
         while time.monotonic() - started < seconds:
             time.sleep(_READ_EVERY_S)
             kept.append(compact_timing(engine.records.read_new()))
+        scheduling = engine.status()["scheduling"]
     finally:
         engine.stop()
-    return np.concatenate(kept)
+    return np.concatenate(kept), scheduling
 
 
-def _block_on(profile: Path, backend: str, seconds: float) -> tuple[np.ndarray, float]:
+def _block_on(profile: Path, backend: str, seconds: float) -> tuple[np.ndarray, float, str]:
     from PySide6 import QtCore
 
     from apps.decoder.launch import application
@@ -98,10 +113,11 @@ def _block_on(profile: Path, backend: str, seconds: float) -> tuple[np.ndarray, 
         poll.stop()
         kept.append(compact_timing(reader.read_new()))
         fps = (window.frames - frames) / (time.monotonic() - started)
+        scheduling = window.engine.status()["scheduling"]
         reader.close(unlink=False)  # the engine's owner (the window) removes the segment
     finally:
         window.close()
-    return np.concatenate(kept), fps
+    return np.concatenate(kept), fps, scheduling
 
 
 def _summaries(timing: np.ndarray) -> tuple[dict, dict]:
@@ -112,37 +128,49 @@ def _summaries(timing: np.ndarray) -> tuple[dict, dict]:
 
 def run(args: argparse.Namespace) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from apps.decoder.priority import EngineLauncher
-
     backend = args.backend or best_backend()
-    launcher = EngineLauncher()  # made before any dashboard lowers this thread's priority
-    options = EngineOptions(backend=backend)
+    launcher = EngineLauncher()  # as the dashboard makes its own
+    load_before = os.getloadavg()
+    options = EngineOptions(backend=backend, realtime_priority=launcher.placement.realtime_priority)
     blocks: dict[str, list[np.ndarray]] = {"off": [], "on": []}
     fps = []
+    scheduling = set()
     with tempfile.TemporaryDirectory(prefix="rtbci-bench-gui-") as folder:
         profile = private_copy(args.profile, Path(folder))
         with SimulatedRig(load_profile(profile)):
             for _ in range(args.pairs):
-                blocks["off"].append(_block_off(profile, options, args.seconds, launcher))
-                timing, block_fps = _block_on(profile, backend, args.seconds)
+                timing, off_scheduling = _block_off(profile, options, args.seconds, launcher)
+                blocks["off"].append(timing)
+                timing, block_fps, on_scheduling = _block_on(profile, backend, args.seconds)
                 blocks["on"].append(timing)
                 fps.append(block_fps)
+                scheduling |= {off_scheduling, on_scheduling}
+    load_after = os.getloadavg()
     off_processing, off_decoder = _summaries(np.concatenate(blocks["off"]))
     on_processing, on_decoder = _summaries(np.concatenate(blocks["on"]))
     difference = on_decoder["p99_ms"] - off_decoder["p99_ms"]
-    processing_difference = on_processing["p99_ms"] - off_processing["p99_ms"]
+    ratio = on_processing["p99_ms"] / off_processing["p99_ms"]
+    decoder_met = bool(difference <= _DECODER_GOAL_MS)
+    processing_met = bool(ratio <= _PROCESSING_GOAL_RATIO)
     return {
         "p99_gui_off_ms": off_decoder["p99_ms"],
         "p99_gui_on_ms": on_decoder["p99_ms"],
         "p99_difference_ms": difference,
-        "goal_ms": _GOAL_MS,
-        "goal_met": bool(abs(difference) <= _GOAL_MS),
-        "gui_fps": float(np.mean(fps)),
-        "gui_fps_per_block": fps,
+        "decoder_goal_ms": _DECODER_GOAL_MS,
+        "decoder_goal_met": decoder_met,
         "processing_p99_gui_off_ms": off_processing["p99_ms"],
         "processing_p99_gui_on_ms": on_processing["p99_ms"],
-        "processing_p99_difference_ms": processing_difference,
-        "processing_goal_met": bool(abs(processing_difference) <= _GOAL_MS),
+        "processing_p99_ratio": ratio,
+        "processing_goal_ratio": _PROCESSING_GOAL_RATIO,
+        "processing_goal_met": processing_met,
+        "goal_met": decoder_met and processing_met,
+        "gui_fps": float(np.mean(fps)),
+        "gui_fps_per_block": fps,
+        "placement": launcher.placement.describe(),
+        "decode_thread_scheduling": sorted(scheduling),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "load_average_before": list(load_before),
+        "load_average_after": list(load_after),
         "decoder_gui_off": off_decoder,
         "decoder_gui_on": on_decoder,
         "processing_gui_off": off_processing,

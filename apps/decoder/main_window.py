@@ -15,7 +15,7 @@ from apps.decoder.health_panel import HealthPanel
 from apps.decoder.kinematics_panel import KinematicsPanel
 from apps.decoder.latency_panel import LatencyPanel
 from apps.decoder.model_card import ModelCard
-from apps.decoder.priority import EngineLauncher, lower_this_thread_priority
+from apps.decoder.priority import EngineLauncher
 from apps.decoder.safety import SafetyStopFilter
 from rtbci.engine.engine import EngineOptions
 from rtbci.engine.process import EngineProcess, OutputEvent
@@ -57,7 +57,8 @@ class DecoderWindow(QtWidgets.QMainWindow):
     feed_config
         History lengths and status polling.
     lower_priority
-        Run the GUI thread at a lower priority than the engine (:mod:`apps.decoder.priority`).
+        Run the engine at a higher priority than the GUI thread, on a core of its own where there are
+        cores to spare (:mod:`apps.decoder.priority`); ``False`` for tests on a shared machine.
 
     Attributes
     ----------
@@ -107,10 +108,11 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self._reported_engine_error = False
         self.output_events: list[OutputEvent] = []
         self._stopped_while_starting = False
-        # The launcher thread keeps normal priority, then this (the GUI) thread yields to the decoder.
-        self.launcher = EngineLauncher()
+        # Engines start from a launcher thread with the decoder's priority (and core, where there are
+        # cores to spare); this (the GUI) thread yields to them.
+        self.launcher = EngineLauncher(prioritize=lower_priority)
         if lower_priority:
-            lower_this_thread_priority()
+            self.launcher.place_gui_thread()
 
         self.controls = Controls(profiles)
         self.model_card = ModelCard()
@@ -206,7 +208,12 @@ class DecoderWindow(QtWidgets.QMainWindow):
         path = Path(profile_path or self.controls.profile_box.currentData())
         if self._choose_profile(path) is None:
             return
-        self.engine = EngineProcess(path, EngineOptions(backend=self.backend, output_enabled=False))
+        options = EngineOptions(
+            backend=self.backend,
+            output_enabled=False,
+            realtime_priority=self.launcher.placement.realtime_priority,
+        )
+        self.engine = EngineProcess(path, options)
         self.launcher.launch(self.engine)
         self.state = EngineState.STARTING
         self._reported_engine_error = False
