@@ -199,8 +199,11 @@ def test_rtbci_run_decodes_every_bin_of_a_rig_that_starts_after_it(chunk, tmp_pa
     timing = read_session(recording).streams["timing"]
     index = timing.data[:, timing.channel_labels.index("index")]
     late = timing.data[:, timing.channel_labels.index("late_mask")] > 0
-    # 6 s of data at 50 bins/s; the engine holds on after the rig stops (those bins are late).
-    data_bins = index[~late]
-    assert len(data_bins) >= 6.0 / 0.02 - 3, (len(data_bins), err[-500:])
+    # 6 s of data at 50 bins/s, every bin decoded once and in order; the engine holds on after the rig
+    # stops (those bins are late). On a loaded machine the rig itself may rarely be late.
+    data = index[~late]
+    assert data.max() - data.min() + 1 >= 6.0 / 0.02 - 3, (len(data), err[-500:])
     assert np.all(np.diff(index) == 1)
+    during = (index >= data.min()) & (index <= data.max())
+    assert np.count_nonzero(late[during]) <= 0.02 * np.count_nonzero(during), err[-500:]
     assert report["inputs"]["lfp"]["skipped_at_start"] == 0
