@@ -36,6 +36,8 @@ class FeedConfig:
         Live R²: seconds of bins.
     trail_s
         Cursor view: seconds of position trail.
+    signal_s
+        Signal views: seconds of each bin's decoder-input features kept (traces, channel states).
     status_every_s
         How often the engine's status is requested.
     truth_timeout_s
@@ -46,6 +48,7 @@ class FeedConfig:
     latency_s: float = 30.0
     r2_s: float = 30.0
     trail_s: float = 2.0
+    signal_s: float = 10.0
     status_every_s: float = 0.25
     truth_timeout_s: float = 1.0
 
@@ -85,6 +88,9 @@ class DashboardFeed:
         ``(end_time, output channels)`` of the newest bins.
     latency
         ``(end_time, [processing ms, decoder ms, source ms])`` of the newest bins.
+    features
+        ``(end_time, decoder-input features flattened)`` of the newest bins; :attr:`feature_shape`
+        gives one bin's shape (channels, features).
     follower
         The behavior stream, or ``None`` when the profile has none or it is not visible.
     status
@@ -107,6 +113,8 @@ class DashboardFeed:
         history_s = max(self.config.trace_s, self.config.latency_s, self.config.r2_s)
         self.outputs = RollingBuffer(int(history_s * bin_rate), len(labels))
         self.latency = RollingBuffer(int(self.config.latency_s * bin_rate), 3)
+        self.feature_shape: tuple[int, ...] = self.description.ring_dtype["features"].shape
+        self.features = RollingBuffer(int(self.config.signal_s * bin_rate), int(np.prod(self.feature_shape)))
         self.follower: BehaviorFollower | None = None
         self.truth_error: str | None = None
         self.status: dict | None = None
@@ -149,6 +157,7 @@ class DashboardFeed:
             rows[:, 1] = latencies.decoder * 1e3
             rows[records["t_last_sample"] > 0, 2] = latencies.source * 1e3
             self.latency.append(end_times, rows)
+            self.features.append(end_times, records["features"].reshape(n, -1))
             self.max_latency_ms = max(self.max_latency_ms, float(latencies.processing.max() * 1e3))
             self.bins += n
         if self.follower is not None:

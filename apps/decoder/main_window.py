@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from apps.decoder.calibration_action import CalibrationAction
+from apps.decoder.channels import read_decoder_channels
 from apps.decoder.controls import Controls, OutputState
 from apps.decoder.feed import DashboardFeed, FeedConfig
 from apps.decoder.health_panel import HealthPanel
@@ -17,6 +18,7 @@ from apps.decoder.latency_panel import LatencyPanel
 from apps.decoder.model_card import ModelCard
 from apps.decoder.priority import EngineLauncher
 from apps.decoder.safety import SafetyStopFilter
+from apps.decoder.signal_panel import SignalPanel
 from rtbci.engine.engine import EngineOptions
 from rtbci.engine.process import EngineProcess, OutputEvent
 from rtbci.errors import UserError
@@ -143,6 +145,9 @@ class DecoderWindow(QtWidgets.QMainWindow):
         side.addWidget(self.model_card)
         self.side = side
         self.plots = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        # Below the kinematics: latency, and the signal views (redrawn only while their tab is shown).
+        self.lower_tabs = QtWidgets.QTabWidget()
+        self.plots.addWidget(self.lower_tabs)
         self.layout_grid.addWidget(self.plots, 0, 0)
         self.layout_grid.addWidget(self.side_panel, 0, 1)
         self.layout_grid.setColumnStretch(0, 1)
@@ -152,6 +157,7 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.kinematics: KinematicsPanel | None = None
         self.latency: LatencyPanel | None = None
         self.health: HealthPanel | None = None
+        self.signals: SignalPanel | None = None
         if profiles:
             self._choose_profile(profiles[0])
         self.controls.profile_box.currentIndexChanged.connect(self._profile_selected)
@@ -181,7 +187,8 @@ class DecoderWindow(QtWidgets.QMainWindow):
             self._choose_profile(path)
 
     def _build_panels(self, profile: Profile) -> None:
-        for panel in (self.kinematics, self.latency, self.health):
+        tab = self.lower_tabs.currentIndex()
+        for panel in (self.kinematics, self.latency, self.signals, self.health):
             if panel is not None:
                 panel.setParent(None)
                 panel.deleteLater()
@@ -194,8 +201,15 @@ class DecoderWindow(QtWidgets.QMainWindow):
             features.bin_ms, profile.engine.late_deadline_ms, self.feed_config.latency_s
         )
         self.health = HealthPanel(profile)
-        self.plots.addWidget(self.kinematics)
-        self.plots.addWidget(self.latency)
+        try:
+            channels, unavailable = read_decoder_channels(profile), ""
+        except (UserError, ValueError, OSError) as error:  # no model, or an unreadable artifact
+            channels, unavailable = None, f"no signal views: {str(error).splitlines()[0]}"
+        self.signals = SignalPanel(channels, features.bin_ms, self.feed_config.signal_s, unavailable)
+        self.plots.insertWidget(0, self.kinematics)
+        self.lower_tabs.addTab(self.latency, "Latency")
+        self.lower_tabs.addTab(self.signals, "Signals")
+        self.lower_tabs.setCurrentIndex(max(tab, 0))
         self.plots.setSizes([500, 400])
         self.side.addWidget(self.health)
 
@@ -330,6 +344,8 @@ class DecoderWindow(QtWidgets.QMainWindow):
                 return
             self.kinematics.refresh(self.feed)
             self.latency.refresh(self.feed)
+            if self.signals.isVisible():
+                self.signals.refresh(self.feed)
             if self.recording_path is not None:
                 size = self.recording_path.stat().st_size if self.recording_path.exists() else 0
                 self.controls.show_recording(time.monotonic() - self._recording_since, size)
