@@ -54,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend", choices=["onnxruntime", "torch", "tensorrt"], help="default: best available"
     )
+    parser.add_argument(
+        "--tab",
+        choices=["latency", "signals"],
+        default="latency",
+        help="the tab shown below the kinematics in 'on' blocks (default latency; signals: the channel "
+        "map and traces, which are redrawn only while shown)",
+    )
 
 
 def _block_off(
@@ -77,7 +84,8 @@ def _block_off(
     return np.concatenate(kept), scheduling
 
 
-def _block_on(profile: Path, backend: str, seconds: float) -> tuple[np.ndarray, float, str]:
+def _block_on(profile: Path, backend: str, seconds: float, tab: str) -> tuple[np.ndarray, float, float, str]:
+    """Per-bin timing with the dashboard on; its redraws and the signal views' redraws a second."""
     from PySide6 import QtCore
 
     from apps.decoder.launch import application
@@ -95,6 +103,7 @@ def _block_on(profile: Path, backend: str, seconds: float) -> tuple[np.ndarray, 
                 raise RuntimeError(window.errors[0])
             app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
             time.sleep(0.01)
+        window.lower_tabs.setCurrentWidget(window.signals if tab == "signals" else window.latency)
         wait.timeout.connect(loop.quit)
         wait.start(int(_SETTLE_S * 1000))
         loop.exec()
@@ -106,18 +115,20 @@ def _block_on(profile: Path, backend: str, seconds: float) -> tuple[np.ndarray, 
         poll = QtCore.QTimer()
         poll.timeout.connect(lambda: kept.append(compact_timing(reader.read_new())))
         poll.start(int(_READ_EVERY_S * 1000))
-        frames = window.frames
+        frames, signal_frames = window.frames, window.signals.frames
         started = time.monotonic()
         wait.start(int(seconds * 1000))
         loop.exec()
         poll.stop()
         kept.append(compact_timing(reader.read_new()))
-        fps = (window.frames - frames) / (time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        fps = (window.frames - frames) / elapsed
+        signal_fps = (window.signals.frames - signal_frames) / elapsed
         scheduling = window.engine.status()["scheduling"]
         reader.close(unlink=False)  # the engine's owner (the window) removes the segment
     finally:
         window.close()
-    return np.concatenate(kept), fps, scheduling
+    return np.concatenate(kept), fps, signal_fps, scheduling
 
 
 def _summaries(timing: np.ndarray) -> tuple[dict, dict]:
@@ -133,7 +144,7 @@ def run(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()
     options = EngineOptions(backend=backend, realtime_priority=launcher.placement.realtime_priority)
     blocks: dict[str, list[np.ndarray]] = {"off": [], "on": []}
-    fps = []
+    fps, signal_fps = [], []
     scheduling = set()
     with tempfile.TemporaryDirectory(prefix="rtbci-bench-gui-") as folder:
         profile = private_copy(args.profile, Path(folder))
@@ -141,9 +152,12 @@ def run(args: argparse.Namespace) -> dict:
             for _ in range(args.pairs):
                 timing, off_scheduling = _block_off(profile, options, args.seconds, launcher)
                 blocks["off"].append(timing)
-                timing, block_fps, on_scheduling = _block_on(profile, backend, args.seconds)
+                timing, block_fps, block_signal_fps, on_scheduling = _block_on(
+                    profile, backend, args.seconds, args.tab
+                )
                 blocks["on"].append(timing)
                 fps.append(block_fps)
+                signal_fps.append(block_signal_fps)
                 scheduling |= {off_scheduling, on_scheduling}
     load_after = os.getloadavg()
     off_processing, off_decoder = _summaries(np.concatenate(blocks["off"]))
@@ -166,6 +180,7 @@ def run(args: argparse.Namespace) -> dict:
         "goal_met": decoder_met and processing_met,
         "gui_fps": float(np.mean(fps)),
         "gui_fps_per_block": fps,
+        "signals_fps_per_block": signal_fps,
         "placement": launcher.placement.describe(),
         "decode_thread_scheduling": sorted(scheduling),
         "usable_cores": len(os.sched_getaffinity(0)),
@@ -176,6 +191,7 @@ def run(args: argparse.Namespace) -> dict:
         "processing_gui_off": off_processing,
         "processing_gui_on": on_processing,
         "blocks": {"pairs": args.pairs, "seconds_each": args.seconds, "order": "off, on, off, on, ..."},
+        "tab_shown": args.tab,
         "backend": backend,
         "profile": str(args.profile),
         "note": "p99_gui_*_ms: decoder latency (backend step + post-processing, per bin, from the records); "
