@@ -198,7 +198,9 @@ def profile_top_ops(artifact: Path, bins: np.ndarray, work_dir: Path, top: int =
         outputs = session.run(None, {manifest.feature_input.name: features, **feeds})
         if manifest.ring is not None:
             by_name = dict(zip([o.name for o in session.get_outputs()], outputs, strict=True))
-            ring.advance({name: by_name[out] for name, out in manifest.ring.states.items()})
+            for name, output in manifest.ring.states.items():
+                ring.slots[name][...] = by_name[output]
+            ring.advance()
         else:
             feeds = dict(zip(feeds, outputs[1:], strict=True))
     events = json.loads(Path(session.end_profiling()).read_text())

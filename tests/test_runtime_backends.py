@@ -131,7 +131,7 @@ def test_an_lfp_convolution_streams_its_history_as_state(tmp_path):
     write_checkpoint(tmp_path / "model.pt", conv_bins=5)
     export_artifact(tmp_path / "model.pt", tmp_path / "art", parity_steps=20)
     manifest = read_manifest(tmp_path / "art")
-    assert (manifest.inputs[-1].name, manifest.inputs[-1].shape) == ("history", [96, 49, 5])
+    assert (manifest.inputs[-1].name, manifest.inputs[-1].shape) == ("history", [49, 96, 5])
     assert (manifest.inputs[1].name, manifest.inputs[1].dtype) == ("position", "int64")
     assert manifest.outputs[-1].name == "history_new" and manifest.ring.states["history"] == "history_new"
     step = reference_step(tmp_path / "art")

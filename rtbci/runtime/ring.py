@@ -13,7 +13,7 @@ an ONNX graph means slicing and concatenating every cached key and value each st
   passes that phase in as ``rotary`` ``(2, 1, head_dim / 2)`` (cosine, sine), computed in
   float64 from the step count modulo 2π (:class:`~rtbci.runtime.backends.base.RingState`):
   step 1,440,000 is as exact as step 100;
-- the LFP convolution reads its history from a ring of normalised bins ``(C, S, F)``
+- the LFP convolution reads its history from a ring of normalised bins ``(S, C, F)``
   at the slots of the last ``h`` bins (a table gathered by ``position``);
 - everything that does not change per step is folded into constants: the normalisation,
   the attention scale, the session, subject and token embeddings (one bias), the channel
@@ -63,7 +63,7 @@ class RingStep(nn.Module):
     only with the LFP convolution), ``rotary``, ``valid`` ``(S * N,)`` (1.0 where a ring
     slot holds a bin), ``k_cache_0 .. k_cache_{L-1}``, ``v_cache_0 .. v_cache_{L-1}`` and
     ``history`` (with the LFP convolution). Outputs: ``kinematics``, ``k_new_0 ..``,
-    ``v_new_0 ..`` and ``history_new`` ``(C, 1, F)``.
+    ``v_new_0 ..`` and ``history_new`` ``(1, C, F)``.
     """
 
     def __init__(self, decoder: Decoder, session_index: int, subject_index: int | None = None):
@@ -184,7 +184,7 @@ class RingStep(nn.Module):
 
     def ring_axes(self) -> dict[str, int]:
         """Ring input name -> the axis its slots lie along."""
-        return {name: 1 for name in self.ring_outputs()}
+        return {name: 0 if name == HISTORY else 1 for name in self.ring_outputs()}
 
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         """Inputs of the first step after a reset: empty rings, slot 0, rotary phase 0."""
@@ -197,7 +197,7 @@ class RingStep(nn.Module):
             torch.zeros(self.n_heads, self.cached_tokens, self.head_dim) for _ in range(2 * self.n_layers)
         )
         if self.history_bins:
-            inputs += (torch.zeros(self.n_channels, self.slots, self.n_features),)
+            inputs += (torch.zeros(self.slots, self.n_channels, self.n_features),)
         return inputs
 
     def forward(self, features: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -239,14 +239,14 @@ class RingStep(nn.Module):
     def _values(
         self, features: torch.Tensor, position: torch.Tensor | None, history: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-channel values ``(C, E)`` of the bin, and its history slot ``(C, 1, F)`` (or None)."""
+        """Per-channel values ``(C, E)`` of the bin, and its history slot ``(1, C, F)`` (or None)."""
         tokenizer = self.decoder.encoder.tokenizer
         if self.spikes:
             return tokenizer.channel_values(features.reshape(1, 1, -1, 1))[0, 0], None
-        values = (features - self.feature_mean) * self.feature_scale
         if history is None:
-            return values, None
-        earlier = history.index_select(1, self.history_index[position])  # (C, h, F), oldest first
-        window = torch.cat([earlier, values[:, None, :]], dim=1).reshape(self.n_channels, -1)
+            return (features - self.feature_mean) * self.feature_scale, None
+        values = (features[None] - self.feature_mean) * self.feature_scale  # (1, C, F)
+        earlier = history.index_select(0, self.history_index[position])  # (h, C, F), oldest first
+        window = torch.cat([earlier, values]).transpose(0, 1).reshape(self.n_channels, -1)
         conv = functional.gelu(window @ self.conv_weight + self.conv_bias)
-        return torch.cat([values, conv], dim=-1), values[:, None, :]
+        return torch.cat([values[0], conv], dim=-1), values

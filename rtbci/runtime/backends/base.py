@@ -83,21 +83,44 @@ class Backend(ABC):
 class RingState:
     """The host side of a ring artifact's state (see :class:`~rtbci.runtime.manifest.RingSpec`).
 
-    Holds one zeroed array per state input (rings, ``valid``, ``position``, ``rotary``),
-    in the manifest's dtype, and the step count. A backend feeds :attr:`arrays` (or copies
-    them to the device) and calls :meth:`advance` with the step's slot outputs.
+    Holds one zeroed array per state input (rings, ``valid``, ``position``, ``rotary``) in
+    :attr:`arrays`, one array per slot output in :attr:`slots`, and the step count. A
+    backend feeds :attr:`arrays` (or copies them to the device), has the graph write its
+    slot outputs into :attr:`slots` (or on the device), and calls :meth:`advance`.
+
+    Rings of the same shape (every layer's keys, every layer's values) are views of one
+    block, and so are their slot outputs, so that writing a step's slots is one copy per
+    block rather than one per layer.
     """
 
     def __init__(self, manifest: Manifest):
         if manifest.ring is None:
             raise ValueError("not a ring artifact")
         self.spec: RingSpec = manifest.ring
-        self.arrays = {s.name: np.zeros(s.shape, dtype=s.dtype) for s in manifest.inputs[1:]}
-        self._inv_freq = np.asarray(self.spec.rotary_inv_freq, dtype=np.float64)
-        self._slot_sizes = {
-            name: manifest.spec(out).shape[self.spec.slot_axes[name]]
-            for name, out in self.spec.states.items()
+        specs = {s.name: s for s in manifest.inputs[1:]}
+        self.arrays = {
+            name: np.zeros(s.shape, dtype=s.dtype)
+            for name, s in specs.items()
+            if name not in self.spec.states
         }
+        self.slots: dict[str, np.ndarray] = {}
+        groups: dict[tuple, list[str]] = {}
+        for name, output in self.spec.states.items():
+            key = (
+                tuple(specs[name].shape),
+                tuple(manifest.spec(output).shape),
+                self.spec.slot_axes[name],
+                specs[name].dtype,
+            )
+            groups.setdefault(key, []).append(name)
+        self._blocks = []  # (ring block, slot block, slot axis + 1, slot size)
+        for (shape, slot_shape, axis, dtype), names in groups.items():
+            block = np.zeros((len(names), *shape), dtype=dtype)
+            slot_block = np.zeros((len(names), *slot_shape), dtype=dtype)
+            for i, name in enumerate(names):
+                self.arrays[name], self.slots[name] = block[i], slot_block[i]
+            self._blocks.append((block, slot_block, axis + 1, slot_shape[axis]))
+        self._inv_freq = np.asarray(self.spec.rotary_inv_freq, dtype=np.float64)
         self.reset()
 
     @property
@@ -112,21 +135,18 @@ class RingState:
         self.step_count = 0
         self._prepare()
 
-    def slot_index(self, name: str) -> tuple[slice, ...]:
-        """Index of this step's slot in ring ``name``."""
-        n = self._slot_sizes[name]
-        axis = self.spec.slot_axes[name]
-        return (slice(None),) * axis + (slice(self.slot * n, (self.slot + 1) * n),)
+    def advance(self, write_rings: bool = True) -> None:
+        """Write this step's :attr:`slots` into the rings, mark the slot valid and move to the next step.
 
-    def advance(self, slots: dict[str, np.ndarray] | None = None) -> None:
-        """Write this step's slot outputs (ring input name -> array) into the host rings and mark them valid.
-
-        ``slots`` None: the rings live elsewhere (on a device); only ``valid`` and the step count move.
+        ``write_rings`` False: the rings live on a device and are written there; only ``valid``,
+        ``position``, ``rotary`` and the step count move here.
         """
-        for name, values in (slots or {}).items():
-            self.arrays[name][self.slot_index(name)] = values
+        slot = self.slot
+        if write_rings:
+            for block, slot_block, axis, n in self._blocks:
+                block[(slice(None),) * axis + (slice(slot * n, (slot + 1) * n),)] = slot_block
         n = self.spec.n_tokens
-        self.arrays[self.spec.valid_input][self.slot * n : (self.slot + 1) * n] = 1.0
+        self.arrays[self.spec.valid_input][slot * n : (slot + 1) * n] = 1.0
         self.step_count += 1
         self._prepare()
 

@@ -145,11 +145,8 @@ class OnnxRuntimeBackend(Backend):
         binding = self._new_binding()
         for name, array in ring.arrays.items():
             binding.bind_ortvalue_input(name, self._wrap(array, on_device=False))
-        self._slots = {}
         for name, output in spec.states.items():
-            host, value = self._allocate(self.manifest.spec(output).shape, on_device=False)
-            binding.bind_ortvalue_output(output, value)
-            self._slots[name] = host
+            binding.bind_ortvalue_output(output, self._wrap(ring.slots[name], on_device=False))
         self._bindings = [binding]
 
     def _bind_alternating(self) -> None:
@@ -184,7 +181,7 @@ class OnnxRuntimeBackend(Backend):
             self._features_value.update_inplace(self._features)
         if self._ring is not None:
             self.session.run_with_iobinding(self._bindings[0])
-            self._ring.advance(self._slots)
+            self._ring.advance()
         else:
             self.session.run_with_iobinding(self._bindings[self._current])
             self._current ^= 1

@@ -250,7 +250,7 @@ class TensorRTBackend(Backend):
         )
         _cuda(cudart.cudaStreamSynchronize(self.stream))
         if self._ring is not None:
-            self._ring.advance()
+            self._ring.advance(write_rings=False)
         else:
             self._current ^= 1
         return self._kinematics.copy()
