@@ -70,6 +70,7 @@ BACKEND_ROWS = {
 }
 SCALE_CHANNELS = (96, 192, 384)
 SCALE_WINDOWS = (25, 50, 100)
+SCALE_ROUNDS = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -254,14 +255,19 @@ def demo_rows(args: argparse.Namespace, work_dir: Path) -> dict:
 
 
 def scale_rows(args: argparse.Namespace, work_dir: Path) -> list[dict]:
-    """Step cost against channels (window 50) and against window length (96 channels)."""
+    """Step cost against channels (window 50) and against window length (96 channels).
+
+    The rows are timed in turns of ``SCALE_ROUNDS`` rounds, so that the load of a shared
+    machine falls on every row alike.
+    """
     shapes = [(c, 50) for c in SCALE_CHANNELS] + [(96, w) for w in SCALE_WINDOWS if w != 50]
-    rows = []
+    rows, steppers = [], []
     for channels, window in shapes:
         folder = work_dir / f"scale_{channels}ch_{window}bins"
         checkpoint = default_checkpoint(folder.with_suffix(".pt"), args.seed, channels, window)
         manifest = export_artifact(checkpoint, folder, parity_steps=window + 10)
-        summary = time_artifact(folder, args.scale_steps, args.warmup, args.seed)
+        backend = load_backend("onnxruntime", folder)
+        steppers.append(backend.step)
         rows.append(
             {
                 "channels": channels,
@@ -269,11 +275,28 @@ def scale_rows(args: argparse.Namespace, work_dir: Path) -> list[dict]:
                 "tokens_per_bin": manifest.tokens_per_bin,
                 "params": manifest.params,
                 "fused_nodes": node_counts(folder / manifest.graph_file, folder)["fused"],
-                "thread_cpu_p50_ms": summary["thread_cpu"]["p50_ms"],
-                "thread_cpu_p99_ms": summary["thread_cpu"]["p99_ms"],
-                "wall_p99_ms": summary["wall"]["p99_ms"],
+                "bins": np.random.default_rng(args.seed)
+                .standard_normal((args.scale_steps // SCALE_ROUNDS + args.warmup, *backend.feature_shape))
+                .astype(np.float32),
             }
         )
+    cpu: list[list[np.ndarray]] = [[] for _ in rows]
+    wall: list[list[np.ndarray]] = [[] for _ in rows]
+    for round_index in range(SCALE_ROUNDS):
+        for i, (row, step) in enumerate(zip(rows, steppers, strict=True)):
+            label = f"scale {row['channels']} ch {row['window_bins']} bins ({round_index + 1}/{SCALE_ROUNDS})"
+            timing = time_steps(label, step, row["bins"], args.warmup)
+            cpu[i].append(timing.cpu_s)
+            wall[i].append(timing.wall_s)
+    for row, row_cpu, row_wall in zip(rows, cpu, wall, strict=True):
+        del row["bins"]
+        summary = Timing(np.concatenate(row_wall), np.concatenate(row_cpu), np.empty(0)).summary()
+        row |= {
+            "thread_cpu_p50_ms": summary["thread_cpu"]["p50_ms"],
+            "thread_cpu_p99_ms": summary["thread_cpu"]["p99_ms"],
+            "wall_p50_ms": summary["wall"]["p50_ms"],
+            "wall_p99_ms": summary["wall"]["p99_ms"],
+        }
     return rows
 
 
