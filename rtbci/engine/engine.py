@@ -25,6 +25,7 @@ from rtbci.engine.recorder import RawSource, Recorder
 from rtbci.engine.records import record_dtype
 from rtbci.engine.resolve import resolve_stream
 from rtbci.engine.ring import ChunkRing, RecordRing
+from rtbci.engine.scheduling import inherited_realtime_priority
 from rtbci.engine.status import record_latencies
 from rtbci.errors import UserError
 from rtbci.io.session import SessionMeta, StreamKind
@@ -62,9 +63,10 @@ class EngineOptions:
         The ring class that holds them; :class:`rtbci.engine.shared_ring.SharedRecordRing` puts
         them in shared memory for a dashboard in another process.
     realtime_priority
-        Real-time FIFO priority (1-99) for the decode thread; None keeps the default
-        scheduling. Needs CAP_SYS_NICE (or root); when refused, the snapshot's
-        ``scheduling`` says so and decoding goes on with the default policy.
+        Real-time FIFO priority (1-99) for the decode thread and the inputs' liblsl
+        receiver threads; None keeps the default scheduling. Needs CAP_SYS_NICE (or
+        root); when refused, the snapshot's ``scheduling`` says so and decoding goes
+        on with the default policy.
     output_enabled
         Whether the output is armed from the first bin; ``False`` starts it held (zero velocity,
         position held) until :meth:`Engine.set_output_enabled` arms it.
@@ -151,16 +153,17 @@ class Engine:
         engine = profile.engine
         bin_s = profile.bin_s
         roles = {"spikes": profile.streams.spikes, "lfp": profile.streams.lfp}
-        sources = {
-            role: LslInput(
-                spec,
-                role,
-                resolve_stream(spec, role, engine.resolve_timeout_s),
-                engine.max_buflen_s,
-                engine.resolve_timeout_s,
-            )
-            for role, spec in roles.items()
-        }
+        with inherited_realtime_priority(self.options.realtime_priority):
+            sources = {
+                role: LslInput(
+                    spec,
+                    role,
+                    resolve_stream(spec, role, engine.resolve_timeout_s),
+                    engine.max_buflen_s,
+                    engine.resolve_timeout_s,
+                )
+                for role, spec in roles.items()
+            }
         for role, spec in roles.items():
             source = sources[role]
             # The grid's epoch is set by the decode thread on the first sample (rtbci.signal.grid).
