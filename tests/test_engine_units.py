@@ -272,3 +272,28 @@ def test_event_log_readers_get_new_events_and_are_told_what_they_missed():
     events, cursor, missed = log.since(cursor)
     assert events == [(5.0, "event 5")] and missed == 0 and cursor == 6
     assert log.last(2) == [(4.0, "event 4"), (5.0, "event 5")]
+
+
+def test_threads_started_inside_the_realtime_block_inherit_it_and_the_caller_is_restored():
+    import os
+    import threading
+
+    from rtbci.engine.scheduling import inherited_realtime_priority
+
+    before = os.sched_getscheduler(0)
+    seen = {}
+
+    def record_policy() -> None:
+        seen["policy"] = os.sched_getscheduler(0)
+
+    with inherited_realtime_priority(10):
+        granted = os.sched_getscheduler(0) == os.SCHED_FIFO
+        thread = threading.Thread(target=record_policy)
+        thread.start()
+        thread.join()
+    if not granted:
+        pytest.skip("this machine refuses SCHED_FIFO (needs CAP_SYS_NICE or root)")
+    assert seen["policy"] == os.SCHED_FIFO  # what liblsl's receiver threads get
+    assert os.sched_getscheduler(0) == before
+    with inherited_realtime_priority(None):
+        assert os.sched_getscheduler(0) == before
