@@ -123,6 +123,7 @@ def test_the_signals_tab_draws_the_live_records_at_25_fps(qtbot, tmp_path, demo_
         summary = panel.summary.text()
         assert "switched off 2 (5, 17)" in summary
         assert "NaN values replaced (per stream): spikes 0, lfp 0" in summary
+        assert "decode thread default" in window.health.engine_line.text(), "not prioritized in tests"
 
         panel.channel_edit.setText("1, 95")
         panel.channel_edit.editingFinished.emit()

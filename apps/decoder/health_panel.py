@@ -156,7 +156,8 @@ class HealthPanel(QtWidgets.QGroupBox):
             f"engine: running in process {description.pid} — {status['bins']} bins, "
             f"{status['bins_per_s']:.1f}/s, gaps {status['gaps']}, clock resets {status['clock_resets']}, "
             f"non-finite outputs {status['nonfinite_outputs']}; output → {description.output_stream!r}; "
-            f"recording {recording}" + (f"; ERRORS: {status['errors'][0]}" if status["errors"] else "")
+            f"recording {recording}; decode thread {status['scheduling']}"
+            + (f"; ERRORS: {status['errors'][0]}" if status["errors"] else "")
         )
 
     def _refresh_behavior(self, feed: DashboardFeed) -> None:
