@@ -174,10 +174,12 @@ class Engine:
             self.inputs.append(EngineInput(source, featurizer, raw))
         shapes = [tuple(engine_input.featurizer.value_shape) for engine_input in self.inputs]
         model_index = list(roles).index(self.model_input)
+        # A decoder of another input still publishes each bin's spike counts (the dashboard's rate map).
+        spike_index = list(roles).index("spikes")
+        spike_shape = None if spike_index == model_index else shapes[spike_index]
         aligner = BinAligner(shapes, bin_s, 0.0, engine.late_deadline_ms / 1000.0, engine.late_policy)
-        self.records = self.options.record_ring(
-            record_dtype(len(self.output_labels), shapes[model_index]), self.options.record_ring_bins
-        )
+        layout = record_dtype(len(self.output_labels), shapes[model_index], spike_shape)
+        self.records = self.options.record_ring(layout, self.options.record_ring_bins)
         outlet = KinematicsOutlet(profile.streams.output, self.output_labels, self.output_units, 1.0 / bin_s)
         post = PostProcessor(profile.output, bin_s, self.options.output_enabled)
         self.loop = DecodeLoop(

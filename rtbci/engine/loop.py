@@ -243,6 +243,10 @@ class DecodeLoop(threading.Thread):
         self.events = EventLog()
         self._output_enabled = post.enabled
         self._position_resets = post.position_resets
+        # The input whose counts the records carry beside the decoder's input (None: not carried).
+        self._spike_input = None
+        if "spikes" in records.records.dtype.names:
+            self._spike_input = next(k for k, i in enumerate(inputs) if i.source.role == "spikes")
         self.stop_requested = threading.Event()
         self.ready = threading.Event()
 
@@ -455,6 +459,8 @@ class DecodeLoop(threading.Thread):
         record["gap_bins"] = aligned.gap_bins
         record["output"] = output
         record["features"] = features
+        if self._spike_input is not None:
+            record["spikes"] = aligned.values[self._spike_input]
         self.records.commit()
         counters.decoded += 1
         if counters.decoded % _GC_EVERY_BINS == 0:

@@ -20,7 +20,9 @@ FLAG_OVERDUE = 1  # the decode started after the bin's deadline (the engine was 
 FLAG_CLOCK_RESET = 2  # the bin clock was re-anchored backwards just before this bin
 
 
-def record_dtype(n_outputs: int, feature_shape: tuple[int, ...]) -> np.dtype:
+def record_dtype(
+    n_outputs: int, feature_shape: tuple[int, ...], spike_shape: tuple[int, ...] | None = None
+) -> np.dtype:
     """Layout of one bin's record.
 
     Fields: ``seq`` (decode counter, +1 per bin), ``index`` (bin number on the
@@ -28,7 +30,9 @@ def record_dtype(n_outputs: int, feature_shape: tuple[int, ...]) -> np.dtype:
     (bit k: input k was missing at the deadline and stood in for), ``gap_bins``
     (bins no input delivered, skipped just before this one), ``flags``
     (:data:`FLAG_OVERDUE`, :data:`FLAG_CLOCK_RESET`), ``output`` (the pushed
-    sample) and ``features`` (what the decoder saw).
+    sample) and ``features`` (what the decoder saw). With ``spike_shape``, also
+    ``spikes``: the bin's spike counts, for a decoder that reads another input
+    (a dashboard's rate map).
 
     Parameters
     ----------
@@ -36,7 +40,10 @@ def record_dtype(n_outputs: int, feature_shape: tuple[int, ...]) -> np.dtype:
         Channels of the output stream.
     feature_shape
         Shape of one bin's decoder input.
+    spike_shape
+        Shape of one bin's spike counts, or ``None`` for no ``spikes`` field.
     """
+    spikes = [] if spike_shape is None else [("spikes", np.float32, spike_shape)]
     return np.dtype(
         [
             ("seq", np.int64),
@@ -48,5 +55,6 @@ def record_dtype(n_outputs: int, feature_shape: tuple[int, ...]) -> np.dtype:
             ("gap_bins", np.int32),
             ("output", np.float32, (n_outputs,)),
             ("features", np.float32, feature_shape),
+            *spikes,
         ]
     )
