@@ -19,7 +19,7 @@ from PySide6 import QtGui
 
 from apps.decoder.channels import ChannelState, DecoderChannels, channel_states, read_decoder_channels
 from apps.decoder.main_window import DecoderWindow, EngineState
-from apps.decoder.signal_panel import MAX_TRACES, SignalPanel, parse_channels
+from apps.decoder.signal_panel import MAX_TRACES, SPIKE_RATE, SignalPanel, parse_channels
 from rtbci.demo import DEMO_PROFILE, SimulatedRig
 from rtbci.models.checkpoint import build_decoder, load_checkpoint, save_checkpoint
 from rtbci.profile import load_profile
@@ -136,4 +136,18 @@ def test_the_signals_tab_draws_the_live_records_at_25_fps(qtbot, tmp_path, demo_
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         assert image.save(str(ARTIFACTS / "decoder_signals.png"))
         assert _distinct_colors(panel.grab().toImage()) > 20, "the signal views look blank"
+
+        # The records carry each bin's spike counts beside the LFP features: the map shows their rate.
+        panel.feature_box.setCurrentText(SPIKE_RATE)
+        qtbot.wait(300)
+        panel.refresh(window.feed)  # drawn from the feed as it is now
+        counts = window.feed.spike_counts.values
+        assert counts.shape[1] == 96 and (counts >= 0).all() and np.array_equal(counts, np.round(counts))
+        assert counts.sum() > 0
+        rates = panel.image.image.T.reshape(-1)[:96]
+        assert rates.max() > 0
+        np.testing.assert_allclose(rates, counts[-50:].mean(axis=0) * 50.0)  # 1 s of 20 ms bins
+        assert panel.colorbar.getAxis("left").labelText == "spikes/s"
+        assert not panel.colorbar.getAxis("right").labelText, "one label only"
+        assert window.grab().toImage().save(str(ARTIFACTS / "decoder_signals_rates.png"))
         window.close()

@@ -91,6 +91,9 @@ class DashboardFeed:
     features
         ``(end_time, decoder-input features flattened)`` of the newest bins; :attr:`feature_shape`
         gives one bin's shape (channels, features).
+    spike_counts
+        ``(end_time, spike count per channel)`` of the newest bins, when the records carry them beside
+        the decoder's input (a decoder of LFP); ``None`` otherwise.
     follower
         The behavior stream, or ``None`` when the profile has none or it is not visible.
     status
@@ -115,6 +118,10 @@ class DashboardFeed:
         self.latency = RollingBuffer(int(self.config.latency_s * bin_rate), 3)
         self.feature_shape: tuple[int, ...] = self.description.ring_dtype["features"].shape
         self.features = RollingBuffer(int(self.config.signal_s * bin_rate), int(np.prod(self.feature_shape)))
+        self.spike_counts: RollingBuffer | None = None
+        if "spikes" in self.description.ring_dtype.names:
+            spike_shape = self.description.ring_dtype["spikes"].shape
+            self.spike_counts = RollingBuffer(int(self.config.signal_s * bin_rate), int(np.prod(spike_shape)))
         self.follower: BehaviorFollower | None = None
         self.truth_error: str | None = None
         self.status: dict | None = None
@@ -158,6 +165,8 @@ class DashboardFeed:
             rows[records["t_last_sample"] > 0, 2] = latencies.source * 1e3
             self.latency.append(end_times, rows)
             self.features.append(end_times, records["features"].reshape(n, -1))
+            if self.spike_counts is not None:
+                self.spike_counts.append(end_times, records["spikes"].reshape(n, -1))
             self.max_latency_ms = max(self.max_latency_ms, float(latencies.processing.max() * 1e3))
             self.bins += n
         if self.follower is not None:

@@ -205,7 +205,9 @@ class DecoderWindow(QtWidgets.QMainWindow):
             channels, unavailable = read_decoder_channels(profile), ""
         except (UserError, ValueError, OSError) as error:  # no model, or an unreadable artifact
             channels, unavailable = None, f"no signal views: {str(error).splitlines()[0]}"
-        self.signals = SignalPanel(channels, features.bin_ms, self.feed_config.signal_s, unavailable)
+        self.signals = SignalPanel(
+            channels, features.bin_ms, self.feed_config.signal_s, unavailable, profile.streams.spikes.channels
+        )
         self.plots.insertWidget(0, self.kinematics)
         self.lower_tabs.addTab(self.latency, "Latency")
         self.lower_tabs.addTab(self.signals, "Signals")

@@ -1,10 +1,11 @@
 """Signals: a map of every input channel, traces of chosen channels, and each channel's state.
 
-Everything comes from the engine's per-bin records (the decoder's input features of each bin, read
-from shared memory without a lock), so the views cost the decoder nothing. The records carry no raw
-samples: the map shows a chosen feature per channel, and the traces the per-bin LMP (for an LFP
-decoder; spike counts for a spike decoder), which the titles say. Values are z-scores against the
-normalisation the decoder was trained with, so a channel that reads unlike training stands out.
+Everything comes from the engine's per-bin records (the decoder's input features of each bin, and
+for an LFP decoder each bin's spike counts, read from shared memory without a lock), so the views
+cost the decoder nothing. The records carry no raw samples: the map shows a chosen feature per
+channel, or the spike rate, and the traces the per-bin LMP (for an LFP decoder; spike counts for a
+spike decoder), which the titles say. Feature values are z-scores against the normalisation the
+decoder was trained with, so a channel that reads unlike training stands out.
 Channel states (switched off, dead, noisy) follow :mod:`apps.decoder.channels`; NaN counts come from
 the engine's status, per stream.
 """
@@ -22,13 +23,18 @@ from apps.decoder.feed import DashboardFeed
 from apps.decoder.labels import fix_lines
 from apps.decoder.plotting import fixed_plot, set_curve
 
-__all__ = ["MAX_TRACES", "SignalPanel", "parse_channels"]
+__all__ = ["MAX_TRACES", "SPIKE_RATE", "SignalPanel", "parse_channels"]
 
 # Seconds of bins averaged for the map, and judged for the channel states.
 MAP_S = 1.0
 STATE_S = 5.0
 # Colour range of the map, and each trace's range around its lane (z-scores).
 Z_LIMIT = 4.0
+# The map's spike-rate entry and its colour range (spikes a second).
+SPIKE_RATE = "spike rate (Hz)"
+RATE_LIMIT = 100.0
+_Z_COLORS = pg.ColorMap([0.0, 0.5, 1.0], [(40, 90, 210), (250, 250, 250), (210, 40, 40)])
+_RATE_COLORS = pg.ColorMap([0.0, 0.5, 1.0], [(255, 255, 255), (250, 160, 40), (120, 20, 20)])
 MAX_TRACES = 8
 _LANE = 2.0 * Z_LIMIT
 _STATES_EVERY_TICKS = 15
@@ -73,6 +79,9 @@ class SignalPanel(QtWidgets.QWidget):
         Seconds shown by the traces (at most the feed's ``signal_s``).
     unavailable
         Why there is nothing to show, when ``channels`` is ``None``.
+    spike_channels
+        Spike channels of the rig: with as many as the decoder's (LFP) channels, the map offers
+        :data:`SPIKE_RATE` (from the records' spike counts).
 
     Attributes
     ----------
@@ -85,7 +94,12 @@ class SignalPanel(QtWidgets.QWidget):
     """
 
     def __init__(
-        self, channels: DecoderChannels | None, bin_ms: float, history_s: float = 10.0, unavailable: str = ""
+        self,
+        channels: DecoderChannels | None,
+        bin_ms: float,
+        history_s: float = 10.0,
+        unavailable: str = "",
+        spike_channels: int = 0,
     ) -> None:
         super().__init__()
         self.channels = channels
@@ -129,22 +143,24 @@ class SignalPanel(QtWidgets.QWidget):
         self._cells = np.full((self.rows, self.columns), np.nan)
         self.image = pg.ImageItem(self._cells.T, levels=(-Z_LIMIT, Z_LIMIT))
         self.image.setRect(QtCore.QRectF(0.0, 0.0, self.columns, self.rows))
-        colormap = pg.ColorMap([0.0, 0.5, 1.0], [(40, 90, 210), (250, 250, 250), (210, 40, 40)])
-        self.image.setColorMap(colormap)
+        self.image.setColorMap(_Z_COLORS)
         self.map.addItem(self.image)
         self.colorbar = pg.ColorBarItem(
-            values=(-Z_LIMIT, Z_LIMIT), colorMap=colormap, interactive=False, label="z vs training", width=12
+            values=(-Z_LIMIT, Z_LIMIT), colorMap=_Z_COLORS, interactive=False, label="z vs training", width=12
         )
         self.colorbar.setImageItem(self.image, insert_in=map_item)
         self.marks = pg.ScatterPlotItem(size=11, pxMode=True)
         self.map.addItem(self.marks)
         self.map.setToolTip(
             "Each cell is one input channel (row's first channel + column). Colour: the chosen feature's "
-            f"mean over the last {MAP_S:g} s, as a z-score against the decoder's training normalisation.\n"
+            f"mean over the last {MAP_S:g} s, as a z-score against the decoder's training normalisation, "
+            f"or the spike rate over the last {MAP_S:g} s (0 to {RATE_LIMIT:g} spikes a second).\n"
             "Marks: × switched off, ■ dead, ○ noisy (hover the line above for the rules)."
         )
         self.feature_box.addItems(channels.feature_names)
         self.feature_box.setCurrentIndex(len(channels.feature_names) - 1)
+        if channels.modality == "lfp" and spike_channels == n:
+            self.feature_box.addItem(SPIKE_RATE)
         self.feature_box.setToolTip("The feature the map shows")
         self.feature_box.currentIndexChanged.connect(self._name_map)
         self._name_map()
@@ -192,6 +208,13 @@ class SignalPanel(QtWidgets.QWidget):
 
     def _name_map(self) -> None:
         name = self.feature_box.currentText()
+        rate = name == SPIKE_RATE
+        levels = (0.0, RATE_LIMIT) if rate else (-Z_LIMIT, Z_LIMIT)
+        self.image.setColorMap(_RATE_COLORS if rate else _Z_COLORS)
+        self.image.setLevels(levels)
+        self.colorbar.setColorMap(_RATE_COLORS if rate else _Z_COLORS)
+        self.colorbar.setLevels(levels)
+        self.colorbar.getAxis("left").setLabel("spikes/s" if rate else "z vs training")
         self.map.getPlotItem().setTitle(f"All {self.channels.n_channels} channels: {name}, last {MAP_S:g} s")
 
     def _choose_traces(self) -> None:
@@ -215,11 +238,17 @@ class SignalPanel(QtWidgets.QWidget):
             return
         n_features = len(self.channels.feature_names)
         values = feed.features.values
-        recent = values[-max(1, round(MAP_S * 1000.0 / self.bin_ms)) :]
+        last = max(1, round(MAP_S * 1000.0 / self.bin_ms))
         feature = self.feature_box.currentIndex()
-        columns = slice(feature, None, n_features)
-        z = (recent[:, columns].mean(axis=0) - self.channels.mean[:, feature]) * self._scale[:, feature]
-        self._cells.reshape(-1)[: len(z)] = z
+        if feature < n_features:
+            columns = slice(feature, None, n_features)
+            mean = values[-last:, columns].mean(axis=0)
+            shown = (mean - self.channels.mean[:, feature]) * self._scale[:, feature]
+        elif feed.spike_counts is not None and len(feed.spike_counts):
+            shown = feed.spike_counts.values[-last:].mean(axis=0) * (1000.0 / self.bin_ms)
+        else:  # spike rate chosen, but these records carry no spike counts
+            shown = np.full(self.channels.n_channels, np.nan)
+        self._cells.reshape(-1)[: len(shown)] = shown
         self.image.setImage(self._cells.T, autoLevels=False)
         n = min(len(values), self.history_n)
         times = feed.features.times[-n:]
