@@ -100,6 +100,8 @@ def test_the_cursor_view_shows_an_off_view_cursor_and_can_follow_it(qtbot):
     panel.show_cursor(0.35, 0.0)
     assert panel.off_view_arrow.isVisible() and panel.off_view_label.toPlainText() == "cursor 20 cm off view"
     assert panel.off_view_arrow.pos().x() == pytest.approx(0.141) and x_range[0] < 0.141 < x_range[1]
+    panel.show_cursor(0.153, 0.0)  # just past the edge: never "0 cm"
+    assert panel.off_view_label.toPlainText() == "cursor 3 mm off view"
     panel.show_cursor(0.05, 0.0)
     assert not panel.off_view_arrow.isVisible(), "back in view: no arrow"
 

@@ -226,7 +226,9 @@ class KinematicsPanel(QtWidgets.QWidget):
         (ax, ay), direction, distance = marker
         self.off_view_arrow.setStyle(angle=180.0 - direction)
         self.off_view_arrow.setPos(ax, ay)
-        self.off_view_label.setText(f"cursor {distance * 100:.0f} cm off view")
+        # Millimetres below a centimetre, so a cursor just past the edge never reads "0 cm off view".
+        text = f"{distance * 100:.0f} cm" if distance >= 0.01 else f"{max(distance * 1000, 1.0):.0f} mm"
+        self.off_view_label.setText(f"cursor {text} off view")
         # The label sits on the view's side of the arrow, so it stays inside the plot.
         cx, cy = self.view_centre
         self.off_view_label.setAnchor((1.0 if ax > cx else 0.0, 1.0 if ay < cy else 0.0))
