@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from rtbci.cli import COMMANDS
@@ -205,13 +204,9 @@ def test_the_app_names_its_profile_and_decoder_first_and_when_it_closes(tmp_path
     )
     try:
         first = app.stdout.readline()
-        # Once Qt is loaded, the window and its SIGTERM handler follow within a second or two.
-        deadline = time.monotonic() + 90.0
-        while time.monotonic() < deadline and not any(
-            "QtWidgets" in mapped.path for mapped in psutil.Process(app.pid).memory_maps()
-        ):
-            time.sleep(0.2)
-        time.sleep(5.0)
+        # The app says when its window (and so its SIGTERM handler) is up; a signal sooner would kill it.
+        assert app.stdout.readline().startswith("rtbci app: window open")
+        time.sleep(2.0)
         app.terminate()  # closes the window, as a click on its close button would
         out, err = app.communicate(timeout=60)
     finally:

@@ -51,6 +51,7 @@ def run_app(profile: Path | None, backend: str | None, connect: bool, record_dir
     window = DecoderWindow(_known_profiles(profile), backend=backend, record_dir=record_dir)
     _install_handlers(window)
     window.show()
+    print("rtbci app: window open; closing it, or Ctrl-C here, stops the decoder", flush=True)
     if connect:
         window.connect_engine()
     return app.exec()
