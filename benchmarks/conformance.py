@@ -202,11 +202,13 @@ def run_case(
         while time.monotonic() - started < seconds + _SOURCE_START_DELAY_S + 0.5:
             time.sleep(0.05)
             engine.check_alive()
-        records = engine.records.last(engine.records.capacity)
     finally:
         # Inlets first: an outlet that vanishes under an open inlet makes liblsl log an error.
         report = engine.stop()
         sources.close()
+    # Read after the stop, so that the records cover what the recording covers (a player may still
+    # have been streaming).
+    records = engine.records.last(engine.records.capacity)
     match = _features_match(recording, profile)
     return _row(case, records, report, match, profile.bin_s)
 
