@@ -77,6 +77,22 @@ def reference_step(artifact_dir) -> StreamingStep:
     )
 
 
+def assert_matches_reference_and_resets(backend, artifact_dir, n_bins: int, seed: int, atol: float) -> None:
+    """Step ``backend`` and the torch reference through ``n_bins`` bins, comparing each output to
+    ``atol``; then reset and check that the first 10 outputs repeat exactly."""
+    step = reference_step(artifact_dir)
+    state = step.initial_state()
+    outputs = []
+    bins = parity_inputs(step, n_bins, seed=seed)
+    with torch.no_grad():
+        for features in bins:
+            expected, *state = step(torch.from_numpy(features), *state)
+            outputs.append(backend.step(features))
+            np.testing.assert_allclose(outputs[-1], expected.numpy(), atol=atol)
+    backend.reset()
+    np.testing.assert_array_equal(np.stack([backend.step(b) for b in bins[:10]]), np.stack(outputs[:10]))
+
+
 def test_artifact_files_and_manifest(artifact):
     manifest = read_manifest(artifact)
     fused = fused_model_path(artifact / "decoder.onnx", manifest.sha256).name  # written by the parity check
@@ -239,17 +255,7 @@ def test_tensorrt_equals_torch(artifact):
 def test_onnxruntime_cuda_equals_torch(artifact):
     backend = load_backend("onnxruntime", artifact, device="cuda")
     assert backend.info()["providers"][0] == "CUDAExecutionProvider"
-    step = reference_step(artifact)
-    state = step.initial_state()
-    outputs = []
-    bins = parity_inputs(step, 200, seed=8)  # four wraps of the ring
-    with torch.no_grad():
-        for features in bins:
-            expected, *state = step(torch.from_numpy(features), *state)
-            outputs.append(backend.step(features))
-            np.testing.assert_allclose(outputs[-1], expected.numpy(), atol=1e-3)
-    backend.reset()
-    np.testing.assert_array_equal(np.stack([backend.step(b) for b in bins[:10]]), np.stack(outputs[:10]))
+    assert_matches_reference_and_resets(backend, artifact, 200, seed=8, atol=1e-3)  # four wraps of the ring
 
 
 def test_spike_artifact_takes_counts(tmp_path):

@@ -22,11 +22,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from test_runtime_backends import reference_step, write_checkpoint
+from test_runtime_backends import assert_matches_reference_and_resets, write_checkpoint
 
 from rtbci.runtime import load_backend
 from rtbci.runtime.backends.tensorrt_backend import TensorRTUnavailableError
-from rtbci.runtime.export import export_artifact, parity_inputs
+from rtbci.runtime.export import export_artifact
 
 
 class FakeCudaRuntime(types.ModuleType):
@@ -199,17 +199,7 @@ def test_tensorrt_backend_steps_like_torch_and_caches_its_engine(artifact, monke
     backend = load_backend("tensorrt", artifact, device="cuda")
     assert len(trt.builds) == 1 and backend.engine_path.is_file()
     assert backend.info()["gpu"] == "Stand-in GPU" and backend.info()["tensorrt"] == "10.99-standin"
-    step = reference_step(artifact)
-    state = step.initial_state()
-    bins = parity_inputs(step, 120, seed=2)
-    outputs = []
-    with torch.no_grad():
-        for features in bins:
-            expected, *state = step(torch.from_numpy(features), *state)
-            outputs.append(backend.step(features))
-            np.testing.assert_allclose(outputs[-1], expected.numpy(), atol=1e-4)
-    backend.reset()
-    np.testing.assert_array_equal(np.stack([backend.step(b) for b in bins[:10]]), np.stack(outputs[:10]))
+    assert_matches_reference_and_resets(backend, artifact, 120, seed=2, atol=1e-4)
     load_backend("tensorrt", artifact, device="cuda")
     assert len(trt.builds) == 1  # same graph, TensorRT version and GPU: the cached engine is reused
     fp16 = type(backend)(artifact, device="cuda", fp16=True)
