@@ -351,11 +351,12 @@ class DecodeLoop(threading.Thread):
     def _check_outages(self) -> None:
         """Start an outage for each input silent longer than a bin, its chunk allowance and the deadline."""
         now = self.clock()
-        for engine_input in self.inputs:
+        for engine_input, store in zip(self.inputs, self.aligner.inputs, strict=True):
             if engine_input.outage_since is not None or engine_input.last_timestamp is None:
                 continue
-            # By then the input's next bin has missed its deadline, however it chunks.
-            allowed = self.aligner.bin_s + engine_input.chunk_spans.max() + self.aligner.deadline_s
+            # By then the input's next bin has missed its deadline, however it chunks (the allowance
+            # is the one the last pull gave the aligner: not recomputed on every idle pass).
+            allowed = self.aligner.bin_s + store.allowance_s + self.aligner.deadline_s
             if now - engine_input.last_read > allowed:
                 engine_input.outage_since = engine_input.last_read
                 engine_input.outages += 1
