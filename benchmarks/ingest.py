@@ -18,9 +18,9 @@ import uuid
 
 import numpy as np
 
-from rtbci.engine.inlet import LslInput
 from rtbci.engine.ring import ChunkRing
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.inlet import LslInput
 from rtbci.profile import StreamSpec
 from rtbci.timing import latency_summary_ms
 

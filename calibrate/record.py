@@ -3,7 +3,7 @@
 The file is written while recording (SWMR, flushed every second, so even a killed
 process keeps what came) and closed before any fitting starts: nothing recorded
 is lost if calibration fails later. The inputs are the engine's own LSL inlets
-(:class:`rtbci.engine.inlet.LslInput`), with clock sync onto this machine's clock.
+(:class:`rtbci.lsl.inlet.LslInput`), with clock sync onto this machine's clock.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from calibrate.errors import CalibrationDataError
-from rtbci.engine.inlet import LslInput
-from rtbci.engine.lslinfo import described_channel_labels
-from rtbci.engine.resolve import describe, resolve_stream
 from rtbci.io.session import SessionMeta, StreamKind
 from rtbci.io.store import SessionWriter, StreamLayout
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.info import described_channel_labels
+from rtbci.lsl.inlet import LslInput
+from rtbci.lsl.resolve import describe, resolve_stream
 from rtbci.profile import Profile
 
 __all__ = ["RecordedBlock", "StreamHealth", "record_block"]

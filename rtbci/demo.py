@@ -31,9 +31,9 @@ from tqdm import tqdm
 from rtbci.engine.behavior import BehaviorFollower, r2_with_truth
 from rtbci.engine.engine import EngineOptions
 from rtbci.engine.process import EngineProcess
-from rtbci.engine.resolve import resolve_stream
 from rtbci.engine.status import record_latencies
 from rtbci.errors import UserError
+from rtbci.lsl.resolve import resolve_stream
 from rtbci.profile import Profile, load_profile
 from rtbci.timing import latency_summary_ms
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from rtbci.engine.lslinfo import channel_format_for, make_stream_info
 from rtbci.io.session import Session, Stream, StreamKind
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.info import channel_format_for, make_stream_info
 from rtbci.profile import Profile, StreamSpec
 from rtbci.replay_follow import OutputFollower
 

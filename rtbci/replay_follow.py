@@ -15,9 +15,9 @@ from __future__ import annotations
 import threading
 import time
 
-from rtbci.engine.resolve import check_stream, resolve_stream
 from rtbci.errors import UserError
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.resolve import check_stream, resolve_stream
 from rtbci.profile import StreamSpec
 
 __all__ = ["OutputFollower", "ReplayStalledError"]

@@ -23,10 +23,10 @@ from benchmarks.conformance import CHUNK_SIZES, ConformanceCase, run_case
 from benchmarks.outside_sources import OutsideStream, SourceProcess
 from rtbci.engine import Engine, EngineOptions
 from rtbci.engine.latency import bin_accounting
-from rtbci.engine.resolve import StreamMismatchError
 from rtbci.engine.status import format_status
 from rtbci.io.store import read_session
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.resolve import StreamMismatchError
 from rtbci.profile import load_profile
 
 pytestmark = pytest.mark.slow

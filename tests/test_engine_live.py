@@ -12,12 +12,13 @@ from engine_fixtures import (
     wait_for,
 )
 
-from rtbci.engine import Engine, EngineOptions, StreamMismatchError, StreamMissingError
+from rtbci.engine import Engine, EngineOptions
 from rtbci.engine.latency import bin_accounting
 from rtbci.engine.recorder import TIMING_CHANNELS
 from rtbci.engine.status import format_status
 from rtbci.io.store import read_session
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.resolve import StreamMismatchError, StreamMissingError
 from rtbci.replay import ReplayOptions
 
 
@@ -117,7 +118,7 @@ def test_pulling_a_chunk_allocates_no_buffers(tmp_path):
     import tracemalloc
     import uuid
 
-    from rtbci.engine.inlet import LslInput
+    from rtbci.lsl.inlet import LslInput
     from rtbci.profile import StreamSpec
 
     pylsl = require_pylsl()

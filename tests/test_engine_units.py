@@ -11,8 +11,8 @@ from rtbci.engine.align import BinAligner
 from rtbci.engine.latency import bin_accounting
 from rtbci.engine.postprocess import PostProcessor, output_channels
 from rtbci.engine.records import record_dtype
-from rtbci.engine.resolve import predicate_for
 from rtbci.engine.ring import ChunkRing, RecordRing
+from rtbci.lsl.resolve import predicate_for
 from rtbci.profile import OutputConfig, StreamSpec
 
 BIN_S = 0.02

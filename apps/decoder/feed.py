@@ -14,9 +14,9 @@ import numpy as np
 
 from rtbci.engine.behavior import BehaviorFollower, r2_with_truth
 from rtbci.engine.process import EngineDescription, EngineProcess
-from rtbci.engine.resolve import StreamMissingError
 from rtbci.engine.rolling import RollingBuffer
 from rtbci.engine.status import record_latencies
+from rtbci.lsl.resolve import StreamMissingError
 from rtbci.profile import Profile
 
 __all__ = ["DashboardFeed", "FeedConfig", "InputRates"]

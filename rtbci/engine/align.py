@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtbci.engine.ring import prefaulted_zeros
+from rtbci.memory import prefaulted_zeros
 
 __all__ = ["AlignedBin", "BinAligner", "InputBins"]
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtbci.engine.lslinfo import described_channel_labels
-from rtbci.engine.resolve import resolve_stream
 from rtbci.engine.rolling import RollingBuffer
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.info import described_channel_labels
+from rtbci.lsl.resolve import resolve_stream
+from rtbci.metrics import r2_per_axis
 from rtbci.profile import StreamSpec
-from rtbci.train.metrics import r2_per_axis
 
 __all__ = ["BEHAVIOR_LABELS", "BehaviorFollower", "r2_with_truth"]
 
@@ -37,7 +37,7 @@ class BehaviorFollower:
 
     Raises
     ------
-    rtbci.engine.StreamMissingError
+    rtbci.lsl.resolve.StreamMissingError
         If the stream is not visible.
     """
 

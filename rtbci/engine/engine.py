@@ -17,19 +17,19 @@ from pathlib import Path
 import numpy as np
 
 from rtbci.engine.align import BinAligner
-from rtbci.engine.inlet import LslInput
 from rtbci.engine.loop import Backend, DecodeLoop, EngineInput
-from rtbci.engine.outlet import KinematicsOutlet
 from rtbci.engine.postprocess import PostProcessor, output_channels
 from rtbci.engine.recorder import RawSource, Recorder
 from rtbci.engine.records import record_dtype
-from rtbci.engine.resolve import resolve_stream
 from rtbci.engine.ring import ChunkRing, RecordRing
 from rtbci.engine.scheduling import inherited_realtime_priority
 from rtbci.engine.status import record_latencies
 from rtbci.errors import UserError
 from rtbci.io.session import SessionMeta, StreamKind
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.inlet import LslInput
+from rtbci.lsl.outlet import KinematicsOutlet
+from rtbci.lsl.resolve import resolve_stream
 from rtbci.profile import Profile
 from rtbci.signal.grid import make_featurizer
 from rtbci.timing import latency_summary_ms

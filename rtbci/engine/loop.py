@@ -19,11 +19,11 @@ import numpy as np
 
 from rtbci.engine.align import AlignedBin, BinAligner
 from rtbci.engine.events import EventLog
-from rtbci.engine.inlet import LslInput
-from rtbci.engine.outlet import KinematicsOutlet
 from rtbci.engine.postprocess import PostProcessor
 from rtbci.engine.records import FLAG_CLOCK_RESET, FLAG_OVERDUE
 from rtbci.engine.ring import ChunkRing, RecordRing
+from rtbci.lsl.inlet import LslInput
+from rtbci.lsl.outlet import KinematicsOutlet
 from rtbci.signal.grid import first_complete_index, grid_epoch
 
 __all__ = ["Backend", "DecodeLoop", "EngineInput", "Featurizer"]

@@ -19,6 +19,7 @@ import numpy as np
 
 from rtbci.errors import UserError
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.info import make_marker_info, make_stream_info
 from rtbci.profile import Profile, StreamSpec
 from rtbci.sim.config import ELECTRODES_PER_ARRAY, SimConfig
 from rtbci.sim.rig import BEHAVIOR_LABELS, RigSimulator, SimBlock
@@ -202,40 +203,33 @@ class LiveRigSource:
         return lines
 
     def _make_outlets(self, pylsl: ModuleType) -> tuple[dict[str, object], object]:
+        session = session_id(self.subject, self.session)
+        description = {
+            "manufacturer": "rtbci simulator",
+            "subject": f"sim-S{self.subject}",
+            "session_id": session,
+            "seed": str(self.seed),
+        }
         outlets = {}
         for spec in self._outlet_specs:
-            info = pylsl.StreamInfo(
+            info = make_stream_info(
                 spec.spec.name or f"rtbci-sim-{spec.field}",
                 spec.spec.type,
-                len(spec.labels),
+                spec.spec.source_id or f"rtbci-sim-{spec.field}-{session}",
+                spec.labels,
+                spec.units,
                 self.config.rate_hz,
                 spec.channel_format,
-                spec.spec.source_id or f"rtbci-sim-{spec.field}-{session_id(self.subject, self.session)}",
+                description=description,
+                channel_fields={
+                    "type": [spec.field] * len(spec.labels),
+                    "region": self._regions.get(spec.field, [""] * len(spec.labels)),
+                },
             )
-            desc = info.desc()
-            desc.append_child_value("manufacturer", "rtbci simulator")
-            desc.append_child_value("subject", f"sim-S{self.subject}")
-            desc.append_child_value("session_id", session_id(self.subject, self.session))
-            desc.append_child_value("seed", str(self.seed))
-            channels = desc.append_child("channels")
-            regions = self._regions.get(spec.field, [""] * len(spec.labels))
-            for label, unit, region in zip(spec.labels, spec.units, regions, strict=True):
-                channel = channels.append_child("channel")
-                channel.append_child_value("label", label)
-                channel.append_child_value("unit", unit)
-                channel.append_child_value("type", spec.field)
-                if region:
-                    channel.append_child_value("region", region)
             outlets[spec.field] = pylsl.StreamOutlet(info, chunk_size=self.chunk_samples)
-        marker_info = pylsl.StreamInfo(
-            self.markers_name,
-            "Markers",
-            1,
-            pylsl.IRREGULAR_RATE,
-            "string",
-            f"{self.markers_name}-{session_id(self.subject, self.session)}",
+        marker_info = make_marker_info(
+            self.markers_name, f"{self.markers_name}-{session}", {"manufacturer": "rtbci simulator"}
         )
-        marker_info.desc().append_child_value("manufacturer", "rtbci simulator")
         return outlets, pylsl.StreamOutlet(marker_info)
 
     def _produce(self, blocks: queue.Queue, stop: threading.Event) -> None:

@@ -1,4 +1,17 @@
-"""Loading pylsl: liblsl's own log quiet below warnings, and a clear message when liblsl cannot be found.
+"""The one Lab Streaming Layer (LSL) layer; this module loads pylsl and keeps liblsl's log quiet.
+
+Everything in rtbci that touches LSL (the engine, replay, the simulated rig, calibration
+recording, benchmarks) goes through this package:
+
+- :mod:`rtbci.lsl` (here) — loading pylsl/liblsl (:func:`require_pylsl`), with a clear message
+  when liblsl cannot be found;
+- :mod:`rtbci.lsl.info` — ``StreamInfo`` with described channels; LSL and numpy channel formats;
+- :mod:`rtbci.lsl.resolve` — finding a profile's stream and checking it on connect;
+- :mod:`rtbci.lsl.inlet` — one input pulled into preallocated buffers, with clock sync and recovery;
+- :mod:`rtbci.lsl.outlet` — the decoder's kinematics outlet.
+
+It sits on a low floor: pylsl, numpy and rtbci's base modules (``errors``, ``profile``,
+``memory``), never the engine, replay, the simulator or training (``tests/test_layering.py``).
 
 liblsl logs at INFO on stderr by default (``Loaded default config``, its ``git:`` build line).
 :func:`require_pylsl` points liblsl at a configuration with ``[log] level = -1`` (warnings

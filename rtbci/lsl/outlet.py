@@ -6,9 +6,9 @@ import ctypes
 
 import numpy as np
 
-from rtbci.engine.lslinfo import make_stream_info
 from rtbci.errors import UserError
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.info import make_stream_info
 from rtbci.profile import StreamSpec
 
 __all__ = ["KinematicsOutlet"]

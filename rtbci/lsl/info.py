@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from rtbci.lsl import require_pylsl
 
-__all__ = ["channel_format_for", "described_channel_labels", "make_stream_info", "numpy_dtype_for"]
+__all__ = [
+    "channel_format_for",
+    "described_channel_labels",
+    "make_marker_info",
+    "make_stream_info",
+    "numpy_dtype_for",
+]
 
 # LSL has no unsigned types: counts stored as uint8 travel as int16, which holds every value.
 _FORMAT_BY_KIND_SIZE = {
@@ -78,6 +84,8 @@ def make_stream_info(
     units: str | Sequence[str],
     rate: float,
     channel_format: str,
+    description: Mapping[str, str] | None = None,
+    channel_fields: Mapping[str, Sequence[str]] | None = None,
 ):
     """A ``pylsl.StreamInfo`` whose description names every channel and its unit.
 
@@ -93,6 +101,12 @@ def make_stream_info(
         Nominal rate in Hz (0 for irregular streams).
     channel_format
         pylsl format name, e.g. ``"float32"``.
+    description
+        Values written at the top of the description, before the channels
+        (e.g. ``manufacturer``, ``subject``), in order.
+    channel_fields
+        More per-channel values after ``label`` and ``unit``: field name -> one value per
+        channel (e.g. ``type``, ``region``); an empty value is left out.
 
     Returns
     -------
@@ -103,13 +117,49 @@ def make_stream_info(
     unit_list = [units] * len(labels) if isinstance(units, str) else list(units)
     if len(unit_list) != len(labels):
         raise ValueError(f"stream {name!r}: {len(labels)} channel labels but {len(unit_list)} units")
+    fields = dict(channel_fields or {})
+    for field, values in fields.items():
+        if len(values) != len(labels):
+            raise ValueError(
+                f"stream {name!r}: {len(labels)} channel labels but {len(values)} {field} values"
+            )
     info = pylsl.StreamInfo(name, stream_type, len(labels), float(rate), channel_format, source_id)
+    _describe(info, description)
     channels = info.desc().append_child("channels")
-    for label, unit in zip(labels, unit_list, strict=True):
+    for index, (label, unit) in enumerate(zip(labels, unit_list, strict=True)):
         channel = channels.append_child("channel")
         channel.append_child_value("label", label)
         channel.append_child_value("unit", unit)
+        for field, values in fields.items():
+            if values[index]:
+                channel.append_child_value(field, values[index])
     return info
+
+
+def make_marker_info(name: str, source_id: str, description: Mapping[str, str] | None = None):
+    """A ``pylsl.StreamInfo`` for event markers: one string channel at an irregular rate, type ``Markers``.
+
+    Parameters
+    ----------
+    name, source_id
+        LSL identity of the stream.
+    description
+        Values written into the description, in order.
+
+    Returns
+    -------
+    pylsl.StreamInfo
+    """
+    pylsl = require_pylsl()
+    info = pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE, "string", source_id)
+    _describe(info, description)
+    return info
+
+
+def _describe(info, description: Mapping[str, str] | None) -> None:
+    desc = info.desc()
+    for key, value in (description or {}).items():
+        desc.append_child_value(key, value)
 
 
 def described_channel_labels(info, n_channels: int, fallback: Sequence[str]) -> list[str]:

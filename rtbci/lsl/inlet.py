@@ -14,11 +14,11 @@ from enum import StrEnum
 
 import numpy as np
 
-from rtbci.engine.lslinfo import numpy_dtype_for
-from rtbci.engine.resolve import check_stream, resolve_stream
-from rtbci.engine.ring import prefaulted_zeros
 from rtbci.errors import UserError
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.info import numpy_dtype_for
+from rtbci.lsl.resolve import check_stream, resolve_stream
+from rtbci.memory import prefaulted_zeros
 from rtbci.profile import StreamSpec
 
 __all__ = ["ConnectionState", "LslInput"]
