@@ -34,6 +34,7 @@ from calibrate.split import CalibrationSplitConfig, split_calibration_block
 from calibrate.stage_b import FinetuneConfig, finetune
 from rtbci.io.session import Session, Stream
 from rtbci.io.store import write_session
+from rtbci.metrics import r2_per_axis
 from rtbci.models.decoder import Decoder
 from rtbci.models.encoder import Encoder
 from rtbci.models.heads import RidgeHead
@@ -43,7 +44,6 @@ from rtbci.sim import SimConfig, session_id, simulate_session
 from rtbci.timing import latency_summary_ms
 from rtbci.train.data import SessionBins
 from rtbci.train.encoders import fit_lfp_normalization
-from rtbci.train.metrics import r2_per_axis
 
 DEMO_PROFILE = "profiles/demo.toml"
 

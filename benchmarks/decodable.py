@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rtbci.metrics import r2_per_axis
 from rtbci.profile import Profile, load_profile
 from rtbci.signal import Normalizer, featurize
 from rtbci.sim import SimConfig, session_id, simulate_session
@@ -38,7 +39,6 @@ from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
 from rtbci.train.finetune import FinetuneConfig, head_then_finetune
 from rtbci.train.head import score_decoder
 from rtbci.train.loop import LoopConfig
-from rtbci.train.metrics import r2_per_axis
 from rtbci.train.readout import ridge_path, with_history
 from rtbci.train.splits import BinBlock
 

@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 from calibrate.split import CalibrationSplit
+from rtbci.metrics import r2_per_axis
 from rtbci.models.decoder import Decoder
 from rtbci.models.encoder import Encoder
 from rtbci.models.heads import RidgeHead
 from rtbci.train.data import Batch, SessionBins
 from rtbci.train.latents import encode_bins
-from rtbci.train.metrics import r2_per_axis
 from rtbci.train.splits import BinBlock
 
 __all__ = [

@@ -19,9 +19,9 @@ import torch
 from calibrate.fitting import DEFAULT_ALPHAS, FittedDecoder, block_latents, fit_ridge_head
 from calibrate.previous import PreviousDecoder
 from calibrate.split import CalibrationSplit
+from rtbci.metrics import r2_per_axis
 from rtbci.signal import BinnedSession, Normalizer
 from rtbci.train.data import SessionBins
-from rtbci.train.metrics import r2_per_axis
 from rtbci.train.readout import with_history
 
 __all__ = [

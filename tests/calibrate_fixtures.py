@@ -134,8 +134,8 @@ def heldout_r2_by_onnxruntime(
     artifact_dir: Path, session: Session, profile_path: Path, heldout_start: int
 ) -> np.ndarray:
     """Recompute held-out R² by stepping the artifact in ONNX Runtime over every bin from the first."""
+    from rtbci.metrics import r2_per_axis
     from rtbci.runtime import load_backend
-    from rtbci.train.metrics import r2_per_axis
 
     binned = featurize(session, load_profile(profile_path), progress=False)
     backend = load_backend("onnxruntime", artifact_dir)

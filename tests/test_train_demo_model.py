@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from rtbci.demo import DEMO_UNSEEN_FROM_MINUTE
+from rtbci.metrics import r2_per_axis
 from rtbci.profile import load_profile
 from rtbci.runtime import load_backend, read_manifest
 from rtbci.signal import featurize
 from rtbci.sim import SimConfig, simulate_session
 from rtbci.train.demo_model import DemoRecipe
-from rtbci.train.metrics import r2_per_axis
 
 # The demo streams session 0 of the demo subject, whose first DemoRecipe.minutes
 # trained the model; the simulation goes on past them with data it never saw.

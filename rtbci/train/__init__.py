@@ -5,7 +5,6 @@ Modules, one job each:
 - :mod:`~rtbci.train.sources` — Session files to featurized sessions (the engine's featurizers).
 - :mod:`~rtbci.train.data` — sessions as blocks and windows of bins, batches, the session table.
 - :mod:`~rtbci.train.splits` — contiguous train/validation/test blocks.
-- :mod:`~rtbci.train.metrics` — R² per axis.
 - :mod:`~rtbci.train.encoders` — encoder size presets and the profile-derived layout.
 - :mod:`~rtbci.train.objectives` — batch -> loss adapters of the model's objectives.
 - :mod:`~rtbci.train.loop` — the optimisation loop (progress bar, resumable state, DDP).

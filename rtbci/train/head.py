@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rtbci.metrics import r2_per_axis
 from rtbci.models.decoder import Decoder
 from rtbci.models.encoder import Encoder
 from rtbci.models.heads import RidgeHead
 from rtbci.train.data import SessionBins
-from rtbci.train.metrics import r2_per_axis
 from rtbci.train.readout import encode_blocks, ridge_path
 
 __all__ = ["HeadConfig", "HeadFit", "fit_head", "score_decoder"]

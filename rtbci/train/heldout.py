@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rtbci.metrics import r2_per_axis
 from rtbci.models.encoder import Encoder
 from rtbci.train.data import SessionBins
 from rtbci.train.latents import Pooling
-from rtbci.train.metrics import r2_per_axis
 from rtbci.train.readout import LinearReadout, encode_blocks, fit_readout, ridge_path
 from rtbci.train.splits import BinBlock
 

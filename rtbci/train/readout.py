@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtbci.metrics import r2_per_axis
 from rtbci.models.encoder import Encoder
 from rtbci.train.data import SessionBins
 from rtbci.train.latents import Pooling, encode_bins
-from rtbci.train.metrics import r2_per_axis
 
 __all__ = ["LinearReadout", "encode_blocks", "fit_readout", "readout_r2", "ridge_path", "with_history"]
 

@@ -1,4 +1,4 @@
-"""Decoding metrics."""
+"""Decoding metrics shared by serving (the engine's live R²) and training."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rtbci.train.metrics import r2_per_axis, r2_score
+from rtbci.metrics import r2_per_axis, r2_score
 
 
 def test_perfect_mean_and_worse_predictions() -> None:
