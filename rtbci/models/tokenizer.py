@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from rtbci.models.encoder import EncoderConfig
+from rtbci.models.config import EncoderConfig
 
 __all__ = ["CausalChannelConvolution", "GrowingTable", "Tokenizer", "token_groups"]
 
