@@ -10,8 +10,9 @@ ends, so only one calibration runs at a time.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -21,9 +22,6 @@ from apps.decoder.calibration_worker import CalibrationRequest, CalibrationWorke
 from calibrate import CalibrationConfig, CalibrationResult, accept_calibration
 from rtbci.errors import UserError
 from rtbci.profile import load_profile
-
-if TYPE_CHECKING:
-    from apps.decoder.main_window import DecoderWindow
 
 __all__ = ["CalibrationAction"]
 
@@ -38,14 +36,42 @@ _STAGE_LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class CalibrationHost:
+    """What the calibration flow needs from the window that holds it (and nothing more).
+
+    Attributes
+    ----------
+    parent
+        Parent of the dialogs.
+    selected_profile
+        The profile path chosen in the window, or ``None``.
+    record_dir
+        The folder recordings go to now.
+    calibrate_button
+        Disabled while a calibration is open.
+    show_status, report_error
+        The window's status line, and its error report (title, message).
+    load_profile_version
+        Switches the window to an accepted profile version.
+    """
+
+    parent: QtWidgets.QWidget
+    selected_profile: Callable[[], str | None]
+    record_dir: Callable[[], Path]
+    calibrate_button: QtWidgets.QAbstractButton
+    show_status: Callable[[str], None]
+    report_error: Callable[[str, str], None]
+    load_profile_version: Callable[[Path], None]
+
+
 class CalibrationAction(QtCore.QObject):
-    """Runs calibrations for a :class:`~apps.decoder.main_window.DecoderWindow`.
+    """Runs calibrations for the window that holds it.
 
     Parameters
     ----------
-    window
-        Supplies the profile (its chooser), the recordings folder, error reporting, and
-        :meth:`~apps.decoder.main_window.DecoderWindow.load_profile_version`.
+    host
+        What the flow needs from that window (:class:`CalibrationHost`).
     config
         Pipeline settings; the dialog's Stage B box sets ``full``. Default: the pipeline's defaults
         without tqdm bars (the progress dialog shows progress).
@@ -61,16 +87,16 @@ class CalibrationAction(QtCore.QObject):
         The last calibration's result, until it is accepted or discarded.
     """
 
-    def __init__(self, window: DecoderWindow, config: CalibrationConfig | None = None) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, host: CalibrationHost, config: CalibrationConfig | None = None) -> None:
+        super().__init__(host.parent)
+        self.host = host
         self.config = config or CalibrationConfig(show_progress=False)
         self.dialog: CalibrationDialog | None = None
         self.worker: CalibrationWorker | None = None
         self.progress: QtWidgets.QProgressDialog | None = None
         self.report: CalibrationReportDialog | None = None
         self.result: CalibrationResult | None = None
-        self.menu_action = QtGui.QAction("&Calibrate…", window)
+        self.menu_action = QtGui.QAction("&Calibrate…", host.parent)
         self.menu_action.triggered.connect(self.open)
 
     @property
@@ -79,7 +105,7 @@ class CalibrationAction(QtCore.QObject):
         return any(part is not None for part in (self.dialog, self.worker, self.report))
 
     def _set_busy(self) -> None:
-        self.window.controls.calibrate_button.setEnabled(not self.busy)
+        self.host.calibrate_button.setEnabled(not self.busy)
         self.menu_action.setEnabled(not self.busy)
 
     # -- ask ----------------------------------------------------------------------------------------
@@ -88,16 +114,16 @@ class CalibrationAction(QtCore.QObject):
         """Open the Calibrate dialog for the profile selected in the window's chooser."""
         if self.busy:
             return
-        selected = self.window.controls.profile_box.currentData()
+        selected = self.host.selected_profile()
         if selected is None:
-            self.window.report_error("Calibration", "choose a rig profile to calibrate first")
+            self.host.report_error("Calibration", "choose a rig profile to calibrate first")
             return
         try:
             profile = load_profile(Path(selected))
         except UserError as error:
-            self.window.report_error("Calibration", str(error))
+            self.host.report_error("Calibration", str(error))
             return
-        self.dialog = CalibrationDialog(profile, self.config.min_seconds, self.window)
+        self.dialog = CalibrationDialog(profile, self.config.min_seconds, self.host.parent)
         self.dialog.accepted.connect(self._dialog_accepted)
         self.dialog.rejected.connect(self._dialog_rejected)
         self.dialog.show()
@@ -115,7 +141,7 @@ class CalibrationAction(QtCore.QObject):
     def _dialog_accepted(self) -> None:
         dialog = self._drop_dialog()
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        record_path = self.window.record_dir / f"{dialog.profile_path.stem}-calibration-{stamp}.h5"
+        record_path = self.host.record_dir() / f"{dialog.profile_path.stem}-calibration-{stamp}.h5"
         self.start(dialog.request(record_path, self.config))
 
     # -- run ----------------------------------------------------------------------------------------
@@ -129,7 +155,7 @@ class CalibrationAction(QtCore.QObject):
         self.worker.cancelled.connect(self._cancelled)
         self.worker.finished.connect(self._worker_finished)
         self.progress = QtWidgets.QProgressDialog(
-            "Starting the calibration…", "Cancel", 0, PROGRESS_STEPS, self.window
+            "Starting the calibration…", "Cancel", 0, PROGRESS_STEPS, self.host.parent
         )
         self.progress.setWindowTitle(f"Calibrating {request.profile_path.name}")
         self.progress.setWindowModality(QtCore.Qt.WindowModality.NonModal)
@@ -139,7 +165,7 @@ class CalibrationAction(QtCore.QObject):
         self.progress.setMinimumWidth(560)
         self.progress.canceled.connect(self.cancel)
         self.progress.show()
-        self.window.statusBar().showMessage(f"calibrating {request.profile_path.name}…")
+        self.host.show_status(f"calibrating {request.profile_path.name}…")
         self._set_busy()
         self.worker.start()
 
@@ -147,7 +173,7 @@ class CalibrationAction(QtCore.QObject):
         """Stop the running calibration at the pipeline's next progress report (a recording at once)."""
         if self.worker is not None:
             self.worker.cancel()
-            self.window.statusBar().showMessage("cancelling the calibration…")
+            self.host.show_status("cancelling the calibration…")
 
     def _progressed(self, stage: str, fraction: float, message: str) -> None:
         if self.progress is None:
@@ -167,21 +193,21 @@ class CalibrationAction(QtCore.QObject):
     def _succeeded(self, result: CalibrationResult) -> None:
         self._close_progress()
         self.result = result
-        self.report = CalibrationReportDialog(result, self.window)
+        self.report = CalibrationReportDialog(result, self.host.parent)
         self.report.accept_requested.connect(self._accept_requested)
         self.report.discarded.connect(self._discarded)
         self.report.show()
-        self.window.statusBar().showMessage(
+        self.host.show_status(
             f"calibrated: held-out R² {result.heldout_r2:.3f} — accept or discard it in the report"
         )
 
     def _failed(self, message: str) -> None:
         self._close_progress()
-        self.window.report_error("Calibration failed", message)
+        self.host.report_error("Calibration failed", message)
 
     def _cancelled(self) -> None:
         self._close_progress()
-        self.window.statusBar().showMessage("calibration cancelled; the profile is unchanged")
+        self.host.show_status("calibration cancelled; the profile is unchanged")
 
     def _worker_finished(self) -> None:
         self.worker.deleteLater()
@@ -194,22 +220,22 @@ class CalibrationAction(QtCore.QObject):
         try:
             version = accept_calibration(self.result, force=force)
         except UserError as error:  # ProfileWriteError: the profile changed on disk, or would not validate
-            self.window.report_error("The new profile version was not written", str(error))
+            self.host.report_error("The new profile version was not written", str(error))
             return
         if version is None:
             self.report.show_refused()
-            self.window.statusBar().showMessage("not accepted: the previous decoder scores better")
+            self.host.show_status("not accepted: the previous decoder scores better")
             return
         self._close_report()
         archived = f"; previous version archived as {version.archived.name}" if version.archived else ""
-        self.window.load_profile_version(version.path)
-        self.window.statusBar().showMessage(
+        self.host.load_profile_version(version.path)
+        self.host.show_status(
             f"accepted the calibrated decoder into {version.path.name}{archived}"
         )
 
     def _discarded(self) -> None:
         self._close_report()
-        self.window.statusBar().showMessage("calibration discarded; the profile is unchanged")
+        self.host.show_status("calibration discarded; the profile is unchanged")
 
     def _close_report(self) -> None:
         report, self.report, self.result = self.report, None, None

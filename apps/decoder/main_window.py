@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from apps.decoder.calibration_action import CalibrationAction
+from apps.decoder.calibration_action import CalibrationAction, CalibrationHost
 from apps.decoder.channels import read_decoder_channels
 from apps.decoder.controls import Controls, OutputState
 from apps.decoder.feed import DashboardFeed, FeedConfig
@@ -122,7 +122,17 @@ class DecoderWindow(QtWidgets.QMainWindow):
         self.controls.stop_requested.connect(self.stop_engine)
         self.controls.output_requested.connect(lambda arm: self.set_output_enabled(arm, "output button"))
         self.controls.recording_toggled.connect(self.set_recording)
-        self.calibration = CalibrationAction(self)
+        self.calibration = CalibrationAction(
+            CalibrationHost(
+                parent=self,
+                selected_profile=self.controls.profile_box.currentData,
+                record_dir=lambda: self.record_dir,
+                calibrate_button=self.controls.calibrate_button,
+                show_status=self.statusBar().showMessage,
+                report_error=self.report_error,
+                load_profile_version=self.load_profile_version,
+            )
+        )
         self.controls.calibrate_requested.connect(self.calibration.open)
         self.decoder_menu = self.menuBar().addMenu("&Decoder")
         self.decoder_menu.addAction(self.calibration.menu_action)
