@@ -12,34 +12,33 @@ Public API (the CLI ``rtbci calibrate`` and the desktop app's "Calibrate" action
 Everything is written to the user data directory (:mod:`rtbci.home`) unless told otherwise.
 """
 
-from calibrate.data import min_record_seconds
-from calibrate.errors import CalibrationDataError, CalibrationError, ProfileWriteError
-from calibrate.pipeline import (
-    CalibrationConfig,
-    CalibrationProgress,
-    CalibrationResult,
-    accept_calibration,
-    profile_target,
-    reject_calibration,
-    run_calibration,
-)
-from calibrate.split import CalibrationSplitConfig
-from calibrate.stage_a import StageAConfig
-from calibrate.stage_b import FinetuneConfig
+import importlib
+from typing import Any
 
-__all__ = [
-    "CalibrationConfig",
-    "CalibrationDataError",
-    "CalibrationError",
-    "CalibrationProgress",
-    "CalibrationResult",
-    "CalibrationSplitConfig",
-    "FinetuneConfig",
-    "ProfileWriteError",
-    "StageAConfig",
-    "accept_calibration",
-    "min_record_seconds",
-    "profile_target",
-    "reject_calibration",
-    "run_calibration",
-]
+# Public name -> the module that defines it. Loaded on first use, so that the light
+# `calibrate.command` (the `rtbci calibrate` entry point) does not import torch for `--help`.
+_PUBLIC = {
+    "CalibrationConfig": "calibrate.pipeline",
+    "CalibrationDataError": "calibrate.errors",
+    "CalibrationError": "calibrate.errors",
+    "CalibrationProgress": "calibrate.pipeline",
+    "CalibrationResult": "calibrate.pipeline",
+    "CalibrationSplitConfig": "calibrate.split",
+    "FinetuneConfig": "calibrate.stage_b",
+    "ProfileWriteError": "calibrate.errors",
+    "StageAConfig": "calibrate.stage_a",
+    "accept_calibration": "calibrate.pipeline",
+    "min_record_seconds": "calibrate.data",
+    "profile_target": "calibrate.pipeline",
+    "reject_calibration": "calibrate.pipeline",
+    "run_calibration": "calibrate.pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'calibrate' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)
+
+
+__all__ = sorted(_PUBLIC)

@@ -5,7 +5,13 @@ parses its arguments and calls into the library. A module there provides
 ``register(subparsers)``, which adds its parser and sets ``func`` to a function
 that takes the parsed arguments and returns an exit code. A module imports its
 heavy dependencies (torch, ONNX Runtime, numba, h5py, Qt) inside ``func``, so that
-``rtbci X --help`` stays fast; ``rtbci --help`` imports no subcommand module at all.
+``rtbci X --help`` stays fast; ``rtbci --help`` imports none of rtbci's own subcommand modules.
+
+The packages built on top of rtbci (the calibration tool in ``calibrate/``, the
+dashboard in ``apps/``) add their subcommands through the ``rtbci.commands`` entry
+point group, each naming its own ``register`` module, so that ``rtbci`` never imports
+them: without them installed, their subcommands are simply absent. Such a module also
+carries ``SUMMARY``, its line in ``rtbci --help``.
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 
 from rtbci.errors import UserError
 from rtbci.lsl import LSL_VERBOSE_ENV
 
-__all__ = ["COMMANDS", "Command", "main"]
+__all__ = ["COMMANDS", "PLUGIN_GROUP", "Command", "all_commands", "main"]
+
+PLUGIN_GROUP = "rtbci.commands"
 
 
 @dataclass(frozen=True)
@@ -60,15 +69,23 @@ COMMANDS: dict[str, Command] = {
     "latency": Command(
         "rtbci.commands.latency", "replay a Session in real time into the engine over LSL and measure latency"
     ),
-    "app": Command("rtbci.commands.app", "open the decoder dashboard (PySide6) for a rig profile"),
-    "demo": Command(
-        "rtbci.commands.demo", "simulated rig + bundled demo decoder + dashboard (headless without a display)"
-    ),
-    "calibrate": Command(
-        "rtbci.commands.calibrate",
-        "fit the decoder to a new session in seconds, score it on held-out data, update the profile",
-    ),
 }
+
+
+def all_commands() -> dict[str, Command]:
+    """rtbci's own subcommands, then those that installed packages add through entry points.
+
+    Returns
+    -------
+    dict of str to Command
+        In the order ``rtbci --help`` lists them. A plugin's module is imported (it must stay
+        light: its heavy imports go inside its ``run``) to read its ``SUMMARY``.
+    """
+    commands = dict(COMMANDS)
+    for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda entry: entry.name):
+        if entry.name not in commands:  # rtbci's own command wins over a plugin of the same name
+            commands[entry.name] = Command(entry.value, importlib.import_module(entry.value).SUMMARY)
+    return commands
 
 
 def _top_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
@@ -84,19 +101,26 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     Every subcommand gets ``--verbose``: liblsl's own log (and other diagnostics) on stderr.
     """
     parser, subparsers = _top_parser()
-    for name, command in COMMANDS.items():
-        if only is None or name == only:
-            importlib.import_module(command.module).register(subparsers)
-            subparsers.choices[name].add_argument(
-                "--verbose", action="store_true", help="also show liblsl's own log and other diagnostics"
-            )
+    for name, command in (all_commands() if only is None else _find(only)).items():
+        importlib.import_module(command.module).register(subparsers)
+        subparsers.choices[name].add_argument(
+            "--verbose", action="store_true", help="also show liblsl's own log and other diagnostics"
+        )
     return parser
+
+
+def _find(name: str) -> dict[str, Command]:
+    """Just the command ``name``, importing no other plugin; empty if there is none."""
+    if name in COMMANDS:
+        return {name: COMMANDS[name]}
+    plugins = entry_points(group=PLUGIN_GROUP, name=name)
+    return {entry.name: Command(entry.value, "") for entry in plugins}
 
 
 def _print_overview(argv: list[str]) -> None:
     """``rtbci --help``, or the usage error for no or an unknown command; exits."""
     parser, subparsers = _top_parser()
-    for name, command in COMMANDS.items():
+    for name, command in all_commands().items():
         subparsers.add_parser(name, help=command.summary, add_help=False)
     parser.parse_args(argv)
     parser.error("give a COMMAND")
@@ -109,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     prints one clear message on stderr and exits 2 instead of showing a traceback.
     """
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in COMMANDS:
+    if not argv or not _find(argv[0]):
         _print_overview(argv)
     args = build_parser(argv[0]).parse_args(argv)
     if args.verbose:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rtbci.cli import COMMANDS
+from rtbci.cli import all_commands
 from rtbci.commands.train import HELP_DEFAULTS, SIZE_NAMES
 from rtbci.home import SHIPPED_PROFILES
 from rtbci.lsl import LSL_CONFIG_ENV, LSL_VERBOSE_ENV
@@ -45,7 +45,7 @@ def test_rtbci_help_imports_no_heavy_dependency():
     assert _heavy_modules_after_help(["--help"]) == []
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("command", list(all_commands()))
 def test_a_subcommand_help_imports_no_heavy_dependency(command):
     assert _heavy_modules_after_help([command, "--help"]) == []
 

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-# Benchmark name -> module in the top-level ``benchmarks`` package.
+from rtbci.errors import UserError
+
+# Benchmark name -> module in the checkout's ``benchmarks`` folder.
 BENCHMARKS: dict[str, str] = {
     "accuracy": "benchmarks.accuracy",
     "features": "benchmarks.features",
@@ -49,7 +51,25 @@ def _benchmark_parser(name: str, module: ModuleType) -> argparse.ArgumentParser:
     return parser
 
 
+def _checkout() -> Path:
+    """The source checkout holding ``benchmarks/``, put on ``sys.path``.
+
+    The benchmarks are not installed with rtbci: they run from a clone, beside the
+    ``rtbci`` package that an editable install (``make``) points at.
+    """
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "benchmarks" / "__init__.py").is_file():
+        raise UserError(
+            f"no benchmarks/ folder beside the rtbci package in {root}: the benchmarks run from a "
+            "clone of the repository, with rtbci installed from it (`make install`)"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return root
+
+
 def run(args: argparse.Namespace) -> int:
+    _checkout()
     module = importlib.import_module(BENCHMARKS[args.benchmark])
     options = _benchmark_parser(args.benchmark, module).parse_args(args.options)
     result = module.run(options)

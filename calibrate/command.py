@@ -18,11 +18,14 @@ import argparse
 import json
 from pathlib import Path
 
+# Its line in `rtbci --help`.
+SUMMARY = "fit the decoder to a new session in seconds, score it on held-out data, update the profile"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "calibrate",
-        help="fit the decoder to a new session in seconds, score it on held-out data, update the profile",
+        help=SUMMARY,
         description=__doc__.split("\n\n")[1].replace("\n", " "),
     )
     parser.add_argument("--profile", required=True, type=Path, help="rig profile (.toml) with a [model]")

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from rtbci.errors import UserError
 
+# Its line in `rtbci --help`.
+SUMMARY = "open the decoder dashboard (PySide6) for a rig profile"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(

@@ -16,6 +16,10 @@ from pathlib import Path
 _HEADLESS_DEFAULT_S = 30.0
 
 
+# Its line in `rtbci --help`.
+SUMMARY = "simulated rig + bundled demo decoder + dashboard (headless without a display)"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", description=__doc__.split("\n\n")[0])
     parser.add_argument(

@@ -1,0 +1,1 @@
+"""The ``rtbci app`` and ``rtbci demo`` subcommands, which reach the ``rtbci`` CLI through entry points."""
