@@ -12,7 +12,6 @@ import numpy as np
 
 from rtbci.engine.rolling import RollingBuffer
 from rtbci.lsl import require_pylsl
-from rtbci.metrics import r2_per_axis
 from rtbci.lsl.info import described_channel_labels
 from rtbci.lsl.resolve import resolve_stream
 from rtbci.metrics import r2_per_axis
