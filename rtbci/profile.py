@@ -20,6 +20,7 @@ from pydantic.dataclasses import dataclass
 from rtbci.errors import UserError
 
 __all__ = [
+    "CursorTaskConfig",
     "EngineConfig",
     "FeatureConfig",
     "ModelSpec",
@@ -264,6 +265,85 @@ class EngineConfig:
 
 
 @dataclass(config=_STRICT)
+class CursorTaskConfig:
+    """The cursor task that ``rtbci task`` runs on the decoded velocity (``[task]``).
+
+    Lengths are in the output's position unit: the velocity unit of ``[output]`` times seconds
+    (metres for ``m/s``). The workspace is the square ``[-workspace_half_width, workspace_half_width]²``
+    around the centre.
+
+    Attributes
+    ----------
+    targets
+        ``center_out``: every trial starts with the cursor at the centre and shows one of
+        ``n_targets`` targets evenly spaced on a circle of ``center_out_radius``, each once per block of
+        ``n_targets`` trials in a shuffled order. ``random``: the cursor stays where the last trial left
+        it and the target is drawn uniformly in the workspace, at least ``min_distance`` away.
+    n_targets
+        Peripheral targets of the centre-out task.
+    workspace_half_width
+        Half width of the square the cursor is kept in.
+    center_out_radius
+        Distance of the centre-out targets from the centre.
+    target_radius
+        Radius of a target's acceptance circle (its width W = 2 × radius is what Fitts's law reads).
+    min_distance
+        Shortest distance from the cursor to a random target.
+    hold_ms
+        Time the cursor must stay in the target; leaving it starts the hold again.
+    timeout_s
+        A trial not acquired this long after its target appears ends in a timeout.
+    inter_trial_ms
+        Pause between trials, with no target shown and the cursor still.
+    assist
+        Share of the cursor velocity that is the ideal velocity (straight to the target at
+        ``assist_speed``) instead of the decoded one: 0 is pure brain control, 1 moves the cursor to
+        the target on its own (cue calibration).
+    assist_speed
+        Speed of the ideal velocity, in position units per second.
+    seed
+        Seed of the target order.
+    """
+
+    targets: Literal["center_out", "random"] = "center_out"
+    n_targets: PositiveInt = 8
+    workspace_half_width: PositiveFloat = 0.12
+    center_out_radius: PositiveFloat = 0.08
+    target_radius: PositiveFloat = 0.015
+    min_distance: PositiveFloat = 0.05
+    hold_ms: NonNegativeFloat = 500.0
+    timeout_s: PositiveFloat = 10.0
+    inter_trial_ms: NonNegativeFloat = 300.0
+    assist: Annotated[float, Strict(), Field(ge=0, le=1)] = 0.0
+    assist_speed: PositiveFloat = 0.15
+    seed: Int = 0
+
+    @model_validator(mode="after")
+    def _targets_fit(self) -> CursorTaskConfig:
+        if self.center_out_radius + self.target_radius > self.workspace_half_width:
+            raise ValueError(
+                f"center_out_radius + target_radius ({self.center_out_radius + self.target_radius:g}) "
+                f"must fit in workspace_half_width ({self.workspace_half_width:g})"
+            )
+        if self.target_radius >= self.center_out_radius:
+            raise ValueError(
+                f"target_radius ({self.target_radius:g}) must be < center_out_radius "
+                f"({self.center_out_radius:g}), or a centre-out trial starts inside its target"
+            )
+        if not self.target_radius < self.min_distance <= self.workspace_half_width - self.target_radius:
+            raise ValueError(
+                f"min_distance ({self.min_distance:g}) must be > target_radius ({self.target_radius:g}) "
+                "and <= workspace_half_width - target_radius "
+                f"({self.workspace_half_width - self.target_radius:g})"
+            )
+        if self.hold_ms / 1000.0 >= self.timeout_s:
+            raise ValueError(
+                f"hold_ms ({self.hold_ms:g}) must be shorter than timeout_s ({self.timeout_s:g})"
+            )
+        return self
+
+
+@dataclass(config=_STRICT)
 class Profile:
     """A validated rig/subject profile. Build it with :func:`load_profile`."""
 
@@ -272,6 +352,7 @@ class Profile:
     features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     engine: EngineConfig = dataclasses.field(default_factory=EngineConfig)
+    task: CursorTaskConfig = dataclasses.field(default_factory=CursorTaskConfig)
     regions: tuple[Region, ...] = ()
     model: ModelSpec | None = None
     path: Path | None = None
