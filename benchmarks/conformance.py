@@ -34,10 +34,10 @@ from tqdm import tqdm
 
 from benchmarks.outside_sources import OutsideStream, SourceProcess
 from rtbci.engine import Engine, EngineOptions
-from rtbci.engine.latency import bin_accounting
 from rtbci.engine.status import record_latencies
 from rtbci.io.session import Stream, StreamKind
 from rtbci.io.store import read_session
+from rtbci.latency.summary import bin_accounting
 from rtbci.profile import Profile, load_profile, profile_from_dict
 from rtbci.signal import featurize
 from rtbci.timing import latency_summary_ms

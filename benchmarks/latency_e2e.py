@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.engine_setup import benchmark_profile, default_artifact, simulated_file
-from rtbci.engine.latency import LatencyRun, run_latency_test
-from rtbci.engine.latency_plot import plot_latency
+from rtbci.latency.harness import LatencyRun, run_latency_test
+from rtbci.latency.plot import plot_latency
 
 # Source latency (the README's historical end-to-end figure) and bin accounting.
 GOALS = {"p50_ms": 1.5, "p99_ms": 3.0, "max_ms": 20.0, "dropped": 0, "duplicated": 0}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.engine_setup import benchmark_profile, default_artifact, simulated_file
 from rtbci.commands.replay import parse_speed
-from rtbci.engine.latency import LatencyRun, run_latency_test
+from rtbci.latency.harness import LatencyRun, run_latency_test
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

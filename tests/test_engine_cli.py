@@ -124,7 +124,7 @@ def test_sigkill_loses_at_most_about_a_second_of_recording(tmp_path, artifact):
 
 
 def test_max_speed_replay_follows_the_engine_and_every_bin_is_decoded(tmp_path, artifact):
-    from rtbci.engine.latency import LatencyRun, run_latency_test
+    from rtbci.latency.harness import LatencyRun, run_latency_test
 
     session_file = tmp_path / "sim.h5"
     write_session(session_file, simulated_session(10.0))

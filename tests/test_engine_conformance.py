@@ -22,9 +22,9 @@ from engine_fixtures import make_lfp_backend, unique_profile, wait_for
 from benchmarks.conformance import CHUNK_SIZES, ConformanceCase, run_case
 from benchmarks.outside_sources import OutsideStream, SourceProcess
 from rtbci.engine import Engine, EngineOptions
-from rtbci.engine.latency import bin_accounting
 from rtbci.engine.status import format_status
 from rtbci.io.store import read_session
+from rtbci.latency.summary import bin_accounting
 from rtbci.lsl import require_pylsl
 from rtbci.lsl.resolve import StreamMismatchError
 from rtbci.profile import load_profile

@@ -19,10 +19,10 @@ from engine_fixtures import (
 )
 
 from rtbci.engine import Engine, EngineOptions
-from rtbci.engine.latency import bin_accounting
 from rtbci.engine.records import FLAG_OVERDUE
 from rtbci.engine.status import format_status
 from rtbci.io.store import read_session
+from rtbci.latency.summary import bin_accounting
 from rtbci.replay import ReplayOptions
 
 pytestmark = pytest.mark.slow

@@ -13,10 +13,10 @@ from engine_fixtures import (
 )
 
 from rtbci.engine import Engine, EngineOptions
-from rtbci.engine.latency import bin_accounting
 from rtbci.engine.recorder import TIMING_CHANNELS
 from rtbci.engine.status import format_status
 from rtbci.io.store import read_session
+from rtbci.latency.summary import bin_accounting
 from rtbci.lsl import require_pylsl
 from rtbci.lsl.resolve import StreamMismatchError, StreamMissingError
 from rtbci.replay import ReplayOptions

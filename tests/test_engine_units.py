@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from rtbci.engine.align import BinAligner
-from rtbci.engine.latency import bin_accounting
 from rtbci.engine.postprocess import PostProcessor, output_channels
 from rtbci.engine.records import record_dtype
 from rtbci.engine.ring import ChunkRing, RecordRing
+from rtbci.latency.summary import bin_accounting
 from rtbci.lsl.resolve import predicate_for
 from rtbci.profile import OutputConfig, StreamSpec
 

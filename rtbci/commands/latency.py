@@ -29,9 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # The engine, h5py and the plot load only when run, so that `rtbci latency --help` is fast.
-    from rtbci.engine.latency import LatencyRun, format_summary, run_latency_test
-    from rtbci.engine.latency_plot import plot_latency
     from rtbci.io.store import read_session_info
+    from rtbci.latency.harness import LatencyRun, run_latency_test
+    from rtbci.latency.plot import plot_latency
+    from rtbci.latency.summary import format_summary
     from rtbci.profile import load_profile
     from rtbci.provenance import describe_decoder
 

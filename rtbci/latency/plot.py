@@ -20,7 +20,7 @@ def plot_latency(records: np.ndarray, summary: dict, path: str | Path) -> Path:
         Per-bin records of the run (with ``t_last_sample``, ``t_read``, ``t_push``, ``t_decode_*``,
         ``end_time``).
     summary
-        The run's summary JSON (:func:`rtbci.engine.latency.summarize`), for the title and percentile lines.
+        The run's summary JSON (:func:`rtbci.latency.summary.summarize`), for the title and percentile lines.
     path
         Output ``.png``.
     """
