@@ -12,33 +12,26 @@ Public API (the CLI ``rtbci calibrate`` and the desktop app's "Calibrate" action
 Everything is written to the user data directory (:mod:`rtbci.home`) unless told otherwise.
 """
 
-import importlib
-from typing import Any
+from rtbci.lazy import lazy_exports
 
-# Public name -> the module that defines it. Loaded on first use, so that the light
-# `calibrate.command` (the `rtbci calibrate` entry point) does not import torch for `--help`.
-_PUBLIC = {
-    "CalibrationConfig": "calibrate.pipeline",
-    "CalibrationDataError": "calibrate.errors",
-    "CalibrationError": "calibrate.errors",
-    "CalibrationProgress": "calibrate.pipeline",
-    "CalibrationResult": "calibrate.pipeline",
-    "CalibrationSplitConfig": "calibrate.split",
-    "FinetuneConfig": "calibrate.stage_b",
-    "ProfileWriteError": "calibrate.errors",
-    "StageAConfig": "calibrate.stage_a",
-    "accept_calibration": "calibrate.pipeline",
-    "min_record_seconds": "calibrate.data",
-    "profile_target": "calibrate.pipeline",
-    "reject_calibration": "calibrate.pipeline",
-    "run_calibration": "calibrate.pipeline",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'calibrate' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
-
-
-__all__ = sorted(_PUBLIC)
+# Loaded on first use, so that the light `calibrate.command` (the `rtbci calibrate` entry
+# point) does not import torch for `--help`.
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "CalibrationConfig": "calibrate.pipeline",
+        "CalibrationDataError": "calibrate.errors",
+        "CalibrationError": "calibrate.errors",
+        "CalibrationProgress": "calibrate.pipeline",
+        "CalibrationResult": "calibrate.pipeline",
+        "CalibrationSplitConfig": "calibrate.split",
+        "ProfileWriteError": "calibrate.errors",
+        "StageAConfig": "rtbci.train.stage_a",
+        "StageBConfig": "rtbci.train.stage_b",
+        "accept_calibration": "calibrate.pipeline",
+        "min_record_seconds": "calibrate.data",
+        "profile_target": "calibrate.pipeline",
+        "reject_calibration": "calibrate.pipeline",
+        "run_calibration": "calibrate.pipeline",
+    },
+)

@@ -254,7 +254,7 @@ def test_config_roundtrip_and_validation():
         small_config(n_layers=0)
     with pytest.raises(ValueError, match="lfp_conv_bins is for LFP encoders"):
         small_config(modality="spikes", n_features=1, lfp_conv_bins=3)
-    with pytest.raises(ValueError, match=r"lfp_conv_bins must be 0 or 2\.\.window_bins \(4\), not 5"):
+    with pytest.raises(ValueError, match=r"lfp_conv_bins must be 0 \(off\) or 2\.\.window_bins \(4\), not 5"):
         small_config(lfp_conv_bins=5)
     with pytest.raises(ValueError, match="lfp_conv_bins must be 0"):
         small_config(lfp_conv_bins=1)

@@ -1,43 +1,29 @@
 """Torch models: tokenizer, sliding-window causal transformer encoder, pretraining and
 distillation objectives, ridge behavior head, decoder, checkpoints."""
 
-from rtbci.models.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    build_decoder,
-    build_encoder,
-    load_checkpoint,
-    save_checkpoint,
-)
-from rtbci.models.decoder import Decoder
-from rtbci.models.distillation import DistillationObjective, alignment_loss
-from rtbci.models.encoder import Encoder, EncoderConfig
-from rtbci.models.heads import RidgeHead, ridge_solve
-from rtbci.models.pretraining import (
-    MaskedAutoencoder,
-    MaskedLatentObjective,
-    TokenDecoder,
-    masked_reconstruction_loss,
-    random_keep,
-)
+from rtbci.lazy import lazy_exports
 
-__all__ = [
-    "Checkpoint",
-    "CheckpointError",
-    "Decoder",
-    "DistillationObjective",
-    "Encoder",
-    "EncoderConfig",
-    "MaskedAutoencoder",
-    "MaskedLatentObjective",
-    "RidgeHead",
-    "TokenDecoder",
-    "alignment_loss",
-    "build_decoder",
-    "build_encoder",
-    "load_checkpoint",
-    "masked_reconstruction_loss",
-    "random_keep",
-    "ridge_solve",
-    "save_checkpoint",
-]
+# Loaded on first use, so that the torch-free `rtbci.models.config` imports without torch.
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "Checkpoint": "rtbci.models.checkpoint",
+        "CheckpointError": "rtbci.models.checkpoint",
+        "Decoder": "rtbci.models.decoder",
+        "DistillationObjective": "rtbci.models.distillation",
+        "Encoder": "rtbci.models.encoder",
+        "EncoderConfig": "rtbci.models.encoder",
+        "MaskedAutoencoder": "rtbci.models.pretraining",
+        "MaskedLatentObjective": "rtbci.models.pretraining",
+        "RidgeHead": "rtbci.models.heads",
+        "TokenDecoder": "rtbci.models.pretraining",
+        "alignment_loss": "rtbci.models.distillation",
+        "build_decoder": "rtbci.models.checkpoint",
+        "build_encoder": "rtbci.models.checkpoint",
+        "load_checkpoint": "rtbci.models.checkpoint",
+        "masked_reconstruction_loss": "rtbci.models.pretraining",
+        "random_keep": "rtbci.models.pretraining",
+        "ridge_solve": "rtbci.models.heads",
+        "save_checkpoint": "rtbci.models.checkpoint",
+    },
+)

@@ -7,7 +7,22 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["EncoderConfig"]
+__all__ = ["EncoderConfig", "check_lfp_conv_bins"]
+
+
+def check_lfp_conv_bins(lfp_conv_bins: int, window_bins: int) -> None:
+    """The one rule for the LFP convolution's length (a profile's ``[features]`` and a model's config).
+
+    Raises
+    ------
+    ValueError
+        Unless ``lfp_conv_bins`` is 0 (off) or 2..``window_bins``: the convolution reads the
+        bin and earlier bins that the attention window also caches.
+    """
+    if lfp_conv_bins != 0 and not 2 <= lfp_conv_bins <= window_bins:
+        raise ValueError(
+            f"lfp_conv_bins must be 0 (off) or 2..window_bins ({window_bins}), not {lfp_conv_bins}"
+        )
 
 
 @dataclass
@@ -82,14 +97,11 @@ class EncoderConfig:
             raise ValueError(f"window_bins must be at least 2, not {self.window_bins}")
         if self.n_sessions < 1 or self.n_subjects < 0:
             raise ValueError("n_sessions must be >= 1 and n_subjects >= 0")
-        if self.lfp_conv_bins != 0:
-            if self.modality != "lfp":
-                raise ValueError(f"lfp_conv_bins is for LFP encoders; a {self.modality} encoder needs 0")
-            if not 2 <= self.lfp_conv_bins <= self.window_bins or self.lfp_conv_channels < 1:
-                raise ValueError(
-                    f"lfp_conv_bins must be 0 or 2..window_bins ({self.window_bins}),"
-                    f" not {self.lfp_conv_bins}, with lfp_conv_channels >= 1 (got {self.lfp_conv_channels})"
-                )
+        check_lfp_conv_bins(self.lfp_conv_bins, self.window_bins)
+        if self.lfp_conv_bins != 0 and self.modality != "lfp":
+            raise ValueError(f"lfp_conv_bins is for LFP encoders; a {self.modality} encoder needs 0")
+        if self.lfp_conv_channels < 1:
+            raise ValueError(f"lfp_conv_channels must be positive, not {self.lfp_conv_channels}")
         if self.channel_regions is not None:
             self.channel_regions = tuple(int(r) for r in self.channel_regions)
 

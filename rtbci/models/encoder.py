@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from torch import nn
@@ -10,7 +12,33 @@ from rtbci.models.backbone import Block, RMSNorm, Rotary, bin_rotary, window_mas
 from rtbci.models.config import EncoderConfig
 from rtbci.models.tokenizer import Tokenizer
 
-__all__ = ["Encoder", "EncoderConfig"]
+__all__ = ["Encoder", "EncoderConfig", "StepState"]
+
+
+class StepState(NamedTuple):
+    """What :meth:`Encoder.step` carries from one bin to the next (batch 1).
+
+    The cache is a shift window: every step drops the oldest bin and appends the newest,
+    so each cache slot sits at a fixed offset from "now". Keys are cached *unrotated* and
+    rotated by their slot's offset each step. Nothing here counts steps, so step 1,440,000
+    (8 hours of 20 ms bins) runs the same arithmetic as step 100.
+
+    Attributes
+    ----------
+    k_cache, v_cache
+        ``(L, H, P, head_dim)`` unrotated keys and values of the ``P = (W - 1) * N`` tokens
+        of the last ``W - 1`` bins, oldest first.
+    valid
+        ``(P,)`` 1.0 where a cached token is real (0.0 before the stream filled the window).
+    history
+        ``(h, C, F)`` normalised features of the last ``h`` bins, read by the LFP
+        convolution (zeros, an average bin, before the stream filled it); ``None`` without it.
+    """
+
+    k_cache: torch.Tensor
+    v_cache: torch.Tensor
+    valid: torch.Tensor
+    history: torch.Tensor | None
 
 
 class Encoder(nn.Module):
@@ -30,6 +58,10 @@ class Encoder(nn.Module):
             [Block(config.d_model, config.n_heads, config.dropout) for _ in range(config.n_layers)]
         )
         self.norm = RMSNorm(config.d_model)
+        # The step's rotary tables, by cache slot (the newest bin last): computed once, not saved.
+        cos, sin = bin_rotary(config.window_bins, self.n_tokens, self.head_dim, torch.device("cpu"))
+        self.register_buffer("step_cos", cos, persistent=False)
+        self.register_buffer("step_sin", sin, persistent=False)
 
     @property
     def n_tokens(self) -> int:
@@ -146,6 +178,77 @@ class Encoder(nn.Module):
         index = order[..., None].expand(B, n_kept, d)
         latents = self._transform(tokens.gather(1, index), kept_rotary, mask) * kept[..., None]
         return tokens.new_zeros(B, L, d).scatter(1, index, latents)
+
+    def initial_step_state(self) -> StepState:
+        """The state of :meth:`step` before the first bin: an empty window."""
+        config, device = self.config, self.step_cos.device
+        cached = (config.window_bins - 1) * self.n_tokens
+        shape = (config.n_layers, config.n_heads, cached, self.head_dim)
+        history_bins = self.tokenizer.history_bins
+        history = (
+            torch.zeros(history_bins, config.n_channels, config.n_features, device=device)
+            if history_bins
+            else None
+        )
+        return StepState(
+            torch.zeros(shape, device=device),
+            torch.zeros(shape, device=device),
+            torch.zeros(cached, device=device),
+            history,
+        )
+
+    def step(
+        self,
+        features: torch.Tensor,
+        state: StepState,
+        session: torch.Tensor,
+        subject: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, StepState]:
+        """The pooled latent of one new bin, from the cache of the bins before (batch 1, eval).
+
+        Computes what :meth:`forward` followed by :meth:`pool` computes for the newest bin of
+        a window, in one bin's work.
+
+        Parameters
+        ----------
+        features
+            ``(C,)`` spike counts or ``(C, F)`` raw LFP features of the newest bin.
+        state
+            The state the previous step returned (or :meth:`initial_step_state`).
+        session, subject
+            ``(1,)`` long indices, as for :meth:`forward`.
+
+        Returns
+        -------
+        tuple
+            The bin's pooled latent ``(1, d)`` and the next :class:`StepState`.
+        """
+        config, N = self.config, self.n_tokens
+        x = features.reshape(1, 1, config.n_channels, config.n_features)
+        values = self.tokenizer.channel_values(x)
+        past = state.history[None] if state.history is not None else None
+        h = self.tokenizer.embed_values(values, session, subject, history=past).reshape(1, N, -1)
+        new_valid = torch.ones(N, dtype=state.valid.dtype, device=state.valid.device)
+        mask = torch.cat([state.valid, new_valid])[None, None, None, :] > 0.5
+        query_rotary = (self.step_cos[-N:], self.step_sin[-N:])
+        key_rotary = (self.step_cos, self.step_sin)
+        keys, values_cached = [], []
+        for layer, block in enumerate(self.blocks):
+            h, k, v = block.forward_cached(
+                h,
+                state.k_cache[layer : layer + 1],
+                state.v_cache[layer : layer + 1],
+                query_rotary,
+                key_rotary,
+                mask,
+            )
+            keys.append(torch.cat([state.k_cache[layer, :, N:], k[0]], dim=1))
+            values_cached.append(torch.cat([state.v_cache[layer, :, N:], v[0]], dim=1))
+        history = None if state.history is None else torch.cat([state.history[1:], values[0]])
+        next_state = StepState(
+            torch.stack(keys), torch.stack(values_cached), torch.cat([state.valid[N:], new_valid]), history
+        )
+        return self.norm(h).mean(dim=1), next_state
 
     @staticmethod
     def pool(latents: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:

@@ -191,7 +191,7 @@ def export_artifact(
         modality=config.modality,
         n_channels=config.n_channels,
         n_features=config.n_features,
-        tokens_per_bin=step.n_tokens,
+        tokens_per_bin=decoder.encoder.n_tokens,
         params=sum(p.numel() for p in decoder.parameters()),
         bin_ms=float(checkpoint.features.get("bin_ms", 20.0)),
         window_bins=config.window_bins,

@@ -81,12 +81,7 @@ class RingStep(nn.Module):
         self.n_channels, self.n_features = config.n_channels, config.n_features
         self.spikes = config.modality == "spikes"
         self.input_shape = (config.n_channels,) if self.spikes else (config.n_channels, config.n_features)
-        self.history_bins = tokenizer.history_bins
-        if self.history_bins > self.slots:
-            raise ValueError(
-                f"the LFP convolution reads {self.history_bins} earlier bins, more than the "
-                f"{self.slots} bins the window caches"
-            )
+        self.history_bins = tokenizer.history_bins  # <= slots, by check_lfp_conv_bins
         self.inv_freq = rotary_frequencies(hd)
         with torch.no_grad():
             self._fold_tokenizer(decoder, session_index, subject_index)

@@ -50,7 +50,7 @@ class TorchBackend(Backend):
     @torch.inference_mode()
     def step(self, features: np.ndarray) -> np.ndarray:
         self.check_features(features)
-        x = torch.as_tensor(features, dtype=torch.float32).to(self.module.key_cos.device)
+        x = torch.as_tensor(features, dtype=torch.float32).to(self.module.session.device)
         kinematics, *state = self.module(x, *self._state)
         self._state = tuple(state)
         return kinematics.cpu().numpy()
