@@ -31,8 +31,19 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     # Replay imports the engine, and the latency harness imports both: the engine imports neither.
-    ("rtbci.engine", ("rtbci.replay", "rtbci.latency")),
+    # Serving shares its metrics with training through rtbci.metrics, not rtbci.train.
+    ("rtbci.engine", ("rtbci.replay", "rtbci.latency", "rtbci.train")),
+    # The library never reaches up: calibrate and apps add their subcommands through entry points,
+    # and the benchmarks run from the checkout.
+    ("rtbci", ("calibrate", "apps", "benchmarks")),
+    # Models are torch modules and their configs; training, serving and export build on them.
+    (
+        "rtbci.models",
+        ("rtbci.train", "rtbci.runtime", "rtbci.engine", "rtbci.sim", "rtbci.lsl", "rtbci.replay"),
+    ),
 ]
+# Where import cycles are looked for, between modules and between rtbci's first-level folders.
+CYCLE_ROOTS = ("rtbci", "calibrate", "apps", "benchmarks")
 
 
 def _module_name(path: Path) -> str:
@@ -68,6 +79,78 @@ def imported_modules(path: Path, name: str) -> set[str]:
             found.add(module)
             found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
+
+
+def import_graph(roots: tuple[str, ...] = CYCLE_ROOTS) -> dict[str, set[str]]:
+    """Module -> the modules of the tree it imports, each by its most specific name.
+
+    ``from rtbci.signal import kernels`` is an edge to ``rtbci.signal.kernels`` alone (running the
+    package's ``__init__`` on the way is not a dependency of the importer).
+    """
+    files = {_module_name(path): path for root in roots for path in sorted((ROOT / root).rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        imported = imported_modules(path, name)
+        targets = {module for module in imported if module in files}
+        # A package counts only when nothing more specific under it was imported with it.
+        targets = {
+            t for t in targets if not any(o != t and _is_under(o, t) for o in targets if o in imported)
+        }
+        graph[name] = targets - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _folder(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "rtbci" else parts[0]
+
+
+def test_no_module_imports_itself_round_a_cycle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_no_two_folders_import_each_other() -> None:
+    folders: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        folders.setdefault(_folder(module), set()).update(
+            _folder(t) for t in targets if _folder(t) != _folder(module)
+        )
+    assert cycles(folders) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
 
 
 def _is_under(module: str, prefix: str) -> bool:
