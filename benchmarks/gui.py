@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from apps.decoder.priority import EngineLauncher
-from rtbci.demo import DEMO_PROFILE, SimulatedRig, best_backend, compact_timing, private_copy
+from rtbci.demo import DEMO_PROFILE, best_backend, compact_timing, private_copy
 from rtbci.engine.engine import EngineOptions
 from rtbci.engine.process import EngineProcess
 from rtbci.engine.shared_ring import SharedRecordReader
 from rtbci.engine.status import record_latencies
 from rtbci.profile import load_profile
+from rtbci.sim.rig_process import SimulatedRig
 from rtbci.timing import latency_summary_ms
 
 _READ_EVERY_S = 0.2

@@ -17,7 +17,7 @@ Writing a new version:
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import re
 import tempfile
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from calibrate.errors import ProfileWriteError
 from rtbci.home import SHIPPED_PROFILES, is_shipped
-from rtbci.profile import Profile, ProfileError, profile_from_dict
+from rtbci.profile import Profile, ProfileError, profile_from_dict, profile_toml
 
 __all__ = ["ModelEntry", "ProfileVersion", "atomic_write_text", "render_profile", "write_profile_version"]
 
@@ -64,13 +64,11 @@ class ModelEntry:
     comment: str = ""
 
     def to_toml(self) -> str:
-        """The table as TOML text (JSON string literals are valid TOML basic strings)."""
-        lines = [f"# {line}".rstrip() for line in self.comment.splitlines()]
-        lines.append("[model]")
-        for key in ("artifact", "sha256", "backend", "device", "input", "calibrated"):
-            lines.append(f"{key} = {json.dumps(getattr(self, key))}")
-        lines.append(f"heldout_r2 = {float(self.heldout_r2)!r}")
-        return "\n".join(lines) + "\n"
+        """The table as TOML text (:func:`rtbci.profile.profile_toml`), below its comment."""
+        table = {key: value for key, value in dataclasses.asdict(self).items() if key != "comment"}
+        table["heldout_r2"] = float(self.heldout_r2)
+        comment = "".join(f"# {line}".rstrip() + "\n" for line in self.comment.splitlines())
+        return comment + profile_toml({"model": table})
 
 
 @dataclass(frozen=True)

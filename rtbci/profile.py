@@ -9,7 +9,9 @@ file fails on load with the file, the field and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -32,6 +34,8 @@ __all__ = [
     "StreamSpec",
     "Streams",
     "load_profile",
+    "profile_toml",
+    "write_profile",
 ]
 
 # Unknown keys are errors: a typo must not silently fall back to a default.
@@ -471,3 +475,64 @@ def load_profile(path: str | Path) -> Profile:
     except tomllib.TOMLDecodeError as error:
         raise ProfileError(f"{path}: not valid TOML: {error}") from None
     return profile_from_dict(data, path)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return repr(value)
+
+
+def _toml_lines(data: Mapping[str, object], prefix: str = "") -> list[str]:
+    is_table_array = [isinstance(v, list) and bool(v) and isinstance(v[0], dict) for v in data.values()]
+    lines = [
+        f"{key} = {_toml_value(value)}"
+        for (key, value), table_array in zip(data.items(), is_table_array, strict=True)
+        if not isinstance(value, dict) and not table_array
+    ]
+    for (key, value), table_array in zip(data.items(), is_table_array, strict=True):
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            lines += ["", f"[{name}]", *_toml_lines(value, f"{name}.")]
+        elif table_array:
+            for item in value:
+                lines += ["", f"[[{name}]]", *_toml_lines(item, f"{name}.")]
+    return lines
+
+
+def profile_toml(data: Mapping[str, object]) -> str:
+    """A profile mapping (as ``tomllib`` returns it) as TOML text; the one profile writer.
+
+    Values come first, then each table (``[name]``) and array of tables (``[[name]]``)
+    in order; strings, booleans, integers, floats and lists of them are written as
+    TOML reads them back (``tomllib.loads(profile_toml(data)) == data``). Comments
+    are not kept: :mod:`calibrate.profile_version` keeps a file's own text and
+    writes only its new ``[model]`` table with this.
+
+    Parameters
+    ----------
+    data
+        Keys to values and nested mappings.
+
+    Returns
+    -------
+    str
+        The TOML text, ending in one newline.
+    """
+    return "\n".join(_toml_lines(data)).lstrip() + "\n"
+
+
+def write_profile(data: Mapping[str, object], path: Path) -> Path:
+    """Write a profile mapping (as ``tomllib`` returns it) to ``path`` as TOML (:func:`profile_toml`).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path.write_text(profile_toml(data), encoding="utf-8")
+    return path

@@ -16,9 +16,9 @@ import numpy as np
 import psutil
 import torch
 
-from rtbci.demo import write_profile
 from rtbci.models import Decoder, Encoder, EncoderConfig, RidgeHead
 from rtbci.models.checkpoint import Checkpoint, save_checkpoint
+from rtbci.profile import write_profile
 from rtbci.runtime.export import export_artifact
 from rtbci.runtime.manifest import read_manifest
 

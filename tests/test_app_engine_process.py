@@ -15,10 +15,10 @@ import pylsl
 import pytest
 from app_fixtures import OutputReader, child_processes, random_artifact, write_unique_profile
 
-from rtbci.demo import SimulatedRig
 from rtbci.engine.process import EngineProcess, EngineProcessError
 from rtbci.io.store import read_session
 from rtbci.profile import load_profile
+from rtbci.sim.rig_process import SimulatedRig
 
 pytestmark = pytest.mark.slow
 

@@ -56,7 +56,7 @@ def test_the_cli_and_the_engine_host_never_import_qt():
     code = (
         "import sys\n"
         "from rtbci.cli import build_parser\n"
-        "import rtbci.demo, rtbci.engine.process, rtbci.engine.behavior\n"
+        "import rtbci.demo, rtbci.display, rtbci.engine.process, rtbci.engine.behavior\n"
         "build_parser().parse_args(['demo', '--headless'])\n"
         "print(sorted(name for name in sys.modules if name.startswith(('PySide6', 'pyqtgraph', 'apps'))))\n"
     )

@@ -22,8 +22,8 @@ from PySide6 import QtCore, QtWidgets
 
 from apps.decoder.controls import OutputState
 from apps.decoder.main_window import DecoderWindow, EngineState
-from rtbci.demo import SimulatedRig
 from rtbci.profile import load_profile
+from rtbci.sim.rig_process import SimulatedRig
 
 pytestmark = pytest.mark.slow
 

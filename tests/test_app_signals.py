@@ -20,10 +20,11 @@ from PySide6 import QtGui
 from apps.decoder.channels import ChannelState, DecoderChannels, channel_states, read_decoder_channels
 from apps.decoder.main_window import DecoderWindow, EngineState
 from apps.decoder.signal_panel import MAX_TRACES, SPIKE_RATE, SignalPanel, parse_channels
-from rtbci.demo import DEMO_PROFILE, SimulatedRig
+from rtbci.demo import DEMO_PROFILE
 from rtbci.models.checkpoint import build_decoder, load_checkpoint, save_checkpoint
 from rtbci.profile import load_profile
 from rtbci.runtime.export import export_artifact
+from rtbci.sim.rig_process import SimulatedRig
 
 ARTIFACTS = Path(os.environ.get("RTBCI_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
 SWITCHED_OFF = (5, 17)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from apps.decoder.health_panel import Light, input_light
-from rtbci.demo import display_problem, has_display
+from rtbci.display import display_problem, has_display
 from rtbci.engine.records import record_dtype
 from rtbci.engine.rolling import RollingBuffer
 from rtbci.engine.shared_ring import SharedRecordReader, SharedRecordRing

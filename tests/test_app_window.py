@@ -19,9 +19,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from apps.decoder.controls import OutputState
 from apps.decoder.health_panel import Light
 from apps.decoder.main_window import DecoderWindow, EngineState
-from rtbci.demo import SimulatedRig
 from rtbci.io.store import read_session
 from rtbci.profile import load_profile
+from rtbci.sim.rig_process import SimulatedRig
 
 pytestmark = pytest.mark.slow
 

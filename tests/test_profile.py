@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from rtbci.profile import ProfileError, load_profile, profile_from_dict
+from rtbci.profile import ProfileError, load_profile, profile_from_dict, profile_toml, write_profile
 
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 
@@ -97,3 +97,25 @@ def test_an_lfp_convolution_longer_than_the_window_or_of_one_bin_is_rejected(bin
     expected = rf"lfp_conv_bins must be 0 \(off\) or 2\.\.window_bins \(50\), not {bins}"
     with pytest.raises(ProfileError, match=expected):
         profile_from_dict(data, Path("rig.toml"))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PROFILES.glob("*.toml")))
+def test_the_profile_writer_writes_back_what_it_read(tmp_path, name):
+    data = tomllib.loads((PROFILES / name).read_text())
+    written = write_profile(data, tmp_path / name)
+    assert tomllib.loads(written.read_text()) == data
+    assert load_profile(written).streams == load_profile(PROFILES / name).streams
+
+
+def test_the_profile_writer_writes_tables_arrays_of_tables_and_strings_toml_reads_back():
+    data = {
+        "name": 'a "quoted" näme\\',
+        "flag": False,
+        "values": [1, 2.5, "x"],
+        "section": {"rate": 1000.0, "nested": {"on": True}},
+        "regions": [{"name": "M1", "count": 32}, {"name": "PMd", "count": 64}],
+    }
+    text = profile_toml(data)
+    assert tomllib.loads(text) == data
+    assert text.startswith('name = "a \\"quoted\\" n')
+    assert "[[regions]]" in text and "[section.nested]" in text and text.endswith("\n")

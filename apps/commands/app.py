@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rtbci.demo import has_display  # the engine's modules load only when run
+    from rtbci.display import has_display
     from rtbci.home import data_home
     from rtbci.profile import load_profile
     from rtbci.provenance import describe_decoder

@@ -47,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
         DEMO_PROFILE,
         best_backend,
         check_demo_profile,
-        display_problem,
         private_copy,
         run_headless,
     )
+    from rtbci.display import display_problem
     from rtbci.provenance import describe_decoder
 
     if args.seconds is not None and args.seconds <= 0:

@@ -10,7 +10,8 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from apps.decoder.main_window import DecoderWindow, EngineState
-from rtbci.demo import DEMO_PROFILE, DEMO_UNSEEN_FROM_MINUTE, SimulatedRig, check_demo_profile
+from rtbci.demo import DEMO_PROFILE, DEMO_UNSEEN_FROM_MINUTE, check_demo_profile
+from rtbci.sim.rig_process import SimulatedRig
 
 __all__ = ["application", "run_app", "run_demo_window"]
 
