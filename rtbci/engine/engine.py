@@ -10,6 +10,7 @@ Typical use::
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from rtbci.lsl.inlet import LslInput
 from rtbci.lsl.outlet import KinematicsOutlet
 from rtbci.lsl.resolve import resolve_stream
 from rtbci.profile import Profile
-from rtbci.signal.grid import make_featurizer
+from rtbci.signal.grid import FEATURIZER_SETTINGS, make_featurizer
 from rtbci.timing import latency_summary_ms
 
 __all__ = ["Engine", "EngineError", "EngineOptions"]
@@ -127,6 +128,7 @@ class Engine:
     def from_profile(cls, profile: Profile, options: EngineOptions | None = None) -> Engine:
         """An engine with the profile's decoder artifact loaded on the chosen backend."""
         from rtbci.runtime import load_backend
+        from rtbci.runtime.manifest import feature_disagreements
 
         if profile.model is None:
             raise UserError(f"{profile.path}: the profile has no [model] section, so there is nothing to run")
@@ -137,6 +139,13 @@ class Engine:
             device=profile.model.device,
             expected_sha256=profile.model.sha256,
         )
+        served = dataclasses.asdict(profile.features)
+        disagreements = feature_disagreements(backend.manifest, served, FEATURIZER_SETTINGS)
+        if disagreements:
+            raise UserError(
+                f"{profile.path}: [features] is not what the decoder {profile.artifact_dir()} was trained "
+                "with, so it would be served other numbers: " + "; ".join(disagreements)
+            )
         return cls(profile, backend, profile.model.input, options)
 
     def start(self) -> None:

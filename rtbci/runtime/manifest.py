@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "RingSpec",
     "TensorSpec",
     "check_expected_hash",
+    "feature_disagreements",
     "read_manifest",
     "sha256_file",
     "verify_file",
@@ -30,6 +32,8 @@ GRAPH_FILE = "decoder.onnx"
 TORCH_FILE = "decoder.pt"
 MANIFEST_FILE = "manifest.json"
 FORMAT = "rtbci-artifact"
+# A setting an artifact does not record (told apart from any value it could hold).
+_ABSENT = object()
 # 2: the ring-state step (``Manifest.ring``); version 1 artifacts (whole state in and out) still load.
 FORMAT_VERSION = 2
 
@@ -214,3 +218,40 @@ def check_expected_hash(manifest: Manifest, expected_sha256: str | None, source:
             f"decoder graph SHA-256 is {manifest.sha256} but {source} expects {expected_sha256}: "
             "wrong artifact"
         )
+
+
+def feature_disagreements(
+    manifest: Manifest, profile_features: dict[str, Any], names: Iterable[str] | None = None
+) -> list[str]:
+    """The feature settings on which an artifact and a profile's ``[features]`` disagree.
+
+    The artifact's settings are those it was trained with (``Manifest.features``). A setting
+    the artifact does not record (it predates the setting) counts as a disagreement, so that
+    a profile cannot claim a setting its decoder never had.
+
+    Parameters
+    ----------
+    manifest
+        The artifact's manifest.
+    profile_features
+        ``dataclasses.asdict`` of the profile's :class:`~rtbci.profile.FeatureConfig`.
+    names
+        Only these settings (default: every setting of the profile).
+
+    Returns
+    -------
+    list of str
+        One line per disagreement, naming the setting and both values; empty when they agree.
+    """
+    trained = json.loads(json.dumps(manifest.features))  # tuples as lists, as the manifest holds them
+    wanted = json.loads(json.dumps(profile_features))
+    return [
+        f"{name}: the profile says {wanted[name]!r}, the artifact "
+        + (
+            f"was trained with {trained[name]!r}"
+            if name in trained
+            else "does not record it (older artifact)"
+        )
+        for name in sorted(wanted if names is None else names)
+        if trained.get(name, _ABSENT) != wanted[name]
+    ]

@@ -22,10 +22,13 @@ from rtbci.signal.bins import BinnedStream
 from rtbci.signal.lfp import LfpFeaturizer
 from rtbci.signal.spikes import SpikeBinner
 
-__all__ = ["NEURAL_ROLES", "first_complete_index", "grid_epoch", "make_featurizer"]
+__all__ = ["FEATURIZER_SETTINGS", "NEURAL_ROLES", "first_complete_index", "grid_epoch", "make_featurizer"]
 
 # The neural inputs, in the order the engine and featurize() handle them.
 NEURAL_ROLES = ("spikes", "lfp")
+# The FeatureConfig settings that the featurizers read: a decoder served with others than it was
+# trained with sees different numbers. (The rest shape the model, whose artifact carries them.)
+FEATURIZER_SETTINGS = ("bin_ms", "line_hz", "line_harmonics", "lmp_cutoff_hz", "bands_hz")
 
 
 def grid_epoch(first_timestamp: float, fastest_rate: float) -> float:
