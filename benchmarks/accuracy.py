@@ -58,7 +58,7 @@ from rtbci.train.ddp import init_distributed
 from rtbci.train.distill import DistillConfig, distill
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
 from rtbci.train.finetune import FinetuneConfig, head_then_finetune
-from rtbci.train.heldout import add_unseen_session, calibrate_and_score, encoder_score
+from rtbci.train.heldout import add_unseen_session, calibrate_and_score, encoder_score, subject_session_rows
 from rtbci.train.loop import LoopConfig
 from rtbci.train.pipeline import split_sessions
 from rtbci.train.pretrain import PretrainConfig, pretrain
@@ -440,7 +440,7 @@ def run(args: argparse.Namespace) -> dict:
     unchecked: dict[str, dict[str, float]] = {}
     switched_off: dict[str, dict[str, list[int]]] = {}
     for binned in heldout_binned:
-        like_rows = [table.row(s.session_id) for s in train_binned if s.subject == binned.subject]
+        like_rows = subject_session_rows(table.ids, binned.subject)
         calibration, test = blocks[binned.session_id]
         for name, encoder in encoders.items():
             # The check compares with a multi-session encoder's training normalisation; a
@@ -448,7 +448,7 @@ def run(args: argparse.Namespace) -> dict:
             multi_session = encoder is not None
             if multi_session:
                 encoder = copy.deepcopy(encoder)
-                row = add_unseen_session(encoder, like_rows)
+                row, _ = add_unseen_session(encoder, like_rows)
             else:
                 encoder, row = singles[binned.session_id], 0
             session = SessionBins.from_binned(binned, row)

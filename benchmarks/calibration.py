@@ -27,11 +27,9 @@ import numpy as np
 import torch
 
 from calibrate import CalibrationConfig, run_calibration
-from calibrate.fitting import block_latents
 from calibrate.previous import load_previous
 from calibrate.scoring import CALIBRATED, PREVIOUS, RIDGE_RAW
 from calibrate.split import CalibrationSplitConfig, split_calibration_block
-from calibrate.stage_b import FinetuneConfig, finetune
 from rtbci.io.session import Session, Stream
 from rtbci.io.store import write_session
 from rtbci.metrics import r2_per_axis
@@ -44,6 +42,10 @@ from rtbci.sim import SimConfig, session_id, simulate_session
 from rtbci.timing import latency_summary_ms
 from rtbci.train.data import SessionBins
 from rtbci.train.encoders import fit_lfp_normalization
+from rtbci.train.finetune import FinetuneConfig
+from rtbci.train.loop import LoopConfig
+from rtbci.train.session_fit import block_latents
+from rtbci.train.stage_b import StageBConfig, run_stage_b
 
 DEMO_PROFILE = "profiles/demo.toml"
 
@@ -104,19 +106,26 @@ def _scratch(previous, binned, heldout_ends: np.ndarray, bin_s: float, args: arg
     head = RidgeHead(config.d_model, bins.kinematics.shape[1]).fit(
         block_latents(encoder, bins, split.fit), bins.kinematics[split.fit.as_slice()], 10.0
     )
-    loop = FinetuneConfig(
-        lr=1e-3,
-        new_lr_factor=1.0,
-        layer_decay=1.0,
-        steps=4000,
-        batch_size=32,
-        eval_every=100,
-        patience=5,
-        max_seconds=args.scratch_max_seconds,
+    # Stage B's loop from random weights: one rate for every layer, more steps and patience.
+    scratch = FinetuneConfig(
         window_stride=10,
-        seed=args.seed,
+        loop=LoopConfig(
+            steps=4000,
+            batch_size=32,
+            lr=1e-3,
+            weight_decay=0.01,
+            schedule="constant",
+            grad_clip=1.0,
+            eval_every=100,
+            checkpoint_every=0,
+            patience=5,
+            max_seconds=args.scratch_max_seconds,
+            seed=args.seed,
+        ),
     )
-    fitted = finetune(Decoder(encoder, head), bins, split, [], loop, desc="scratch (20 min)")
+    fitted = run_stage_b(
+        Decoder(encoder, head), bins, split, [], StageBConfig(scratch), desc="scratch (20 min)"
+    )
     with torch.no_grad():
         predicted = fitted.decoder.head(torch.from_numpy(fitted.latents[split.heldout.as_slice()])).numpy()
     r2 = r2_per_axis(bins.kinematics[split.heldout.as_slice()], predicted)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from calibrate.errors import CalibrationError
-from calibrate.fitting import FittedDecoder
 from calibrate.previous import PreviousDecoder
 from rtbci.errors import UserError
 from rtbci.models.checkpoint import save_checkpoint
@@ -19,6 +18,7 @@ from rtbci.runtime import load_backend
 from rtbci.runtime.export import export_artifact
 from rtbci.runtime.manifest import Manifest
 from rtbci.train.checkpoints import decoder_checkpoint
+from rtbci.train.session_fit import FittedDecoder
 
 __all__ = ["ExportedDecoder", "export_calibrated"]
 

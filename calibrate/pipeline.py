@@ -26,18 +26,18 @@ import numpy as np
 from calibrate.data import check_block, featurize_block, load_block, min_record_seconds
 from calibrate.errors import CalibrationDataError, CalibrationError
 from calibrate.export import ExportedDecoder, export_calibrated
-from calibrate.fitting import FittedDecoder
 from calibrate.previous import PreviousDecoder, load_previous
 from calibrate.profile_version import ModelEntry, ProfileVersion, relative_artifact, write_profile_version
 from calibrate.record import RecordedBlock, record_block
 from calibrate.report import format_scores, write_json, write_plot
 from calibrate.scoring import CALIBRATED, PREVIOUS, RIDGE_RAW, HeldoutScores, score_heldout
 from calibrate.split import CalibrationSplit, CalibrationSplitConfig, split_calibration_block
-from calibrate.stage_a import StageAConfig, run_stage_a
-from calibrate.stage_b import FinetuneConfig, finetune
 from rtbci.home import data_home, is_shipped, plain_name
 from rtbci.profile import Profile, load_profile
 from rtbci.signal import BinnedSession
+from rtbci.train.session_fit import FittedDecoder
+from rtbci.train.stage_a import StageAConfig, run_stage_a
+from rtbci.train.stage_b import StageBConfig, run_stage_b
 
 __all__ = [
     "CalibrationConfig",
@@ -67,7 +67,7 @@ class CalibrationConfig:
     split
         Held-out and validation shares.
     stage_a, stage_b
-        Stage settings.
+        Stage settings (:mod:`rtbci.train.stage_a`, :mod:`rtbci.train.stage_b`).
     ridge_history_bins
         Bins of raw features the ridge baseline sees per prediction.
     artifact_root
@@ -81,7 +81,7 @@ class CalibrationConfig:
     min_seconds: float = 60.0
     split: CalibrationSplitConfig = field(default_factory=CalibrationSplitConfig)
     stage_a: StageAConfig = field(default_factory=StageAConfig)
-    stage_b: FinetuneConfig = field(default_factory=FinetuneConfig)
+    stage_b: StageBConfig = field(default_factory=StageBConfig)
     ridge_history_bins: int = 3
     artifact_root: Path | None = None
     show_progress: bool = True
@@ -331,24 +331,25 @@ def run_calibration(
 
     _notify(progress, "stage_a", 0.0, "Stage A: new session row and ridge head, backbone frozen")
     stage_a = run_stage_a(
-        previous,
+        previous.decoder().encoder,
+        previous.checkpoint.session_ids,
         binned,
         split,
         config.stage_a,
         progress=config.show_progress,
-        on_step=lambda fraction, line: _notify(progress, "stage_a", fraction, line),
+        on_step=lambda step: _notify(progress, "stage_a", step.fraction, step.line()),
     )
     fitted, stage_b_seconds = stage_a.fitted, None
     if config.full:
         _notify(progress, "stage_b", 0.0, "Stage B: fine-tuning all weights")
-        fitted = finetune(
+        fitted = run_stage_b(
             stage_a.fitted.decoder,
             stage_a.bins,
             split,
             stage_a.new_parameters,
             config.stage_b,
             progress=config.show_progress,
-            on_step=lambda fraction, line: _notify(progress, "stage_b", fraction, line),
+            on_step=lambda step: _notify(progress, "stage_b", step.fraction, step.line()),
         )
         stage_b_seconds = fitted.seconds
 

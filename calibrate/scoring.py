@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from calibrate.fitting import DEFAULT_ALPHAS, FittedDecoder, block_latents, fit_ridge_head
 from calibrate.previous import PreviousDecoder
 from calibrate.split import CalibrationSplit
 from rtbci.metrics import r2_per_axis
 from rtbci.signal import BinnedSession, Normalizer
 from rtbci.train.data import SessionBins
 from rtbci.train.readout import with_history
+from rtbci.train.session_fit import DEFAULT_ALPHAS, FittedDecoder, block_latents, fit_ridge_head
 
 __all__ = [
     "CALIBRATED",

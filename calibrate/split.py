@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rtbci.train.splits import BinBlock
+from rtbci.train.splits import BinBlock, FitBlocks
 
 __all__ = ["CalibrationSplit", "CalibrationSplitConfig", "split_calibration_block"]
 
@@ -39,24 +39,16 @@ class CalibrationSplitConfig:
 
 
 @dataclass(frozen=True)
-class CalibrationSplit:
-    """Blocks of bins of one calibration block, in time order.
+class CalibrationSplit(FitBlocks):
+    """Blocks of bins of one calibration block, in time order: the stages' fit, validation and
+    training blocks (:class:`rtbci.train.splits.FitBlocks`), and the held-out block.
 
     Attributes
     ----------
-    fit
-        Where embeddings, heads and weights are fit.
-    val
-        Validation block at the end of the training part (penalty choice, early stopping).
-    train
-        The whole training part (``fit`` + gap + ``val``): the final head is refit on it.
     heldout
         The last ``heldout_fraction`` of the block: scored, never fit on.
     """
 
-    fit: BinBlock
-    val: BinBlock
-    train: BinBlock
     heldout: BinBlock
 
 

@@ -27,11 +27,12 @@ from PySide6 import QtCore, QtWidgets
 from apps.decoder.calibration_dialog import CalibrationDialog
 from apps.decoder.calibration_worker import CalibrationRequest, CalibrationWorker
 from apps.decoder.main_window import DecoderWindow, EngineState
-from calibrate import CalibrationConfig, CalibrationDataError, FinetuneConfig, min_record_seconds
+from calibrate import CalibrationConfig, CalibrationDataError, StageBConfig, min_record_seconds
 from calibrate.data import RECORDING_EDGE_S, check_block, featurize_block
 from calibrate.scoring import CALIBRATED
 from rtbci.io.store import read_session
 from rtbci.profile import load_profile
+from rtbci.train.stage_b import STAGE_B_FINETUNE
 
 CALIBRATION_TIMEOUT_MS = 90_000
 OK = QtWidgets.QDialogButtonBox.StandardButton.Ok
@@ -216,8 +217,10 @@ def test_discard_after_a_full_fine_tune_writes_no_profile(qtbot, models, tmp_pat
     original = profile_path.read_text()
     window = open_window(qtbot, profile_path, tmp_path)
     # Stage B with a handful of steps: this checks the wiring, the calibration benchmark the fit.
+    loop = dataclasses.replace(STAGE_B_FINETUNE.loop, steps=6, eval_every=3, batch_size=4)
+    few_steps = dataclasses.replace(STAGE_B_FINETUNE, loop=loop)
     window.calibration.config = dataclasses.replace(
-        window.calibration.config, full=True, stage_b=FinetuneConfig(steps=6, eval_every=3, batch_size=4)
+        window.calibration.config, full=True, stage_b=StageBConfig(few_steps)
     )
 
     calibrate_through_dialog(qtbot, window, session_file=models["block_file"])

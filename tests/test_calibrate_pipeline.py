@@ -28,13 +28,13 @@ from calibrate import (
 )
 from calibrate.previous import load_previous
 from calibrate.split import split_calibration_block
-from calibrate.stage_a import StageAConfig, run_stage_a
 from rtbci.cli import main
 from rtbci.home import SHIPPED_PROFILES
 from rtbci.io.session import Session
 from rtbci.profile import load_profile
 from rtbci.runtime import load_backend, read_manifest
 from rtbci.signal import featurize
+from rtbci.train.stage_a import StageAConfig, run_stage_a
 
 pytestmark = pytest.mark.slow
 
@@ -254,12 +254,15 @@ def test_stage_a_switches_off_a_channel_that_died_since_training(blocks, tmp_pat
     window_bins = previous.checkpoint.encoder_config.window_bins
     split = split_calibration_block(len(binned), window_bins, CalibrationSplitConfig())
 
-    checked = run_stage_a(previous, binned, split, StageAConfig(), progress=False)
+    encoder, known = previous.decoder().encoder, previous.checkpoint.session_ids
+    checked = run_stage_a(encoder, known, binned, split, StageAConfig(), progress=False)
     assert 17 in checked.switched_off_channels
     live = checked.fitted.decoder.encoder.tokenizer.channel_live
     assert live[17] == 0 and int(live.sum()) == len(live) - len(checked.switched_off_channels)
 
-    unchecked = run_stage_a(previous, binned, split, StageAConfig(channel_check_sd=None), progress=False)
+    unchecked = run_stage_a(
+        previous.decoder().encoder, known, binned, split, StageAConfig(channel_check_sd=None), progress=False
+    )
     assert unchecked.switched_off_channels == []
     assert bool(unchecked.fitted.decoder.encoder.tokenizer.channel_live.all())
 
@@ -277,9 +280,12 @@ def test_stage_a_reads_again_a_channel_an_earlier_calibration_switched_off(block
     window_bins = checkpoint.encoder_config.window_bins
     split = split_calibration_block(len(binned), window_bins, CalibrationSplitConfig())
 
-    checked = run_stage_a(earlier, binned, split, StageAConfig(), progress=False)
+    known = earlier.checkpoint.session_ids
+    checked = run_stage_a(earlier.decoder().encoder, known, binned, split, StageAConfig(), progress=False)
     assert 5 not in checked.switched_off_channels
     assert checked.fitted.decoder.encoder.tokenizer.channel_live[5] == 1
 
-    unchecked = run_stage_a(earlier, binned, split, StageAConfig(channel_check_sd=None), progress=False)
+    unchecked = run_stage_a(
+        earlier.decoder().encoder, known, binned, split, StageAConfig(channel_check_sd=None), progress=False
+    )
     assert unchecked.fitted.decoder.encoder.tokenizer.channel_live[5] == 0

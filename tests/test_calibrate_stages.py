@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from calibrate.split import CalibrationSplitConfig, split_calibration_block
-from calibrate.stage_b import FinetuneConfig, finetune, layerwise_groups
 from rtbci.models import Decoder, Encoder, EncoderConfig, RidgeHead
 from rtbci.train.data import SessionBins
+from rtbci.train.finetune import FinetuneConfig, layerwise_groups
+from rtbci.train.loop import LoopConfig
+from rtbci.train.stage_b import STAGE_B_FINETUNE, StageBConfig, run_stage_b
 
 
 def _decoder(n_layers: int = 3) -> Decoder:
@@ -32,7 +36,7 @@ def test_split_holds_out_the_last_fifth_with_gaps():
 def test_layerwise_groups_decay_by_depth_and_boost_new_parameters():
     decoder = _decoder(n_layers=3)
     new = decoder.encoder.tokenizer.session_table().chunks[0]
-    config = FinetuneConfig(lr=1e-3, new_lr_factor=10.0, layer_decay=0.75)
+    config = FinetuneConfig(new_lr_factor=10.0, layer_decay=0.75, loop=LoopConfig(lr=1e-3))
     groups = layerwise_groups(decoder, [new], config)
     rate_of = {id(p): group["lr"] for group in groups for p in group["params"]}
     assert sum(len(group["params"]) for group in groups) == len(list(decoder.parameters()))
@@ -45,7 +49,7 @@ def test_layerwise_groups_decay_by_depth_and_boost_new_parameters():
     assert rate_of[id(new)] == pytest.approx(1e-2)
     decays = {id(p): group["weight_decay"] for group in groups for p in group["params"]}
     assert decays[id(new)] == 0.0 and decays[id(decoder.encoder.norm.weight)] == 0.0
-    assert decays[id(decoder.head.linear.weight)] == config.weight_decay
+    assert decays[id(decoder.head.linear.weight)] == config.loop.weight_decay
 
 
 def test_finetune_lowers_the_error_and_keeps_the_best_validation_weights():
@@ -57,9 +61,12 @@ def test_finetune_lowers_the_error_and_keeps_the_best_validation_weights():
     bins = SessionBins("s", "subject", 0, np.zeros((n_bins, 8, 1), np.float32), lfp, kinematics)
     split = split_calibration_block(n_bins, 6, CalibrationSplitConfig())
     decoder = _decoder(n_layers=1)
-    config = FinetuneConfig(lr=3e-3, steps=60, eval_every=10, patience=10, batch_size=8, max_seconds=600.0)
+    loop = dataclasses.replace(
+        STAGE_B_FINETUNE.loop, lr=3e-3, steps=60, eval_every=10, patience=10, batch_size=8, max_seconds=600.0
+    )
+    config = StageBConfig(dataclasses.replace(STAGE_B_FINETUNE, loop=loop))
 
-    fitted = finetune(decoder, bins, split, [], config, progress=False)
+    fitted = run_stage_b(decoder, bins, split, [], config, progress=False)
 
     steps, _, val = zip(*fitted.history, strict=True)
     assert steps[0] == 0 and steps[-1] == 60

@@ -1,4 +1,5 @@
-"""The training loop: it learns, and a resumed run equals an uninterrupted one."""
+"""The training loop: it learns, a resumed run equals an uninterrupted one, and its groups,
+early stopping, time budget and ``on_step`` callback do what they say."""
 
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from torch import nn
 
 from rtbci.train.data import Batch, SessionBins, WindowSampler, WindowSet
 from rtbci.train.ddp import init_distributed
-from rtbci.train.loop import LoopConfig, run_loop
+from rtbci.train.loop import LoopConfig, StepReport, run_loop
 
 
 def _sessions(n_sessions: int = 2, n_bins: int = 300) -> list[SessionBins]:
@@ -79,8 +80,8 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path: Path) -> None:
     first = _LinearObjective()
     steps_done = []
 
-    def crash_after_six() -> None:
-        steps_done.append(1)
+    def crash_after_six(report: StepReport) -> None:
+        steps_done.append(report.step)
         if len(steps_done) == 6:
             raise _SimulatedCrashError
 
@@ -92,7 +93,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path: Path) -> None:
             context,
             desc="crash",
             state_path=tmp_path / "b.pt",
-            after_step=crash_after_six,
+            on_step=crash_after_six,
         )
 
     torch.manual_seed(123)  # a fresh process: different init, all restored from the state file
@@ -161,3 +162,92 @@ def test_a_state_file_holding_a_pickled_object_is_refused(tmp_path: Path, capsys
             _LinearObjective(), windows, _config(), init_distributed("cpu"), desc="b", state_path=state_path
         )
     assert "unpickled code ran" not in capsys.readouterr().out
+
+
+def _constant(**changes) -> LoopConfig:
+    settings = dict(steps=20, batch_size=8, lr=1e-2, schedule="constant", eval_every=2, checkpoint_every=0)
+    settings.update(changes)
+    return LoopConfig(**settings)
+
+
+def test_each_parameter_group_trains_at_its_own_rate() -> None:
+    torch.manual_seed(0)
+    objective = _LinearObjective()
+    windows = WindowSet(_sessions(), window_bins=10, stride=5)
+    weight, bias = objective.readout.weight, objective.readout.bias
+    start_weight, start_bias = weight.detach().clone(), bias.detach().clone()
+    groups = [{"params": [weight], "lr": 0.0}, {"params": [bias], "lr": 5e-2, "weight_decay": 0.0}]
+
+    run_loop(objective, windows, _constant(steps=1), desc="groups", parameters=groups)
+
+    assert torch.equal(weight.detach(), start_weight)  # rate 0: never moved
+    # Adam's first step moves every element by its group's rate, whatever the gradient's size.
+    np.testing.assert_allclose((bias.detach() - start_bias).abs().numpy(), 5e-2, rtol=1e-3)
+
+
+def test_on_step_sees_every_step_and_its_validation() -> None:
+    windows = WindowSet(_sessions(), window_bins=10, stride=5)
+    reports = []
+
+    result = run_loop(
+        _LinearObjective(),
+        windows,
+        _constant(steps=6),
+        desc="s",
+        validate=lambda: 0.0,
+        on_step=reports.append,
+    )
+
+    assert [report.step for report in reports] == [1, 2, 3, 4, 5, 6]
+    assert [report.val_r2 is not None for report in reports] == [False, True] * 3
+    assert reports[-1].fraction == 1.0 and reports[-1].line().startswith("step 6: loss ")
+    assert result.stopped is None
+
+
+def test_early_stopping_stops_after_patience_and_keeps_the_best_weights() -> None:
+    torch.manual_seed(0)
+    objective = _LinearObjective()
+    windows = WindowSet(_sessions(), window_bins=10, stride=5)
+    scores = iter([0.5, 0.1, 0.2, 0.3, 0.9, 0.9])  # the starting weights are the best until step 8
+    start = {name: value.clone() for name, value in objective.state_dict().items()}
+
+    result = run_loop(objective, windows, _constant(patience=3), desc="stop", validate=lambda: next(scores))
+
+    assert result.stopped == "early"
+    assert result.state.step == 6  # three validations (steps 2, 4, 6) without beating step 0
+    assert [step for step, _ in result.state.val_r2] == [0, 2, 4, 6]
+    assert [step for step, _, _ in result.history] == [0, 2, 4, 6] and np.isnan(result.history[0][1])
+    for name, value in objective.state_dict().items():
+        assert torch.equal(value, start[name]), name
+
+
+def test_the_time_budget_ends_the_run_and_validates_its_last_step() -> None:
+    objective = _LinearObjective()
+    windows = WindowSet(_sessions(), window_bins=10, stride=5)
+
+    result = run_loop(
+        objective,
+        windows,
+        _constant(steps=1000, eval_every=0, max_seconds=0.0),
+        desc="t",
+        validate=lambda: 0.2,
+    )
+
+    assert result.stopped == "time"
+    assert result.state.step == 1
+    assert result.state.val_r2 == [(1, 0.2)]
+
+
+def test_early_stopping_refuses_to_run_without_validation_or_with_a_state_file(tmp_path: Path) -> None:
+    windows = WindowSet(_sessions(), window_bins=10, stride=5)
+    with pytest.raises(ValueError, match="needs a validate"):
+        run_loop(_LinearObjective(), windows, _constant(patience=1), desc="x")
+    with pytest.raises(ValueError, match="does not resume"):
+        run_loop(
+            _LinearObjective(),
+            windows,
+            _constant(patience=1),
+            desc="x",
+            validate=lambda: 0.0,
+            state_path=tmp_path / "s.pt",
+        )

@@ -12,11 +12,12 @@ from rtbci.train.data import SessionBins, WindowSet
 from rtbci.train.ddp import init_distributed
 from rtbci.train.distill import DistillConfig, distill
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
-from rtbci.train.finetune import FinetuneConfig, SupervisedLoss, finetune, head_then_finetune
+from rtbci.train.finetune import FinetuneConfig, finetune, head_then_finetune
 from rtbci.train.head import HeadConfig, fit_head, score_decoder
 from rtbci.train.heldout import add_unseen_session
 from rtbci.train.latents import encode_bins
 from rtbci.train.loop import LoopConfig
+from rtbci.train.objectives import KinematicsLoss
 from rtbci.train.pretrain import PretrainConfig, pretrain
 from rtbci.train.splits import SplitConfig, split_blocks
 from rtbci.train.subject_rows import subject_rows
@@ -170,8 +171,8 @@ def test_unseen_session_row_starts_at_the_subject_mean(profile) -> None:
     encoder = new_encoder(profile, "spikes", 1, 3, SIZES["tiny"])
     table = encoder.tokenizer.session_table()
     before = table(torch.arange(3)).detach().clone()
-    row = add_unseen_session(encoder, [0, 2])
-    assert row == 3
+    row, (new_row,) = add_unseen_session(encoder, [0, 2])
+    assert row == 3 and new_row.requires_grad
     after = table(torch.arange(4)).detach()
     assert torch.equal(after[:3], before)  # old sessions keep their context
     assert torch.allclose(after[3], before[[0, 2]].mean(dim=0))
@@ -190,13 +191,15 @@ def test_finetuning_lowers_the_supervised_loss_of_the_ridge_start(profile, block
 
     def val_loss() -> float:
         with torch.no_grad():
-            return float(SupervisedLoss(start, target_std, config.context_bins)(batch))
+            return float(KinematicsLoss(start, target_std, config.context_bins)(batch))
 
     before_loss, before_r2 = val_loss(), np.mean(score_decoder(start, val))
-    decoder, result = finetune(start, train, val, config, context)
-    assert len(result.state.losses) == 60 and not decoder.training
+    result = finetune(
+        start, train, lambda: float(np.mean(score_decoder(start, val))), config, context=context
+    )
+    assert len(result.state.losses) == 60 and not start.training
     assert val_loss() < 0.9 * before_loss
-    assert np.mean(score_decoder(decoder, val)) > before_r2
+    assert np.mean(score_decoder(start, val)) > before_r2
 
 
 def test_head_then_finetune_trains_the_given_encoder_past_its_ridge_start(profile, blocks) -> None:

@@ -36,6 +36,11 @@ class DistributedContext:
     local_rank: int
     device: torch.device
 
+    @classmethod
+    def single(cls, device: torch.device | None = None) -> DistributedContext:
+        """One plain process on ``device`` (the CPU by default)."""
+        return cls(rank=0, world_size=1, local_rank=0, device=device or torch.device("cpu"))
+
     @property
     def is_main(self) -> bool:
         """Whether this process writes checkpoints and shows progress."""

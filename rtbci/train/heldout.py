@@ -3,7 +3,8 @@ a readout calibrated on an early block, scored on a later one.
 
 Nothing of the encoder is trained here. The unseen session's context row is
 set to the mean of the rows of the same subject's training sessions (the best
-guess without training it), and only the linear readout is fit.
+guess without training it), and only the linear readout is fit. Calibration's
+Stage A (:mod:`rtbci.train.stage_a`) starts its new row the same way, then trains it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,26 @@ from rtbci.train.latents import Pooling
 from rtbci.train.readout import LinearReadout, encode_blocks, fit_readout, ridge_path
 from rtbci.train.splits import BinBlock
 
-__all__ = ["CalibratedScore", "add_unseen_session", "calibrate_and_score", "choose_alpha", "encoder_score"]
+__all__ = [
+    "CalibratedScore",
+    "add_unseen_session",
+    "calibrate_and_score",
+    "choose_alpha",
+    "encoder_score",
+    "subject_session_rows",
+]
 
 
-def add_unseen_session(encoder: Encoder, like_rows: Sequence[int]) -> int:
+def subject_session_rows(session_ids: Sequence[str], subject: str) -> list[int]:
+    """Rows of the table ``session_ids`` that hold sessions of ``subject`` (ids ``<subject>-...``).
+
+    All rows when none does: the mean of every session is the next best guess.
+    """
+    rows = [row for row, session_id in enumerate(session_ids) if session_id.startswith(f"{subject}-")]
+    return rows or list(range(len(session_ids)))
+
+
+def add_unseen_session(encoder: Encoder, like_rows: Sequence[int]) -> tuple[int, list[torch.nn.Parameter]]:
     """Add a session-table row for an unseen session, set to the mean of ``like_rows``.
 
     Parameters
@@ -32,22 +49,25 @@ def add_unseen_session(encoder: Encoder, like_rows: Sequence[int]) -> int:
     encoder
         The encoder; its table grows by one row (old rows are unchanged).
     like_rows
-        Rows of training sessions of the same subject.
+        Rows of trained sessions of the same subject (:func:`subject_session_rows`).
 
     Returns
     -------
-    int
-        The new row.
+    row, new_parameters
+        The new row, and the parameters created for it (what calibration trains).
     """
     if not like_rows:
         raise ValueError("need at least one trained session row to start an unseen session from")
     row = encoder.config.n_sessions
     with torch.no_grad():
         rows = torch.tensor(list(like_rows), dtype=torch.int64, device=next(encoder.parameters()).device)
-        trained = encoder.tokenizer.session_table()(rows)
-        (new_name,) = encoder.add_sessions(1)
-        dict(encoder.named_parameters())[new_name].copy_(trained.mean(dim=0, keepdim=True))
-    return row
+        start = encoder.tokenizer.session_table()(rows).mean(dim=0, keepdim=True)
+    new_names = encoder.add_sessions(1)
+    parameters = dict(encoder.named_parameters())
+    new_parameters = [parameters[name] for name in new_names]
+    with torch.no_grad():
+        new_parameters[0].copy_(start)
+    return row, new_parameters
 
 
 def choose_alpha(

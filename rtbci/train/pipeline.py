@@ -208,9 +208,13 @@ def train_head(
     metrics = {**source.metrics, "ridge_alpha": fitted.alpha}
     if config.finetune.loop.steps > 0:
         ridge_test_r2 = score_decoder(decoder, data.test)
-        single = DistributedContext(rank=0, world_size=1, local_rank=0, device=device or torch.device("cpu"))
-        decoder, result = finetune(
-            decoder, data.train, data.val, config.finetune, single, state_path=out_dir / "finetune.state.pt"
+        result = finetune(
+            decoder,
+            data.train,
+            lambda: float(np.mean(score_decoder(decoder, data.val))),
+            config.finetune,
+            context=DistributedContext.single(device),
+            state_path=out_dir / "finetune.state.pt",
         )
         decoder.cpu()
         val_r2 = score_decoder(decoder, data.val)

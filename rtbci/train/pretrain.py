@@ -17,7 +17,7 @@ from rtbci.profile import Profile
 from rtbci.train.data import SessionBins, WindowSet
 from rtbci.train.ddp import DistributedContext
 from rtbci.train.encoders import EncoderSize, fit_lfp_normalization, new_encoder
-from rtbci.train.loop import LoopConfig, LoopResult, run_loop, settings_without_loop
+from rtbci.train.loop import LoopConfig, LoopResult, StepReport, run_loop, settings_without_loop
 from rtbci.train.objectives import PretrainingLoss
 from rtbci.train.subject_rows import copy_subject_rows, read_subject_rows, subject_rows
 from rtbci.train.validation import ReadoutValidation
@@ -129,7 +129,13 @@ def pretrain(
     if rows is not None:
         train, val = read_subject_rows(train, rows), read_subject_rows(val, rows)
     objective = _objective(encoder, config)
-    after_step = objective.update_target if isinstance(objective, MaskedLatentObjective) else None
+    on_step = None
+    if isinstance(objective, MaskedLatentObjective):
+        target = objective
+
+        def on_step(_: StepReport) -> None:
+            target.update_target()
+
     validation = ReadoutValidation(encoder, train, val)
     result = run_loop(
         PretrainingLoss(objective),
@@ -139,7 +145,7 @@ def pretrain(
         desc=desc,
         state_path=state_path,
         validate=validation,
-        after_step=after_step,
+        on_step=on_step,
         metadata=metadata,
     )
     if rows is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BinBlock", "BlockSplit", "SplitConfig", "split_blocks"]
+__all__ = ["BinBlock", "BlockSplit", "FitBlocks", "SplitConfig", "split_blocks"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,25 @@ class BinBlock:
     def as_slice(self) -> slice:
         """The block as a slice over the bin axis."""
         return slice(self.start, self.stop)
+
+
+@dataclass(frozen=True)
+class FitBlocks:
+    """The blocks of one session that a calibration stage fits on, in time order.
+
+    Attributes
+    ----------
+    fit
+        Where embeddings, heads and weights are fit.
+    val
+        Validation block after ``fit`` (penalty choice, early stopping).
+    train
+        ``fit`` + gap + ``val``: the final head is refit on it.
+    """
+
+    fit: BinBlock
+    val: BinBlock
+    train: BinBlock
 
 
 @dataclass(frozen=True)
