@@ -56,13 +56,14 @@ from rtbci.train.channel_check import DEFAULT_THRESHOLD_SD, silence_outlier_chan
 from rtbci.train.data import SessionBins, SessionTable
 from rtbci.train.ddp import init_distributed
 from rtbci.train.distill import DistillConfig, distill
-from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
-from rtbci.train.finetune import FinetuneConfig, head_then_finetune
+from rtbci.train.encoders import fit_lfp_normalization, new_encoder
+from rtbci.train.finetune import head_then_finetune
 from rtbci.train.heldout import add_unseen_session, calibrate_and_score, encoder_score, subject_session_rows
-from rtbci.train.loop import LoopConfig
-from rtbci.train.pipeline import split_sessions
+from rtbci.train.loop import LoopConfig, LoopResult
+from rtbci.train.pipeline import PipelineConfig, SplitData, split_sessions
 from rtbci.train.pretrain import PretrainConfig, pretrain
 from rtbci.train.readout import with_history
+from rtbci.train.recipes import accuracy_recipe
 from rtbci.train.splits import BinBlock, SplitConfig, split_blocks
 
 DEMO_PROFILE = "profiles/demo.toml"
@@ -170,6 +171,21 @@ class AccuracyPlan:
     calibration_fraction: float = 0.5
     ridge_history_bins: int = 5
     seed: int = 0
+
+    def recipe(self) -> PipelineConfig:
+        """The plan's training stages (``RECIPES["accuracy"]`` for the default plan and
+        ``RECIPES["accuracy-quick"]`` for :data:`QUICK`)."""
+        return accuracy_recipe(
+            self.pretrain_steps,
+            self.distill_steps,
+            pretrain_lr=self.pretrain_lr,
+            distill_lr=self.distill_lr,
+            batch_size=self.batch_size,
+            size=self.size,
+            context_per_subject=self.context_per_subject,
+            pretrain_context_per_subject=self.pretrain_context_per_subject,
+            seed=self.seed,
+        )
 
 
 # A smoke run of the five rows, not a measurement of distillation: so short that
@@ -285,7 +301,7 @@ def _seen_session_r2(
     return float(np.mean(scores))
 
 
-def run(args: argparse.Namespace) -> dict:
+def _plan(args: argparse.Namespace) -> AccuracyPlan:
     plan = dataclasses.replace(QUICK if args.quick else AccuracyPlan(), seed=args.seed)
     overrides = {
         "pretrain_steps": args.pretrain_steps,
@@ -297,41 +313,121 @@ def run(args: argparse.Namespace) -> dict:
         "pretrain_context_per_subject": args.pretrain_context_per_subject,
         "controls": args.controls,
     }
-    plan = dataclasses.replace(
-        plan, **{name: value for name, value in overrides.items() if value is not None}
-    )
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return dataclasses.replace(plan, **given)
+
+
+def pretraining_rows(plan: AccuracyPlan, recipe: PipelineConfig) -> list[tuple[str, PretrainConfig]]:
+    """The multi-session MAEs, as (row, config): the recipe's teacher, and its LFP and latent variants."""
+    teacher = recipe.teacher
+    rows = [("spike_teacher", teacher), ("lfp_multi", dataclasses.replace(teacher, modality="lfp"))]
+    if plan.controls:
+        rows.append(("latent_teacher", dataclasses.replace(teacher, objective="latent")))
+    return rows
+
+
+def distillation_rows(plan: AccuracyPlan, recipe: PipelineConfig) -> list[tuple[str, str, DistillConfig]]:
+    """The students, as (row, teacher row, config)."""
+    rows = [("distilled_lfp", "spike_teacher", recipe.student)]
+    if plan.controls:
+        rows.append(("distilled_lfp_latent_objective", "latent_teacher", recipe.student))
+    return rows
+
+
+def single_session_config(plan: AccuracyPlan, recipe: PipelineConfig) -> PretrainConfig:
+    """The LFP MAE trained on one held-out session's calibration block (``lfp_single``)."""
+    loop = LoopConfig.in_memory(plan.single_steps, plan.pretrain_lr, plan.batch_size, plan.seed)
+    return dataclasses.replace(recipe.teacher, modality="lfp", loop=loop)
+
+
+@dataclass
+class _Trained:
+    encoders: dict[str, Encoder]
+    singles: dict[str, Encoder]
+    teacher_run: LoopResult
+    stage_seconds: dict[str, float]
+
+
+def _train(
+    plan: AccuracyPlan,
+    recipe: PipelineConfig,
+    profile: Profile,
+    data: SplitData,
+    calibration_blocks: dict[str, SessionBins],
+) -> _Trained:
+    """Train every encoder row; independent stages run side by side in ``plan.workers`` processes."""
+    context = init_distributed("cpu")
+    n_sessions = len(data.table)
+    multi_session = (data.train, data.val, profile)
+    torch.manual_seed(plan.seed)
+    untrained = new_encoder(profile, "spikes", 1, n_sessions, recipe.teacher.size)
+    pool = StagePool(plan.workers)
+    try:
+        for row, config in pretraining_rows(plan, recipe):
+            pool.submit(row, pretrain, *multi_session, config, context, n_sessions=n_sessions, desc=row)
+        for row, teacher_row, config in distillation_rows(plan, recipe):
+            teacher = pool.result(teacher_row)[0]
+            pool.submit(row, distill, teacher, *multi_session, config, context, desc=row)
+        for session_id, calibration in calibration_blocks.items():
+            # The single-session model sees only the held-out session's calibration block:
+            # its first 85% trains the MAE, the rest is its validation block.
+            inner = int(calibration.n_bins * 0.85)
+            pool.submit(
+                f"lfp_single/{session_id}",
+                pretrain,
+                [calibration.block(BinBlock(0, inner))],
+                [calibration.block(BinBlock(inner, calibration.n_bins))],
+                profile,
+                single_session_config(plan, recipe),
+                context,
+                n_sessions=1,
+                desc=f"lfp single ({session_id})",
+            )
+        teacher, teacher_run = pool.result("spike_teacher")
+        encoders = {
+            "spike_teacher": teacher,
+            "spike_untrained": untrained,
+            "lfp_multi": pool.result("lfp_multi")[0],
+            "distilled_lfp": pool.result("distilled_lfp")[0],
+        }
+        if plan.controls:
+            torch.manual_seed(plan.seed)
+            n_features = data.train[0].lfp.shape[-1]
+            scratch = new_encoder(profile, "lfp", n_features, n_sessions, recipe.student.size)
+            normalizer = fit_lfp_normalization(data.train)
+            scratch.set_normalization(normalizer.mean, normalizer.std)
+            # Supervised fine-tuning from a random start, and of the distilled student.
+            for row, start in (
+                ("lfp_supervised", scratch),
+                ("distilled_lfp_finetuned", copy.deepcopy(encoders["distilled_lfp"])),
+            ):
+                pool.submit(
+                    row, head_then_finetune, start, data.train, data.val, recipe.finetune, context, desc=row
+                )
+            encoders["distilled_lfp_latent_objective"] = pool.result("distilled_lfp_latent_objective")[0]
+            encoders["distilled_lfp_finetuned"] = pool.result("distilled_lfp_finetuned").encoder
+            encoders["lfp_supervised"] = pool.result("lfp_supervised").encoder
+        singles = {
+            session_id: pool.result(f"lfp_single/{session_id}")[0] for session_id in calibration_blocks
+        }
+    finally:
+        pool.close()
+    return _Trained(encoders, singles, teacher_run, pool.stage_seconds)
+
+
+def run(args: argparse.Namespace) -> dict:
+    plan = _plan(args)
+    recipe = plan.recipe()
     # One thread: on a shared 2-core machine, two spinning OpenMP threads per
     # process were measured 7x slower per step than one.
     torch.set_num_threads(1)
     started = time.perf_counter()
     profile = load_profile(DEMO_PROFILE)
-    context = init_distributed("cpu")
     train_binned, heldout_binned = _simulate(plan, profile)
 
     table = SessionTable([session.session_id for session in train_binned])
-    split = SplitConfig(fractions=(0.85, 0.15, 0.0), gap_bins=50)
+    split = recipe.split
     data = split_sessions(train_binned, split, table)
-    size = SIZES[plan.size]
-    n_sessions = len(table)
-
-    def loop(steps: int, lr: float) -> LoopConfig:
-        return LoopConfig.in_memory(steps, lr, plan.batch_size, plan.seed)
-
-    def pretraining(modality: str, objective: str, steps: int) -> PretrainConfig:
-        return PretrainConfig(
-            modality=modality,
-            objective=objective,
-            size=size,
-            context_per_subject=plan.pretrain_context_per_subject,
-            loop=loop(steps, plan.pretrain_lr),
-        )
-
-    distillation = DistillConfig(
-        size=size,
-        context_per_subject=plan.context_per_subject,
-        loop=loop(plan.distill_steps, plan.distill_lr),
-    )
-    fine_tuning = FinetuneConfig(loop=loop(plan.distill_steps, FinetuneConfig().loop.lr))
     windows = profile.features.window_bins
     blocks = {
         binned.session_id: (
@@ -340,100 +436,13 @@ def run(args: argparse.Namespace) -> dict:
         )
         for binned in heldout_binned
     }
-
-    torch.manual_seed(plan.seed)
-    untrained = new_encoder(profile, "spikes", 1, n_sessions, size)
-    pool = StagePool(plan.workers)
-    try:
-        # Independent stages first, in the order their results are needed; the pool runs
-        # ``workers`` of them at a time.
-        multi_session = (data.train, data.val, profile)
-
-        def submit_pretraining(name: str, modality: str, objective: str, desc: str) -> None:
-            config = pretraining(modality, objective, plan.pretrain_steps)
-            pool.submit(name, pretrain, *multi_session, config, context, n_sessions=n_sessions, desc=desc)
-
-        submit_pretraining("spike_teacher", "spikes", "mae", "teacher (mae)")
-        submit_pretraining("lfp_multi", "lfp", "mae", "lfp multi-session (mae)")
-        if plan.controls:
-            submit_pretraining("latent_teacher", "spikes", "latent", "teacher (latent objective)")
-        teacher, teacher_run = pool.result("spike_teacher")
-        pool.submit(
-            "distilled_lfp",
-            distill,
-            teacher,
-            *multi_session,
-            distillation,
-            context,
-            desc="distill (mae teacher)",
-        )
-        for binned in heldout_binned:
-            # The single-session model sees only the held-out session's calibration block:
-            # its first 85% trains the MAE, the rest is its validation block.
-            calibration = SessionBins.from_binned(binned, 0).block(blocks[binned.session_id][0])
-            inner = int(calibration.n_bins * 0.85)
-            pool.submit(
-                f"lfp_single/{binned.session_id}",
-                pretrain,
-                [calibration.block(BinBlock(0, inner))],
-                [calibration.block(BinBlock(inner, calibration.n_bins))],
-                profile,
-                pretraining("lfp", "mae", plan.single_steps),
-                context,
-                n_sessions=1,
-                desc=f"lfp single ({binned.session_id})",
-            )
-        if plan.controls:
-            torch.manual_seed(plan.seed)
-            scratch = new_encoder(profile, "lfp", data.train[0].lfp.shape[-1], n_sessions, size)
-            normalizer = fit_lfp_normalization(data.train)
-            scratch.set_normalization(normalizer.mean, normalizer.std)
-            pool.submit(
-                "lfp_supervised",
-                head_then_finetune,
-                scratch,
-                data.train,
-                data.val,
-                fine_tuning,
-                context,
-                desc="supervised (random init)",
-            )
-            pool.submit(
-                "distilled_lfp_latent_objective",
-                distill,
-                pool.result("latent_teacher")[0],
-                *multi_session,
-                distillation,
-                context,
-                desc="distill (latent teacher)",
-            )
-        encoders = {
-            "spike_teacher": teacher,
-            "spike_untrained": untrained,
-            "lfp_multi": pool.result("lfp_multi")[0],
-            "distilled_lfp": pool.result("distilled_lfp")[0],
-        }
-        if plan.controls:
-            pool.submit(
-                "distilled_lfp_finetuned",
-                head_then_finetune,
-                copy.deepcopy(encoders["distilled_lfp"]),
-                data.train,
-                data.val,
-                fine_tuning,
-                context,
-                desc="finetune (distilled student)",
-            )
-            encoders["distilled_lfp_latent_objective"] = pool.result("distilled_lfp_latent_objective")[0]
-            encoders["distilled_lfp_finetuned"] = pool.result("distilled_lfp_finetuned").encoder
-            encoders["lfp_supervised"] = pool.result("lfp_supervised").encoder
-        singles = {
-            binned.session_id: pool.result(f"lfp_single/{binned.session_id}")[0] for binned in heldout_binned
-        }
-    finally:
-        pool.close()
-
-    encoders["lfp_single"] = None  # one per held-out session, taken from ``singles``
+    calibration_blocks = {
+        binned.session_id: SessionBins.from_binned(binned, 0).block(blocks[binned.session_id][0])
+        for binned in heldout_binned
+    }
+    trained = _train(plan, recipe, profile, data, calibration_blocks)
+    encoders: dict[str, Encoder | None] = {**trained.encoders, "lfp_single": None}  # one per held-out session
+    singles = trained.singles
     rows = ["ridge_lfp", *encoders]
     per_session: dict[str, dict[str, float]] = {row: {} for row in rows}
     per_session_concat: dict[str, dict[str, float]] = {row: {} for row in encoders}
@@ -478,6 +487,7 @@ def run(args: argparse.Namespace) -> dict:
 
     r2 = {row: float(np.mean(list(per_session[row].values()))) for row in rows}
     tail = max(1, plan.pretrain_steps // 10)
+    teacher_run = trained.teacher_run
     r2_concat = {row: float(np.mean(list(per_session_concat[row].values()))) for row in encoders}
     calibration_bins = blocks[heldout_binned[0].session_id][0].n_bins
     r2_seen = {
@@ -501,8 +511,8 @@ def run(args: argparse.Namespace) -> dict:
         "heldout_sessions": [binned.session_id for binned in heldout_binned],
         "train_sessions": table.ids,
         # Training time of every stage added up (stages ran side by side in ``plan.workers`` processes).
-        "train_minutes_cpu": sum(pool.stage_seconds.values()) / 60.0,
-        "stage_minutes": {name: seconds / 60.0 for name, seconds in pool.stage_seconds.items()},
+        "train_minutes_cpu": sum(trained.stage_seconds.values()) / 60.0,
+        "stage_minutes": {name: seconds / 60.0 for name, seconds in trained.stage_seconds.items()},
         "wall_minutes": (time.perf_counter() - started) / 60.0,
         "goals": {
             "distilled_minus_lfp_multi": distilled - multi,

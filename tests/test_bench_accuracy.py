@@ -5,7 +5,8 @@ import argparse
 import numpy as np
 import pytest
 
-from benchmarks.accuracy import add_arguments, run
+from benchmarks.accuracy import QUICK, AccuracyPlan, add_arguments, pretraining_rows, run
+from rtbci.train.recipes import RECIPES
 
 ISSUE_ROWS = {"ridge_lfp", "lfp_single", "lfp_multi", "distilled_lfp", "spike_teacher"}
 
@@ -32,3 +33,11 @@ def test_a_tiny_quick_run_reports_the_five_rows_on_sessions_never_trained_on() -
     # The multi-session LFP rows are also scored without the held-out sessions' channel check.
     assert set(result["r2_without_channel_check"]) == {"lfp_multi", "distilled_lfp"}
     assert set(result["channels_switched_off"]["distilled_lfp"]) == set(result["heldout_sessions"])
+
+
+def test_the_plans_train_by_the_named_accuracy_recipes() -> None:
+    assert AccuracyPlan().recipe() == RECIPES["accuracy"]
+    assert QUICK.recipe() == RECIPES["accuracy-quick"]
+    rows = [row for row, _ in pretraining_rows(QUICK, QUICK.recipe())]
+    assert rows == ["spike_teacher", "lfp_multi"]
+    assert [row for row, _ in pretraining_rows(AccuracyPlan(), RECIPES["accuracy"])][-1] == "latent_teacher"

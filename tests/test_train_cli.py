@@ -10,11 +10,14 @@ import pytest
 import torch
 
 from rtbci.cli import build_parser, main
-from rtbci.commands.train import _config
+from rtbci.commands.train import RECIPE_NAMES, _config
 from rtbci.io.store import write_session
 from rtbci.models.checkpoint import build_decoder, build_encoder, load_checkpoint
+from rtbci.profile import load_profile
 from rtbci.sim import SimConfig, session_id, simulate_session
-from rtbci.train.demo_model import DemoRecipe
+from rtbci.train.demo_model import DemoData
+from rtbci.train.encoders import SIZES
+from rtbci.train.recipes import RECIPES
 
 PROFILE = "profiles/demo.toml"
 TINY = ["--size", "tiny", "--batch-size", "4", "--device", "cpu"]
@@ -98,11 +101,19 @@ def test_context_rows_per_subject_by_default(flag: list[str], per_subject: bool)
     assert config.student.context_per_subject is per_subject
 
 
-def test_demo_recipe_keeps_the_per_session_rows_its_artifacts_were_trained_with() -> None:
-    argv = DemoRecipe().train_argv(Path("d"), Path("o"), session_id(0, 0))
+def test_the_demo_model_trains_by_the_demo_recipe() -> None:
+    argv = DemoData().train_argv(Path("d"), Path("o"), session_id(0, 0))
     config = _config(build_parser("train").parse_args(argv))
-    assert config.teacher.context_per_subject is False
-    assert config.student.context_per_subject is False
+    assert config is RECIPES["demo"]
+    # One context row per subject, the small encoder, and the profile's LFP convolution.
+    assert config.teacher.context_per_subject and config.student.context_per_subject
+    assert config.student.size == SIZES["small"] and config.finetune.loop.steps > 0
+    profile = load_profile(str(DemoData().profile))
+    assert profile.features.lfp_conv_bins == 10
+
+
+def test_recipe_names_in_the_help_are_the_recipes() -> None:
+    assert set(RECIPE_NAMES) == set(RECIPES)
 
 
 def test_missing_data_is_a_clear_error(tmp_path: Path, capsys) -> None:

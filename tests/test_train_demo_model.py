@@ -9,9 +9,9 @@ from rtbci.profile import load_profile
 from rtbci.runtime import load_backend, read_manifest
 from rtbci.signal import featurize
 from rtbci.sim import SimConfig, simulate_session
-from rtbci.train.demo_model import DemoRecipe
+from rtbci.train.demo_model import DemoData
 
-# The demo streams session 0 of the demo subject, whose first DemoRecipe.minutes
+# The demo streams session 0 of the demo subject, whose first DemoData.minutes
 # trained the model; the simulation goes on past them with data it never saw.
 FRESH_MINUTES = 1.5
 
@@ -31,19 +31,19 @@ def test_profile_points_at_the_committed_artifact(profile) -> None:
 
 
 def test_the_demo_streams_minutes_the_demo_model_never_trained_on() -> None:
-    assert DEMO_UNSEEN_FROM_MINUTE >= DemoRecipe.minutes
+    assert DEMO_UNSEEN_FROM_MINUTE >= DemoData.minutes
 
 
 @pytest.mark.slow
 def test_demo_model_decodes_a_fresh_session_of_the_demo_subject(profile) -> None:
     backend = load_backend("onnxruntime", profile.artifact_dir(), expected_sha256=profile.model.sha256)
     subject = int(profile.rig.subject.removeprefix("sim-S"))
-    minutes = DemoRecipe.minutes + FRESH_MINUTES
-    recording = simulate_session(SimConfig(), subject, 0, minutes, seed=DemoRecipe.seed)
+    minutes = DemoData.minutes + FRESH_MINUTES
+    recording = simulate_session(SimConfig(), subject, 0, minutes, seed=DemoData.seed)
     binned = featurize(recording, profile, progress=False)
     backend.reset()
     decoded = np.stack([backend.step(features) for features in binned.lfp])
-    fresh = binned.bin_ends >= binned.bin_ends[0] + DemoRecipe.minutes * 60.0
+    fresh = binned.bin_ends >= binned.bin_ends[0] + DemoData.minutes * 60.0
     r2 = r2_per_axis(binned.kinematics[fresh], decoded[fresh])
     # Measured 0.235 and 0.252 when the artifact was made (profiles/models/demo/README.md);
     # a broken graph or a wrong normalisation gives R² <= 0, and the previous artifacts gave

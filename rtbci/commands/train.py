@@ -27,6 +27,8 @@ HELP_DEFAULTS = {
     "context_per_subject": True,
 }
 SIZE_NAMES = ("default", "small", "tiny")
+# The names of rtbci.train.recipes.RECIPES (a test checks they are the same).
+RECIPE_NAMES = ("demo", "accuracy", "accuracy-quick")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +115,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="supervised fine-tuning steps of encoder + head after the ridge fit (0: none)",
     )
     pipeline.add_argument(
+        "--recipe",
+        choices=RECIPE_NAMES,
+        help="train by a named recipe (rtbci.train.recipes); its settings replace the split, size, "
+        "steps, rates, batch size, seed and context options",
+    )
+    pipeline.add_argument(
         "--export-session",
         metavar="SESSION_ID",
         help="session whose context the artifact bakes in (default: the newest of the profile's subject)",
@@ -123,25 +131,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _loop(args: argparse.Namespace, steps: int, lr: float) -> LoopConfig:
-    from rtbci.train.loop import LoopConfig
+    from rtbci.train.recipes import pipeline_loop
 
-    return LoopConfig(
-        steps=steps,
-        batch_size=args.batch_size,
-        lr=lr,
-        warmup_steps=min(LoopConfig.warmup_steps, max(1, steps // 10)),
-        seed=args.seed,
-    )
+    return pipeline_loop(steps, lr, args.batch_size, args.seed)
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
     from rtbci.train.distill import DistillConfig
     from rtbci.train.encoders import SIZES
     from rtbci.train.finetune import FinetuneConfig
-    from rtbci.train.loop import LoopConfig
     from rtbci.train.pipeline import PipelineConfig
     from rtbci.train.pretrain import PretrainConfig
+    from rtbci.train.recipes import RECIPES
     from rtbci.train.splits import SplitConfig
+
+    if args.stage == "pipeline" and args.recipe is not None:
+        return RECIPES[args.recipe]
 
     split = SplitConfig(
         fractions=(1.0 - args.val_fraction - args.test_fraction, args.val_fraction, args.test_fraction)
@@ -173,14 +178,7 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
         loop=loop,
     )
     finetune_steps = args.finetune_steps if args.stage == "pipeline" else 0
-    finetune = FinetuneConfig(
-        loop=dataclasses.replace(
-            loop,
-            steps=finetune_steps,
-            lr=FinetuneConfig().loop.lr,
-            warmup_steps=min(LoopConfig.warmup_steps, max(1, finetune_steps // 10)),
-        )
-    )
+    finetune = FinetuneConfig(loop=_loop(args, finetune_steps, FinetuneConfig().loop.lr))
     return PipelineConfig(split=split, teacher=teacher, student=student, finetune=finetune)
 
 
