@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from apps.decoder.task_feed import TaskFeed
 from rtbci.engine.behavior import BehaviorFollower, r2_with_truth
 from rtbci.engine.process import EngineDescription, EngineProcess
 from rtbci.engine.rolling import RollingBuffer
@@ -71,7 +72,7 @@ class InputRates:
 
 
 class DashboardFeed:
-    """Follows one running engine (and the rig's behavior stream, if the profile has one).
+    """Follows one running engine (and the rig's behavior stream and cursor task, when they run).
 
     Parameters
     ----------
@@ -96,6 +97,8 @@ class DashboardFeed:
         the decoder's input (a decoder of LFP); ``None`` otherwise.
     follower
         The behavior stream, or ``None`` when the profile has none or it is not visible.
+    task
+        The rig's cursor task (``rtbci task``), followed once its stream appears.
     status
         The engine's last :meth:`~rtbci.engine.Engine.snapshot`.
     bins, max_latency_ms
@@ -124,6 +127,7 @@ class DashboardFeed:
             self.spike_counts = RollingBuffer(int(self.config.signal_s * bin_rate), int(np.prod(spike_shape)))
         self.follower: BehaviorFollower | None = None
         self.truth_error: str | None = None
+        self.task = TaskFeed(profile)
         self.status: dict | None = None
         self.rates = InputRates()
         self.bins = 0
@@ -171,6 +175,7 @@ class DashboardFeed:
             self.bins += n
         if self.follower is not None:
             self.follower.poll()
+        self.task.poll()
         now = time.monotonic()
         if now >= self._next_status:
             self._next_status = now + self.config.status_every_s
@@ -221,7 +226,8 @@ class DashboardFeed:
         }
 
     def close(self) -> None:
-        """Close the behavior inlet (the engine is stopped by its owner)."""
+        """Close the behavior and task inlets (the engine is stopped by its owner)."""
+        self.task.close()
         if self.follower is not None:
             self.follower.close()
             self.follower = None

@@ -1,5 +1,8 @@
 """Decoded kinematics: velocity traces (last 10 s, scrolling), a 2-D cursor view, and the live R².
 
+When the rig runs the cursor task (``rtbci task``), the cursor view also shows its target, its
+cursor, the hold's progress and the running score (:mod:`apps.decoder.task_overlay`).
+
 The cursor view stays useful when the decoded position drifts: it can follow the cursor (re-centring
 when the cursor nears an edge), an arrow at the edge points to a cursor that is off the view and says
 how far, and "Reset position" asks the engine to zero the integrated position (an engine command,
@@ -15,6 +18,7 @@ from PySide6 import QtCore, QtWidgets
 
 from apps.decoder.feed import DashboardFeed
 from apps.decoder.plotting import COLORS, fixed_plot, set_curve
+from apps.decoder.task_overlay import TaskOverlay
 
 __all__ = ["KinematicsPanel", "edge_marker", "follow_centre"]
 
@@ -138,6 +142,7 @@ class KinematicsPanel(QtWidgets.QWidget):
         self.cursor_dot = self.cursor.plot(
             pen=None, symbol="o", symbolSize=14, symbolBrush=COLORS["x"], name="decoded cursor"
         )
+        self.task = TaskOverlay(self.cursor)
         self.off_view_arrow = pg.ArrowItem(
             headLen=26, headWidth=22, tailLen=22, tailWidth=8, pen=pg.mkPen("k", width=1), brush=COLORS["x"]
         )
@@ -168,6 +173,7 @@ class KinematicsPanel(QtWidgets.QWidget):
         layout.addWidget(self.cursor, 0, 1)
         layout.addWidget(self.r2_label, 1, 0)
         layout.addLayout(cursor_controls, 1, 1)
+        layout.addWidget(self.task.label, 2, 0, 1, 2)
         layout.setColumnStretch(0, 3)
         layout.setColumnStretch(1, 2)
         # Preallocated float64 plot buffers, reused every redraw.
@@ -207,6 +213,7 @@ class KinematicsPanel(QtWidgets.QWidget):
         set_curve(self.cursor_dot, self._dot[0], self._dot[1])
         self.show_cursor(float(self._dot[0, 0]), float(self._dot[1, 0]))
         self._refresh_hand(feed)
+        self.task.refresh(feed.task)
         self._ticks += 1
         if self._ticks % _R2_EVERY_TICKS == 1:
             self._refresh_r2(feed)
