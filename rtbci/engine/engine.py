@@ -139,8 +139,11 @@ class Engine:
             device=profile.model.device,
             expected_sha256=profile.model.sha256,
         )
+        # Only the settings the artifact records: one that predates a setting (or was made by hand
+        # without it) is served as it always was.
+        recorded = [name for name in FEATURIZER_SETTINGS if name in backend.manifest.features]
         served = dataclasses.asdict(profile.features)
-        disagreements = feature_disagreements(backend.manifest, served, FEATURIZER_SETTINGS)
+        disagreements = feature_disagreements(backend.manifest, served, recorded)
         if disagreements:
             raise UserError(
                 f"{profile.path}: [features] is not what the decoder {profile.artifact_dir()} was trained "
