@@ -65,6 +65,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "bench": Command("rtbci.commands.bench", "run a benchmark and print its JSON"),
     "run": Command("rtbci.commands.run", "run the decoder on the profile's LSL streams (headless)"),
+    "task": Command("rtbci.commands.task", "run the cursor task on the decoder's LSL output (closed loop)"),
     "replay": Command("rtbci.commands.replay", "play a Session file as LSL streams (real time, N×, max)"),
     "latency": Command(
         "rtbci.commands.latency", "replay a Session in real time into the engine over LSL and measure latency"
@@ -139,12 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         os.environ[LSL_VERBOSE_ENV] = "1"  # child processes (engine, simulated rig) inherit it
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not at exit
+        return code
     except UserError as error:
         print(f"rtbci {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `rtbci info FILE | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        return 0
 
 
 if __name__ == "__main__":

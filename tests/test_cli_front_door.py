@@ -233,3 +233,19 @@ def test_the_latency_words_are_defined_in_run_help_and_the_readme(capsys):
     for word, meaning in DEFINITIONS.items():
         assert _words(f"{word}: {meaning}") in shown
         assert _words(f"**{word}**: {meaning}") in readme
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    """`rtbci info FILE | head -1`: the pipe closes before rtbci is done writing."""
+    from rtbci.io.store import write_session
+    from rtbci.sim import SimConfig, simulate_session
+
+    path = tmp_path / "short.h5"
+    write_session(path, simulate_session(SimConfig(), 0, 0, 0.05, 0))
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "rtbci.cli", "info", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    reader.stdout.close()  # the reader is gone before the first line
+    _, stderr = reader.communicate(timeout=120)
+    assert reader.returncode == 0, stderr.decode()
+    assert b"Traceback" not in stderr and b"BrokenPipeError" not in stderr
