@@ -32,7 +32,7 @@ def resolved_system_libraries(binary: Path) -> dict[str, Path]:
 def test_the_installed_plugin_finds_every_library_here(capsys):
     report = check_xcb_plugin()
     assert report.plugin == PLUGIN and report.missing == missing_libraries(PLUGIN)
-    assert report.ok, report.lines()  # this machine has the packages the README lists
+    assert report.ok, report.lines()  # this machine has the packages docs/troubleshooting.md lists
     assert main(["check"]) == 0
     assert "Qt xcb platform plugin: all libraries found" in capsys.readouterr().out
 
