@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, Strict, model_validator
 from pydantic.dataclasses import dataclass
 
 from rtbci.errors import UserError
+from rtbci.models.config import check_lfp_conv_bins
 
 __all__ = [
     "CursorTaskConfig",
@@ -180,11 +181,7 @@ class FeatureConfig:
 
     @model_validator(mode="after")
     def _conv_fits_the_window(self) -> FeatureConfig:
-        if self.lfp_conv_bins == 1 or self.lfp_conv_bins > self.window_bins:
-            raise ValueError(
-                f"lfp_conv_bins must be 0 (off) or 2..window_bins ({self.window_bins}),"
-                f" not {self.lfp_conv_bins}"
-            )
+        check_lfp_conv_bins(self.lfp_conv_bins, self.window_bins)
         return self
 
 
