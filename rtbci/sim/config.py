@@ -17,6 +17,7 @@ __all__ = [
     "SimConfig",
     "TaskConfig",
     "VariabilityConfig",
+    "sim_preset",
 ]
 
 # A Utah array: a 10 x 10 grid with the four corners not wired.
@@ -114,8 +115,12 @@ class PopulationConfig:
         unit's own random direction (neighbouring M1 cells prefer similar directions).
     refractory_ms
         Absolute refractory period.
-    hash_hz
-        Untuned background threshold crossings per electrode (multi-unit hash).
+    crossing_dead_time_ms
+        After a threshold crossing the electrode's detector cannot cross again
+        for this long (it is capturing the waveform); 0 turns it off (``v1``).
+    hash_hz, hash_log_uniform
+        Untuned background threshold crossings per electrode (multi-unit
+        hash), drawn per electrode uniformly in log rate (or, ``v1``, in rate).
     shared_gain_sd, shared_gain_tau_s
         Slow population-wide gain fluctuation (arousal, attention).
     private_gain_sd, private_gain_tau_s
@@ -136,7 +141,9 @@ class PopulationConfig:
     reference_speed_m_s: float = 0.3
     pd_clustering: float = 0.7
     refractory_ms: float = 2.0
-    hash_hz: Range = (0.5, 4.0)
+    crossing_dead_time_ms: float = 1.0
+    hash_hz: Range = (1.0, 40.0)
+    hash_log_uniform: bool = True
     shared_gain_sd: float = 0.15
     shared_gain_tau_s: float = 2.0
     private_gain_sd: float = 0.25
@@ -158,8 +165,24 @@ class LfpConfig:
         Share of the drive that is volume-conducted from the whole array.
     lmp_cutoff_hz
         Low-pass of synaptic drive into field potential.
+    model
+        ``"v2"`` (default): the 1/f^χ background passes ``knee_order``
+        one-pole low-passes at a per-subject knee, so the spectrum steepens to
+        about 1/f^(χ + 2 * knee_order) above it, as measured in real field
+        potentials (issue 31; ``rtbci bench realism``), and the front end's
+        anti-alias low-pass shapes the whole signal. ``"v1"``: the
+        background before issue 31, 1/f^χ with no knee and no front-end
+        filter (see :func:`sim_preset`).
     aperiodic_exponent
-        Exponent χ of the 1/f^χ background, drawn per subject (0 < χ < 2).
+        Exponent χ of the 1/f^χ background, drawn per subject (0 < χ < 2);
+        with ``model="v2"`` the exponent below the knee.
+    knee_hz, knee_order
+        Knee frequency of the background, drawn per subject, and the number of
+        one-pole low-passes at it: above the knee the exponent grows by
+        ``2 * knee_order`` (``model="v2"`` only).
+    frontend_lowpass_hz
+        Cutoff of the recording front end's 4th-order Butterworth anti-alias
+        low-pass (Blackrock's 1 kHz LFP stream: 250 Hz); ``model="v2"`` only.
     aperiodic_uv
         RMS of the 1/f background.
     aperiodic_shared
@@ -188,24 +211,28 @@ class LfpConfig:
         ADC step the LFP is quantised to (Blackrock front ends: 0.25 µV).
     """
 
+    model: Literal["v1", "v2"] = "v2"
     lmp_uv_per_hz: float = -5.0
     lmp_space_constant_um: float = 500.0
     lmp_far_field: float = 0.3
     lmp_cutoff_hz: float = 10.0
-    aperiodic_exponent: Range = (1.4, 1.9)
-    aperiodic_uv: float = 35.0
+    aperiodic_exponent: Range = (0.3, 0.7)
+    knee_hz: Range = (45.0, 75.0)
+    knee_order: int = 2
+    frontend_lowpass_hz: float = 250.0
+    aperiodic_uv: float = 55.0
     aperiodic_shared: float = 0.6
     beta_hz: Range = (16.0, 26.0)
     beta_bandwidth_hz: float = 6.0
-    beta_uv: Range = (8.0, 20.0)
+    beta_uv: Range = (14.0, 32.0)
     beta_desync: Range = (0.5, 0.8)
     beta_rebound: float = 0.4
     line_hz: float = 60.0
-    line_uv: Range = (1.0, 8.0)
+    line_uv: Range = (0.3, 2.0)
     line_harmonics: tuple[float, ...] = (0.3, 0.1)
     amplifier_uv: float = 2.0
     spike_bleed_uv: float = 3.0
-    mua_uv2_per_hz: float = 2.0
+    mua_uv2_per_hz: float = 0.5
     mua_space_constant_um: float = 200.0
     channel_gain_log_sd: float = 0.15
     resolution_uv: float = 0.25
@@ -292,3 +319,36 @@ class SimConfig:
     def channel_regions(self) -> list[str]:
         """Array name of every electrode."""
         return [name for name in self.array_names for _ in range(ELECTRODES_PER_ARRAY)]
+
+
+def sim_preset(name: str) -> SimConfig:
+    """A named rig configuration.
+
+    Parameters
+    ----------
+    name
+        ``"default"`` (today's defaults) or ``"v1"``: the simulator before
+        issue 31 (flat LFP background, 1/f^1.4-1.9, no knee), kept so that
+        figures made with it reproduce.
+
+    Returns
+    -------
+    SimConfig
+    """
+    if name == "default":
+        return SimConfig()
+    if name == "v1":
+        return SimConfig(population=V1_POPULATION, lfp=V1_LFP)
+    raise ValueError(f"unknown simulator preset {name!r}: use 'default' or 'v1'")
+
+
+# The settings of the simulator before issue 31 (sim_preset("v1")).
+V1_POPULATION = PopulationConfig(crossing_dead_time_ms=0.0, hash_hz=(0.5, 4.0), hash_log_uniform=False)
+V1_LFP = LfpConfig(
+    model="v1",
+    aperiodic_exponent=(1.4, 1.9),
+    aperiodic_uv=35.0,
+    beta_uv=(8.0, 20.0),
+    line_uv=(1.0, 8.0),
+    mua_uv2_per_hz=2.0,
+)

@@ -7,11 +7,14 @@ Per electrode, at the sampling rate:
   of the whole array, and low-passed;
 - beta (15–30 Hz): two array-wide narrow-band sources whose amplitude drops
   during movement and rebounds after it;
-- aperiodic 1/f^χ background, partly common to the array;
+- aperiodic background, partly common to the array: 1/f^χ, steepening by
+  ``2 * knee_order`` above a per-subject knee (``model="v2"``, the default;
+  real field potentials fall as about 1/f^2-4 above 30 Hz), or plain 1/f^χ
+  (``"v1"``, before issue 31);
 - the low-frequency remainder of local spike waveforms, and broadband
   power from unresolved nearby spikes that follows the local rate;
-- per-channel gain; then line noise and the amplifier's white floor,
-  quantised to the ADC step.
+- per-channel gain; then line noise and the amplifier's white floor; with
+  ``model="v2"`` the front end's anti-alias low-pass; quantised to the ADC step.
 
 The movement information in the LFP therefore comes from the same neurons as
 the spikes, but blurred in space, filtered in time and buried under
@@ -82,6 +85,26 @@ def _bank_sd(decays: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sqrt(weights @ covariance @ weights))
 
 
+def _knee_sos(knee_decay: float, order: int) -> np.ndarray:
+    """``order`` identical unit-gain one-pole low-passes in cascade, as second-order sections."""
+    b, a = np.array([1.0]), np.array([1.0])
+    for _ in range(order):
+        b, a = np.convolve(b, [1.0 - knee_decay]), np.convolve(a, [1.0, -knee_decay])
+    return signal.tf2sos(b, a)
+
+
+def _background_sd(decays: np.ndarray, weights: np.ndarray, knee: np.ndarray, rate_hz: float) -> float:
+    """SD of the bank followed by the knee filter ``knee`` (sos), for unit white noise (numerically)."""
+    n = round(20 * rate_hz)
+    impulse = np.zeros(n)
+    impulse[0] = 1.0
+    bank = sum(
+        w * signal.lfilter([1.0 - a], [1.0, -a], impulse) for a, w in zip(decays, weights, strict=True)
+    )
+    response = signal.sosfilt(knee, bank)
+    return float(np.sqrt(np.sum(response**2)))
+
+
 def _local_average(rig: SessionRig, space_constant_um: float) -> np.ndarray:
     """``(U, C)`` Gaussian-weighted average over units around each electrode (columns sum to 1)."""
     subject = rig.subject
@@ -131,8 +154,21 @@ class LfpSynthesizer:
         self._decays = np.exp(-2.0 * np.pi * _APERIODIC_CORNERS_HZ / rate_hz)
         # Amplitude weights f_k^(−χ/2) over log-spaced corners sum to a 1/f^χ spectrum.
         weights = _APERIODIC_CORNERS_HZ ** (-subject.aperiodic_exponent / 2.0)
-        self._bank_weights = weights / _bank_sd(self._decays, weights)
         self._bank_state = np.zeros((len(self._decays), n_channels))
+        self._v2 = config.model == "v2"
+        if self._v2:
+            # One-pole low-passes at the knee: 1/f^χ below it, 1/f^(χ + 2 * order) above it.
+            knee_decay = float(np.exp(-2.0 * np.pi * subject.knee_hz / rate_hz))
+            knee = _knee_sos(knee_decay, config.knee_order)
+            self._knee = StatefulFilter(knee, n_channels)
+            self._bank_weights = weights / _background_sd(self._decays, weights, knee, rate_hz)
+            self._frontend = StatefulFilter(
+                signal.butter(4, config.frontend_lowpass_hz, fs=rate_hz, output="sos"), n_channels
+            )
+        elif config.model == "v1":
+            self._bank_weights = weights / _bank_sd(self._decays, weights)
+        else:
+            raise ValueError(f"LfpConfig.model must be 'v1' or 'v2', got {config.model!r}")
 
         low = subject.beta_hz - config.beta_bandwidth_hz / 2.0
         high = subject.beta_hz + config.beta_bandwidth_hz / 2.0
@@ -194,6 +230,8 @@ class LfpSynthesizer:
         background = cfg.aperiodic_uv * _one_pole_bank(
             mixed, self._decays, self._bank_weights, self._bank_state
         )
+        if self._v2:
+            background = self._knee(background)
 
         beta_sources = self._beta_filter(beta_noise)
         envelope = 1.0 - subject.beta_desync * now.engaged + cfg.beta_rebound * now.rebound
@@ -224,4 +262,6 @@ class LfpSynthesizer:
         )
         noise_floor = amplifier * white_sd
         total = neural + line + noise_floor
+        if self._v2:
+            total = self._frontend(total)
         return (np.round(total / cfg.resolution_uv) * cfg.resolution_uv).astype(np.float32)

@@ -18,7 +18,7 @@ from rtbci.sim.config import PopulationConfig
 from rtbci.sim.filters import ar1_unit_variance
 from rtbci.sim.variability import SessionRig
 
-__all__ = ["SpikingPopulation", "crossings_per_electrode"]
+__all__ = ["SpikingPopulation", "crossings_per_electrode", "detector_dead_time"]
 
 _POSITION_SCALE_M = 0.1  # position gains are per 10 cm
 
@@ -74,6 +74,40 @@ def crossings_per_electrode(
     return counts
 
 
+@numba.njit(cache=True, nogil=True)
+def detector_dead_time(counts: np.ndarray, dead_samples: int, since_crossing: np.ndarray) -> np.ndarray:
+    """Keep at most one crossing per sample and none within ``dead_samples`` after a kept one.
+
+    A threshold detector cannot fire again while it is capturing a waveform
+    (Blackrock: 48 samples at 30 kHz, 1.6 ms), whichever units crossed.
+
+    Parameters
+    ----------
+    counts
+        ``(n, C)`` crossings per electrode.
+    dead_samples
+        Samples after a crossing in which the electrode cannot cross again.
+    since_crossing
+        ``(C,)`` samples since each electrode's last crossing; updated in place.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n, C)`` int32 counts of 0 or 1.
+    """
+    n, n_channels = counts.shape
+    out = np.zeros((n, n_channels), dtype=np.int32)
+    for c in range(n_channels):
+        since = since_crossing[c]
+        for t in range(n):
+            since += 1
+            if counts[t, c] > 0 and since > dead_samples:
+                out[t, c] = 1
+                since = 0
+        since_crossing[c] = since
+    return out
+
+
 class SpikingPopulation:
     """The units of one session and the state of their spiking.
 
@@ -106,7 +140,10 @@ class SpikingPopulation:
         self._shared = ar1_unit_variance(config.shared_gain_tau_s, rate_hz, 1, rng)
         self._private = ar1_unit_variance(config.private_gain_tau_s, rate_hz, units.n_units, rng)
         self._since_spike = np.full(units.n_units, 1 << 20, dtype=np.int64)
+        self._unit_since_spike = self._since_spike.copy()  # for unit_spikes()
         self._refractory = round(config.refractory_ms * rate_hz / 1000.0)
+        self._dead_samples = round(config.crossing_dead_time_ms * rate_hz / 1000.0)
+        self._since_crossing = np.full(rig.subject.n_channels, 1 << 20, dtype=np.int64)
         background = rig.subject.hash_hz * ~rig.dead + rig.noisy_crossings_hz
         self._background_p = (1.0 - np.exp(-background / rate_hz)).astype(np.float32)
 
@@ -150,6 +187,41 @@ class SpikingPopulation:
         rates *= (self._unit_gain * self._unit_alive).astype(np.float32)
         return rates, modulation
 
+    def unit_spikes(
+        self, rates_hz: np.ndarray, electrode: np.ndarray, n_channels: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Spikes of the units counted on any electrode map (``np.arange(U)`` gives each unit's own train).
+
+        Keeps its own refractory state, apart from :meth:`spikes`, so it can run
+        beside a session without changing it. No background crossings are added.
+
+        Parameters
+        ----------
+        rates_hz
+            ``(n, U)`` rates from :meth:`drive`.
+        electrode
+            ``(U,)`` column of each unit.
+        n_channels
+            Number of columns.
+        rng
+            Noise source.
+
+        Returns
+        -------
+        np.ndarray
+            ``(n, n_channels)`` int32 counts.
+        """
+        uniforms = rng.random(rates_hz.shape, dtype=np.float32)
+        return crossings_per_electrode(
+            rates_hz,
+            uniforms,
+            np.asarray(electrode, dtype=np.int64),
+            n_channels,
+            1.0 / self.rate_hz,
+            self._refractory,
+            self._unit_since_spike,
+        )
+
     def spikes(self, rates_hz: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``(n, C)`` uint8 threshold crossings for a block of rates, carrying refractoriness."""
         n = rates_hz.shape[0]
@@ -165,4 +237,6 @@ class SpikingPopulation:
             self._since_spike,
         )
         counts += rng.random((n, n_channels), dtype=np.float32) < self._background_p
+        if self._dead_samples > 0:
+            counts = detector_dead_time(counts, self._dead_samples, self._since_crossing)
         return np.minimum(counts, 255).astype(np.uint8)

@@ -128,6 +128,9 @@ class SubjectModel:
         ``(2, C)`` mixing of two beta sources into the channels.
     line_uv, line_phase
         ``(C,)`` line-noise amplitude and phase per channel.
+    knee_hz
+        Knee frequency of the LFP background (drawn last, so that adding it
+        left every earlier draw, and the ``v1`` preset, unchanged).
     death_session
         ``(C,)`` session from which an electrode is dead (inf: never).
     """
@@ -148,6 +151,7 @@ class SubjectModel:
     line_uv: np.ndarray
     line_phase: np.ndarray
     death_session: np.ndarray
+    knee_hz: float = 0.0
 
     @property
     def n_channels(self) -> int:
@@ -251,7 +255,11 @@ def build_subject(config: SimConfig, seed: int, subject: int) -> SubjectModel:
         electrode_um=electrode_um,
         slot_electrode=slot_electrode,
         pd_map=_smooth_direction_map(rng, electrode_um),
-        hash_hz=rng.uniform(*pop.hash_hz, size=n_channels),
+        hash_hz=(
+            np.exp(rng.uniform(*np.log(pop.hash_hz), size=n_channels))
+            if pop.hash_log_uniform
+            else rng.uniform(*pop.hash_hz, size=n_channels)
+        ),
         aperiodic_exponent=float(rng.uniform(*lfp.aperiodic_exponent)),
         beta_hz=float(rng.uniform(*lfp.beta_hz)),
         beta_uv=float(rng.uniform(*lfp.beta_uv)),
@@ -261,6 +269,7 @@ def build_subject(config: SimConfig, seed: int, subject: int) -> SubjectModel:
         line_uv=rng.uniform(*lfp.line_uv, size=n_channels),
         line_phase=rng.uniform(0, 2 * np.pi, size=n_channels),
         death_session=death_session,
+        knee_hz=float(rng.uniform(*lfp.knee_hz)),
     )
 
 
