@@ -47,3 +47,19 @@ def test_the_model_card_follows_the_selected_profile(qtbot, tmp_path):
     chooser.setCurrentIndex(0)
     assert card["sha256"].toolTip() == sha256 and not card["artifact"].text().startswith("NO MODEL")
     window.close()
+
+
+def test_the_profile_asked_for_is_the_one_selected_and_connected(qtbot, tmp_path):
+    """`rtbci app --profile P` lists P first and the bundled profiles after it: P stays selected, so
+    Connect & start runs P (it used to select the last profile listed)."""
+    asked = write_unique_profile(tmp_path, random_artifact())
+    others = [write_unique_profile(tmp_path, random_artifact()) for _ in range(2)]
+    window = DecoderWindow([asked, *others], lower_priority=False)
+    qtbot.addWidget(window)
+    assert window.controls.profile_box.count() == 3
+    assert window.controls.profile_box.currentData() == str(asked.resolve())
+    assert window.profile.path == asked.resolve()
+    window.controls.connect_requested.disconnect()  # no engine: only what it would run is looked at
+    with qtbot.waitSignal(window.controls.connect_requested) as connect:
+        window.controls.connect_button.click()
+    assert connect.args == [str(asked.resolve())]

@@ -60,7 +60,8 @@ class Controls(QtWidgets.QGroupBox):
         self.profile_box = QtWidgets.QComboBox()
         self.profile_box.setObjectName("profile")
         for path in profiles:
-            self.add_profile(path)
+            self.add_profile(path, select=False)
+        self.profile_box.setCurrentIndex(0)  # the profile asked for comes first, not the last one listed
         self.browse_button = QtWidgets.QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
         self.connect_button = QtWidgets.QPushButton("Connect && start")
@@ -120,14 +121,15 @@ class Controls(QtWidgets.QGroupBox):
         layout.setColumnStretch(1, 1)
         self.set_state(running=False)
 
-    def add_profile(self, path: Path) -> None:
-        """Offer ``path`` in the chooser (once) and select it."""
+    def add_profile(self, path: Path, select: bool = True) -> None:
+        """Offer ``path`` in the chooser (once), and select it unless ``select`` is False."""
         path = Path(path).resolve()
         index = self.profile_box.findData(str(path))
         if index < 0:
             self.profile_box.addItem(path.name, str(path))
             index = self.profile_box.count() - 1
-        self.profile_box.setCurrentIndex(index)
+        if select:
+            self.profile_box.setCurrentIndex(index)
 
     def _browse(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Choose a rig profile", "", "Profiles (*.toml)")
