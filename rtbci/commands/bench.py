@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "conformance": "benchmarks.conformance",
     "decodable": "benchmarks.decodable",
     "simulate": "benchmarks.simulate",
+    "realism": "benchmarks.realism",
 }
 
 
