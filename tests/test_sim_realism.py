@@ -61,3 +61,19 @@ def test_real_field_potentials_lie_in_the_range() -> None:
     for name in ("sample_data_1.npy", "sample_data_2.npy"):
         fit = fit_spectrum(*welch(np.load(REAL / name).astype(np.float64)))
         assert EXPONENT_RANGE[0] <= fit.high_exponent <= EXPONENT_RANGE[1], (name, fit.high_exponent)
+
+
+def test_spike_statistics_of_known_trains() -> None:
+    from benchmarks.realism import SpikeSet, fano, isi_stats
+
+    rng = np.random.default_rng(0)
+    regular = np.arange(0.0, 10.0, 0.05)  # 20 Hz clock: ISI CV 0, Fano far below 1
+    poisson = np.sort(rng.uniform(0.0, 10.0, size=400))  # 40 Hz Poisson: ISI CV and Fano about 1
+    doublets = np.sort(np.concatenate([regular, regular[::10] + 0.001]))  # 20 ISIs of 1 ms
+    spikes = SpikeSet([[regular, poisson, doublets]], [10.0])
+    cvs, violations = isi_stats(spikes)
+    assert cvs[0] < 1e-6 and 0.85 < cvs[1] < 1.15
+    short_poisson = int(np.sum(np.diff(poisson) < 0.0015))
+    assert np.isclose(violations, (20 + short_poisson) / (199 + 399 + 219))
+    factors = fano(spikes, 0.1)
+    assert factors[0] < 0.1 and 0.7 < factors[1] < 1.3
