@@ -415,34 +415,30 @@ def _train(
     return _Trained(encoders, singles, teacher_run, pool.stage_seconds)
 
 
-def run(args: argparse.Namespace) -> dict:
-    plan = _plan(args)
-    recipe = plan.recipe()
-    # One thread: on a shared 2-core machine, two spinning OpenMP threads per
-    # process were measured 7x slower per step than one.
-    torch.set_num_threads(1)
-    started = time.perf_counter()
-    profile = load_profile(DEMO_PROFILE)
-    train_binned, heldout_binned = _simulate(plan, profile)
+@dataclass
+class _HeldoutScores:
+    """R² per row and held-out session (mean and concatenated token latents), the multi-session
+    LFP rows without the channel check, and the channels the check switched off."""
 
-    table = SessionTable([session.session_id for session in train_binned])
-    split = recipe.split
-    data = split_sessions(train_binned, split, table)
-    windows = profile.features.window_bins
-    blocks = {
-        binned.session_id: (
-            BinBlock(0, int(len(binned) * plan.calibration_fraction)),
-            BinBlock(int(len(binned) * plan.calibration_fraction) + windows, len(binned)),
-        )
-        for binned in heldout_binned
-    }
-    calibration_blocks = {
-        binned.session_id: SessionBins.from_binned(binned, 0).block(blocks[binned.session_id][0])
-        for binned in heldout_binned
-    }
-    trained = _train(plan, recipe, profile, data, calibration_blocks)
-    encoders: dict[str, Encoder | None] = {**trained.encoders, "lfp_single": None}  # one per held-out session
-    singles = trained.singles
+    per_session: dict[str, dict[str, float]]
+    per_session_concat: dict[str, dict[str, float]]
+    unchecked: dict[str, dict[str, float]]
+    switched_off: dict[str, dict[str, list[int]]]
+
+
+def _score_heldout(
+    plan: AccuracyPlan,
+    encoders: dict[str, Encoder | None],
+    singles: dict[str, Encoder],
+    heldout_binned: list[BinnedSession],
+    table: SessionTable,
+    blocks: dict[str, tuple[BinBlock, BinBlock]],
+) -> _HeldoutScores:
+    """Every row on every held-out session: a readout calibrated on the first block, scored on the second.
+
+    ``encoders`` maps rows to multi-session encoders (a new row is added per held-out session,
+    :func:`rtbci.train.heldout.add_unseen_session`) or to None for ``lfp_single`` (``singles``).
+    """
     rows = ["ridge_lfp", *encoders]
     per_session: dict[str, dict[str, float]] = {row: {} for row in rows}
     per_session_concat: dict[str, dict[str, float]] = {row: {} for row in encoders}
@@ -485,6 +481,40 @@ def run(args: argparse.Namespace) -> dict:
         )
         per_session["ridge_lfp"][binned.session_id] = ridge.r2
 
+    return _HeldoutScores(per_session, per_session_concat, unchecked, switched_off)
+
+
+def run(args: argparse.Namespace) -> dict:
+    plan = _plan(args)
+    recipe = plan.recipe()
+    # One thread: on a shared 2-core machine, two spinning OpenMP threads per
+    # process were measured 7x slower per step than one.
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    profile = load_profile(DEMO_PROFILE)
+    train_binned, heldout_binned = _simulate(plan, profile)
+
+    table = SessionTable([session.session_id for session in train_binned])
+    split = recipe.split
+    data = split_sessions(train_binned, split, table)
+    windows = profile.features.window_bins
+    blocks = {
+        binned.session_id: (
+            BinBlock(0, int(len(binned) * plan.calibration_fraction)),
+            BinBlock(int(len(binned) * plan.calibration_fraction) + windows, len(binned)),
+        )
+        for binned in heldout_binned
+    }
+    calibration_blocks = {
+        binned.session_id: SessionBins.from_binned(binned, 0).block(blocks[binned.session_id][0])
+        for binned in heldout_binned
+    }
+    trained = _train(plan, recipe, profile, data, calibration_blocks)
+    encoders: dict[str, Encoder | None] = {**trained.encoders, "lfp_single": None}  # one per held-out session
+    scores = _score_heldout(plan, encoders, trained.singles, heldout_binned, table, blocks)
+    per_session, per_session_concat = scores.per_session, scores.per_session_concat
+    unchecked, switched_off = scores.unchecked, scores.switched_off
+    rows = list(per_session)
     r2 = {row: float(np.mean(list(per_session[row].values()))) for row in rows}
     tail = max(1, plan.pretrain_steps // 10)
     teacher_run = trained.teacher_run

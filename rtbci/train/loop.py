@@ -316,7 +316,7 @@ def run_loop(
         state = _load_state(state_path, objective, optimizer, scheduler, metadata)
     resumed_from = state.step
     model = wrap_model(objective, context)
-    batch_size = min(config.batch_size, len(windows) // context.world_size)
+    batch_size = max(1, min(config.batch_size, len(windows) // context.world_size))
     sampler = WindowSampler(len(windows), batch_size, config.seed, context.rank, context.world_size)
 
     def run_validation() -> float | None:
