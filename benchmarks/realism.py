@@ -255,13 +255,12 @@ def load_blackrock(folder: Path) -> tuple[SpikeSet, SpikeSet]:
     start = session.streams["spikes"].timestamps[0]
     duration = session.streams["spikes"].data.shape[0] / FS
     times = events.timestamps - start
-    index, unit = events.data[:, 0].astype(int), events.data[:, 1].astype(int)
+    index = events.data[:, 0].astype(int)  # column of the per-unit count stream
     sorted_units = [i for i, label in enumerate(labels) if 0 < int(label.split("#")[1]) < 255]
     units = [np.sort(times[index == i]) for i in sorted_units]
     electrodes_of = np.array([label.split("#")[0] for label in labels])
     electrode_names = sorted(set(electrodes_of), key=lambda name: int(name.removeprefix("elec")))
     merged = [np.sort(times[np.isin(index, np.flatnonzero(electrodes_of == e))]) for e in electrode_names]
-    del unit
     return SpikeSet([units], [duration]), SpikeSet([merged], [duration])
 
 
