@@ -9,17 +9,28 @@ writes ``DIR/sim-S<k>-d<NN>.h5`` for every subject and session. Live::
     rtbci simulate --lsl --profile profiles/demo.toml [--seconds N] [--seed K]
 
 streams spikes, LFP, behaviour and markers as the profile's ``[streams]`` name
-them until interrupted (Ctrl-C or SIGTERM).
+them until interrupted (Ctrl-C or SIGTERM). Closed loop::
+
+    rtbci simulate --lsl --closed-loop [--lockstep] --profile profiles/demo.toml
+
+streams spikes and LFP of a simulated participant who watches the task stream of
+``rtbci task --profile`` (:mod:`rtbci.sim.closed_loop`); ``--lockstep`` pushes each bin only
+after the previous one's task frame came back.
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtbci.errors import UserError
+
+if TYPE_CHECKING:
+    from rtbci.profile import Profile
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +65,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.0,
         metavar="M",
         help="start streaming at minute M of the session; the minutes before are simulated, not sent",
+    )
+    closed = parser.add_argument_group("closed loop (with --lsl)")
+    closed.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="serve a simulated participant who watches `rtbci task` and intends toward its targets, "
+        "instead of a reaching hand (run the engine and `rtbci task --profile P` alongside)",
+    )
+    closed.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="closed loop: push each bin only after the previous bin's task frame came back "
+        "(as fast as the engine and LSL go) instead of in real time",
     )
     parser.set_defaults(func=run)
 
@@ -108,6 +132,8 @@ def _stream_live(args: argparse.Namespace) -> int:
     if args.seconds is not None:
         _positive("seconds", args.seconds)
     profile = load_profile(args.profile)
+    if args.closed_loop:
+        return _closed_loop(args, profile)
     source = LiveRigSource(profile, seed=args.seed, session=args.session, from_minute=args.from_minute)
     stop = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -122,7 +148,37 @@ def _stream_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _closed_loop(args: argparse.Namespace, profile: Profile) -> int:
+    from rtbci.sim.closed_loop import ClosedLoopSource
+
+    if args.from_minute:
+        raise UserError("--from-minute is for the open-loop rig; a closed loop starts when the task does")
+    if args.lockstep and profile.engine.late_deadline_ms < 1000.0:
+        print(
+            f"rtbci simulate: warning: [engine] late_deadline_ms is {profile.engine.late_deadline_ms:g}; "
+            "in lockstep the engine decodes a bin with stand-ins if its round trip takes longer "
+            "(set it to e.g. 2000 in the profile the engine runs)",
+            file=sys.stderr,
+        )
+    source = ClosedLoopSource(profile, seed=args.seed, session=args.session, lockstep=args.lockstep)
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    print("streaming over LSL:", *source.describe(), sep="\n", flush=True)
+    stats = source.run(stop, seconds=args.seconds)
+    print(
+        f"stopped after {stats.stream_seconds:.1f} s of stream in {stats.seconds:.1f} s: {stats.bins} bins, "
+        f"{stats.answers} task frames back, {stats.stalls} lockstep stalls",
+        flush=True,
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if (args.closed_loop or args.lockstep) and not args.lsl:
+        raise UserError("--closed-loop and --lockstep stream live: add --lsl --profile PROFILE")
+    if args.lockstep and not args.closed_loop:
+        raise UserError("--lockstep paces a closed loop: add --closed-loop")
     if args.lsl:
         return _stream_live(args)
     if args.out is None:
