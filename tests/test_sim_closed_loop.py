@@ -36,20 +36,21 @@ def test_a_lockstep_loop_waits_for_every_decoded_bin(tmp_path):
     # in lockstep the next bin only comes after the round trip, so the deadline must outlast it.
     path = private_copy(PROFILES / "demo.toml", tmp_path)
     data = tomllib.loads(path.read_text())
-    data["engine"]["late_deadline_ms"] = 2000.0
+    data["engine"]["late_deadline_ms"] = 5000.0
     profile = load_profile(write_profile(data, path))
     stop = threading.Event()
     done: dict = {}
-    source = ClosedLoopSource(profile, session=1, lockstep=True)
+    # Generous waits: the machine running the tests may be busy.
+    source = ClosedLoopSource(profile, session=1, lockstep=True, answer_timeout_s=3.0)
     with TaskPublisher(profile) as publisher:
         loop = threading.Thread(target=lambda: done.update(source=source.run(stop, seconds=10.0)))
         loop.start()
         engine = Engine.from_profile(profile)
         engine.start()
-        task = threading.Thread(target=lambda: done.update(task=publisher.run(stop)))
+        task = threading.Thread(target=lambda: done.update(task=publisher.run(stop, wait_s=30.0)))
         task.start()
         try:
-            loop.join(timeout=120.0)
+            loop.join(timeout=180.0)
         finally:
             stop.set()
             loop.join(timeout=10.0)
@@ -63,4 +64,4 @@ def test_a_lockstep_loop_waits_for_every_decoded_bin(tmp_path):
     assert stats.answers <= run.bins <= stats.answers + 1, (
         "the last bin's answer may come after the source ends"
     )
-    assert stats.seconds < 60.0
+    assert stats.seconds < 120.0

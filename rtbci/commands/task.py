@@ -36,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seconds", type=float, help="stop after this many seconds (default: until ^C)")
     parser.add_argument("--assist", type=float, metavar="A", help="override [task] assist (0..1)")
     parser.add_argument("--targets", choices=["center_out", "random"], help="override [task] targets")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="how long to wait for the decoder's output stream (default 60 s; start the engine any time)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the metrics to this file")
     parser.set_defaults(func=run)
 
@@ -48,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from rtbci.task.metrics import summarize
     from rtbci.task.publisher import TaskPublisher
 
-    for name in ("trials", "seconds"):
+    for name in ("trials", "seconds", "wait"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UserError(f"--{name} must be > 0, got {value}")
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(number, lambda *_: stop.set())
     with TaskPublisher(profile) as publisher:
         print("rtbci task:", *publisher.describe(), sep="\n", file=sys.stderr, flush=True)
-        result = publisher.run(stop, seconds=args.seconds, trials=args.trials)
+        result = publisher.run(stop, seconds=args.seconds, trials=args.trials, wait_s=args.wait)
     report = {"profile": str(profile.path), "bins": result.bins, "seconds": result.seconds}
     if result.results:
         report.update(summarize(result.results).as_dict())

@@ -144,7 +144,13 @@ class TaskPublisher:
         )
         return pylsl.StreamOutlet(info), pylsl.StreamOutlet(markers)
 
-    def run(self, stop: threading.Event, seconds: float | None = None, trials: int | None = None) -> TaskRun:
+    def run(
+        self,
+        stop: threading.Event,
+        seconds: float | None = None,
+        trials: int | None = None,
+        wait_s: float | None = None,
+    ) -> TaskRun:
         """Run until ``stop`` is set, ``seconds`` have passed, or ``trials`` trials have finished.
 
         Parameters
@@ -155,6 +161,9 @@ class TaskPublisher:
             Wall-clock limit; ``None`` for none.
         trials
             Finished trials to stop after; ``None`` for no limit.
+        wait_s
+            How long to look for the decoder's output stream; ``None`` for the profile's
+            ``[engine] resolve_timeout_s``. The time limit ``seconds`` starts once it is found.
 
         Returns
         -------
@@ -163,7 +172,7 @@ class TaskPublisher:
         Raises
         ------
         rtbci.lsl.resolve.StreamMissingError
-            If the decoder's output stream is not found within the profile's resolve timeout.
+            If the decoder's output stream is not found within ``wait_s``.
         """
         if self._outlet is None:
             raise RuntimeError("this TaskPublisher is closed")
@@ -171,7 +180,7 @@ class TaskPublisher:
         profile = self.profile
         spec = profile.streams.output
         engine = profile.engine
-        info = resolve_stream(spec, "output", engine.resolve_timeout_s)
+        info = resolve_stream(spec, "output", engine.resolve_timeout_s if wait_s is None else wait_s)
         inlet = LslInput(spec, "output", info, engine.max_buflen_s, engine.resolve_timeout_s)
         n_decoded = len(profile.output.kinematics)
         fallback = [*profile.output.kinematics, *(f"channel{i}" for i in range(n_decoded, spec.channels))]
