@@ -41,6 +41,11 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
         "rtbci.models",
         ("rtbci.train", "rtbci.runtime", "rtbci.engine", "rtbci.sim", "rtbci.lsl", "rtbci.replay"),
     ),
+    # The closed loop's models are pure: LSL only in the task's publisher and the closed-loop source.
+    ("rtbci.task.trials", ("pylsl", "rtbci.lsl", "rtbci.engine", "rtbci.sim")),
+    ("rtbci.task.cursor", ("pylsl", "rtbci.lsl", "rtbci.engine", "rtbci.sim")),
+    ("rtbci.task.metrics", ("pylsl", "rtbci.lsl", "rtbci.engine", "rtbci.sim")),
+    ("rtbci.sim.participant", ("pylsl", "rtbci.lsl", "rtbci.engine", "rtbci.task.publisher")),
 ]
 # Where import cycles are looked for, between modules and between rtbci's first-level folders.
 CYCLE_ROOTS = ("rtbci", "calibrate", "apps", "benchmarks")
