@@ -172,6 +172,7 @@ class HeadlessSummary:
             ("source latency", percentiles(self.source_ms)),
             ("decoder only", percentiles(self.decoder_ms)),
             ("velocity R²", f"{r2} over {self.r2_bins} bins"),
+            ("", "(noisy over 30 s; the model README gives it on 10 unseen minutes)"),
             ("backend", f"{self.backend.get('backend')} on {self.backend.get('device')}"),
         ]
         return [f"{label:<20}{text}" for label, text in rows]

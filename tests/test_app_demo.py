@@ -59,6 +59,7 @@ def test_headless_demo_prints_a_summary_and_exits_0(tmp_path):
     assert lines[0] == f"rtbci demo: {decoder}"
     assert lines[-1] == f"decoder             {decoder}"
     assert re.search(r"velocity R²\s+vel_x -?[\d.]+ vel_y -?[\d.]+ over \d+ bins", out)
+    assert "noisy over 30 s" in out
     assert processes_mentioning(profile.stem) == []
 
 
