@@ -40,7 +40,7 @@ __all__ = [
 
 DEMO_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "demo.toml"
 # The demo decoder trained on the first minutes of the session the demo streams
-# (rtbci.train.demo_model.DemoRecipe.minutes); the demo streams from here on, so the R² it
+# (rtbci.train.demo_model.DemoData.minutes); the demo streams from here on, so the R² it
 # prints is on data the decoder never saw.
 DEMO_UNSEEN_FROM_MINUTE = 6.0
 # How often the headless demo reads the engine's records and the truth.
