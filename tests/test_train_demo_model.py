@@ -1,5 +1,7 @@
 """The bundled demo decoder: the committed artifact decodes fresh data of the demo subject."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from rtbci.demo import DEMO_UNSEEN_FROM_MINUTE
 from rtbci.metrics import r2_per_axis
 from rtbci.profile import load_profile
 from rtbci.runtime import load_backend, read_manifest
+from rtbci.runtime.manifest import feature_disagreements
 from rtbci.signal import featurize
 from rtbci.sim import SimConfig, simulate_session
 from rtbci.train.demo_model import DemoData
@@ -30,6 +33,12 @@ def test_profile_points_at_the_committed_artifact(profile) -> None:
     assert manifest.session_id == "sim-S0-d00"  # the session `make demo` streams
 
 
+def test_the_demo_profile_and_its_artifact_agree_on_every_feature_setting(profile) -> None:
+    """Every [features] setting, the model's own (window, LFP convolution, patches) included."""
+    manifest = read_manifest(profile.artifact_dir())
+    assert feature_disagreements(manifest, dataclasses.asdict(profile.features)) == []
+
+
 def test_the_demo_streams_minutes_the_demo_model_never_trained_on() -> None:
     assert DEMO_UNSEEN_FROM_MINUTE >= DemoData.minutes
 
@@ -45,7 +54,8 @@ def test_demo_model_decodes_a_fresh_session_of_the_demo_subject(profile) -> None
     decoded = np.stack([backend.step(features) for features in binned.lfp])
     fresh = binned.bin_ends >= binned.bin_ends[0] + DemoData.minutes * 60.0
     r2 = r2_per_axis(binned.kinematics[fresh], decoded[fresh])
-    # Measured 0.235 and 0.252 when the artifact was made (profiles/models/demo/README.md);
-    # a broken graph or a wrong normalisation gives R² <= 0, and the previous artifacts gave
-    # 0.162 and 0.189 (4 sessions, no fine-tuning) and 0.076 and 0.064 (800 steps per stage).
-    assert np.all(r2 > 0.2), r2
+    # Measured 0.145 and 0.083 when the artifact was made (profiles/models/demo/README.md), on the
+    # simulator tuned against real recordings (issue 31). A broken graph or a wrong normalisation
+    # gives R² <= 0, and so does the previous artifact, trained on the untuned simulator (-0.089
+    # and -0.052 here): the simulation is seeded and the step deterministic, so this cannot flake.
+    assert np.all(r2 > 0.05), r2
