@@ -62,9 +62,9 @@ def test_the_first_hour_runs_as_written_and_leaves_the_repository_as_it_was(tmp_
     sessions = tmp_path / "first-hour"
 
     # 1. Simulate a session.
-    simulated = _rtbci(env, "simulate", "--out", str(sessions), "--minutes", "3")
+    simulated = _rtbci(env, "simulate", "--out", str(sessions), "--minutes", "3", "--session", "16")
     assert simulated.returncode == 0, simulated.stderr
-    session = sessions / "sim-S0-d00.h5"
+    session = sessions / "sim-S0-d16.h5"
     assert str(session) in simulated.stdout and session.is_file()
 
     # 2. Calibrate the demo decoder on it: the new profile goes to the user data directory.
@@ -91,7 +91,7 @@ def test_the_first_hour_runs_as_written_and_leaves_the_repository_as_it_was(tmp_
         replay.wait(30)
     assert ran.returncode == 0, ran.stderr
     assert ran.stderr.startswith(f"rtbci run: profile {profile}: decoder {home / 'models'}")
-    assert "calibrated on sim-S0-d00" in ran.stderr.splitlines()[0]
+    assert "calibrated on sim-S0-d16" in ran.stderr.splitlines()[0]
     assert json.loads(ran.stdout)["bins"] > 100
 
     # 4. Replay it in real time for a latency report.
@@ -108,7 +108,7 @@ def test_the_first_hour_runs_as_written_and_leaves_the_repository_as_it_was(tmp_
     # 5. Open the dashboard on it, with the simulated rig streaming (offscreen, closing itself).
     shown = _rtbci(env, "demo", "--profile", str(profile), "--seconds", "3")
     assert shown.returncode == 0, shown.stderr
-    assert "closed after" in shown.stdout and "calibrated on sim-S0-d00" in shown.stdout.splitlines()[-1]
+    assert "closed after" in shown.stdout and "calibrated on sim-S0-d16" in shown.stdout.splitlines()[-1]
 
     # The shipped profiles are untouched and no file was added to the repository.
     assert _git_status() - before == set()

@@ -44,18 +44,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="top seed; everything derives from it (default 0)"
     )
+    parser.add_argument(
+        "--session",
+        type=int,
+        default=0,
+        metavar="D",
+        help="session (day) index: the first one written with --out, the one streamed with --lsl "
+        "(default 0). The demo decoder trained on sessions 0-15 of subject 0",
+    )
     files = parser.add_argument_group("to files")
     files.add_argument("--out", type=Path, metavar="DIR", help="folder for the Session files")
     files.add_argument("--subjects", type=int, default=1, metavar="S", help="subjects 0..S-1 (default 1)")
     files.add_argument(
-        "--sessions", type=int, default=1, metavar="N", help="sessions 0..N-1 each (default 1)"
+        "--sessions", type=int, default=1, metavar="N", help="sessions D..D+N-1 each (default 1)"
     )
     files.add_argument("--minutes", type=float, default=10.0, metavar="M", help="per session (default 10)")
     files.add_argument("--arrays", type=int, default=1, help="96-electrode arrays per subject (default 1)")
     live = parser.add_argument_group("live over LSL")
     live.add_argument("--lsl", action="store_true", help="stream the rig live instead of writing files")
     live.add_argument("--profile", type=Path, help="rig profile whose [streams] name the outlets")
-    live.add_argument("--session", type=int, default=0, help="session (day) index to stream (default 0)")
     live.add_argument(
         "--seconds", type=float, help="stop after this much stream time (default: run until ^C)"
     )
@@ -100,7 +107,10 @@ def _write_files(args: argparse.Namespace) -> int:
         array_names=tuple(f"array{a}" for a in range(args.arrays)) if args.arrays > 1 else ("M1-array",)
     )
     samples_per_session = round(args.minutes * 60.0 * config.rate_hz)
-    jobs = [(subject, session) for subject in range(args.subjects) for session in range(args.sessions)]
+    if args.session < 0:
+        raise UserError(f"--session must be >= 0, got {args.session}")
+    days = range(args.session, args.session + args.sessions)
+    jobs = [(subject, session) for subject in range(args.subjects) for session in days]
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
     # Counted in samples, shown in simulated seconds.
