@@ -29,7 +29,8 @@ def test_runtime_benchmark_reports_required_keys():
         f"vs_{b}_full_window_{c}" for b in ("torch", "ort") for c in ("thread_cpu", "wall")
     }
     assert 0 < result["nodes"]["fused"] < result["nodes"]["exported"]
-    assert result["demo"]["reexported"]["nodes"]["fused"] < result["demo"]["shipped"]["nodes"]["fused"]
+    # The shipped demo artifact is exported by today's exporter: re-exporting it adds no node.
+    assert result["demo"]["reexported"]["nodes"]["fused"] <= result["demo"]["shipped"]["nodes"]["fused"]
     assert abs(sum(op["share"] for op in result["top_ops_onnxruntime_profiler"]) - 1) < 0.5
     assert [(r["channels"], r["window_bins"]) for r in result["scale"]] == [
         (96, 50),
