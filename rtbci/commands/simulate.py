@@ -31,6 +31,8 @@ from rtbci.errors import UserError
 
 if TYPE_CHECKING:
     from rtbci.profile import Profile
+    from rtbci.sim.closed_loop import ClosedLoopSource
+    from rtbci.sim.live import LiveRigSource
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -145,17 +147,22 @@ def _stream_live(args: argparse.Namespace) -> int:
     if args.closed_loop:
         return _closed_loop(args, profile)
     source = LiveRigSource(profile, seed=args.seed, session=args.session, from_minute=args.from_minute)
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
-    print("streaming over LSL:", *source.describe(), sep="\n", flush=True)
-    stats = source.run(stop, seconds=args.seconds)
+    stats = _stream(source, args.seconds)
     print(
         f"stopped after {stats.seconds:.1f} s: {stats.chunks} chunks, {stats.markers} markers, "
         f"{stats.late_chunks} late (> 5 ms), worst {1000 * stats.max_lateness_s:.1f} ms late",
         flush=True,
     )
     return 0
+
+
+def _stream(source: LiveRigSource | ClosedLoopSource, seconds: float | None):
+    """Describe ``source``, then run it until ``seconds`` of stream, Ctrl-C or SIGTERM; its stats."""
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    print("streaming over LSL:", *source.describe(), sep="\n", flush=True)
+    return source.run(stop, seconds=seconds)
 
 
 def _closed_loop(args: argparse.Namespace, profile: Profile) -> int:
@@ -171,11 +178,7 @@ def _closed_loop(args: argparse.Namespace, profile: Profile) -> int:
             file=sys.stderr,
         )
     source = ClosedLoopSource(profile, seed=args.seed, session=args.session, lockstep=args.lockstep)
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
-    print("streaming over LSL:", *source.describe(), sep="\n", flush=True)
-    stats = source.run(stop, seconds=args.seconds)
+    stats = _stream(source, args.seconds)
     print(
         f"stopped after {stats.stream_seconds:.1f} s of stream in {stats.seconds:.1f} s: {stats.bins} bins, "
         f"{stats.answers} task frames back, {stats.stalls} lockstep stalls",
