@@ -43,9 +43,8 @@ from rtbci.timing import latency_summary_ms
 from rtbci.train.data import SessionBins
 from rtbci.train.encoders import fit_lfp_normalization
 from rtbci.train.finetune import FinetuneConfig
-from rtbci.train.loop import LoopConfig
 from rtbci.train.session_fit import block_latents
-from rtbci.train.stage_b import StageBConfig, run_stage_b
+from rtbci.train.stage_b import STAGE_B_FINETUNE, StageBConfig, run_stage_b
 
 DEMO_PROFILE = "profiles/demo.toml"
 
@@ -109,15 +108,12 @@ def _scratch(previous, binned, heldout_ends: np.ndarray, bin_s: float, args: arg
     # Stage B's loop from random weights: one rate for every layer, more steps and patience.
     scratch = FinetuneConfig(
         window_stride=10,
-        loop=LoopConfig(
+        loop=dataclasses.replace(
+            STAGE_B_FINETUNE.loop,
             steps=4000,
             batch_size=32,
             lr=1e-3,
-            weight_decay=0.01,
-            schedule="constant",
-            grad_clip=1.0,
             eval_every=100,
-            checkpoint_every=0,
             patience=5,
             max_seconds=args.scratch_max_seconds,
             seed=args.seed,
