@@ -13,6 +13,7 @@ from rtbci.cli import main
 from rtbci.profile import profile_from_dict
 from rtbci.task import TrialState
 from rtbci.task.publisher import TASK_CHANNELS, TaskPublisher, task_markers_name, task_stream_spec
+from rtbci.task.stream import CUED_VELOCITY, CURSOR, DECODED_VELOCITY, STATE, TARGET
 
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 
@@ -31,7 +32,7 @@ def test_the_task_stream_is_named_after_the_rig_at_the_bin_rate(tmp_path):
     profile = _profile(tmp_path)
     spec = task_stream_spec(profile)
     assert spec.name == f"rtbci-task-{profile.rig.name}" and spec.type == "CursorTask"
-    assert spec.rate == pytest.approx(50.0) and spec.channels == len(TASK_CHANNELS) == 6
+    assert spec.rate == pytest.approx(50.0) and spec.channels == len(TASK_CHANNELS) == 10
     assert task_markers_name(profile) == f"{spec.name}-markers"
 
 
@@ -120,6 +121,14 @@ def test_the_task_runs_trials_on_the_decoded_velocity_and_publishes_them(
     final = TrialState.SUCCESS if expected_success else TrialState.TIMEOUT
     assert list(samples[:, 4]).count(int(final)) == 3
     assert samples[-1, 5] == 3
+    # The labels calibration reads back: the cue points at the target while it is shown; the
+    # decoded velocity is the zero this decoder sent.
+    reach = samples[:, STATE] == int(TrialState.REACH)
+    toward = samples[reach, TARGET] - samples[reach, CURSOR]
+    cued = samples[reach, CUED_VELOCITY]
+    along = np.sum(cued * toward, axis=1)
+    assert np.all(along >= 0) and np.mean(along > 0) > 0.9  # zero on the bin the target appears
+    assert not np.any(samples[:, DECODED_VELOCITY])
     markers, _ = _drain(marker_inlet)
     events = [m[0] for m in markers]
     assert events[0] == "target_on trial=1"

@@ -1,6 +1,6 @@
 """Qt-free: follows the cursor task's LSL stream, when a task runs, for the dashboard's cursor view.
 
-``rtbci task`` publishes one sample per decoded bin (:data:`rtbci.task.publisher.TASK_CHANNELS`).
+``rtbci task`` publishes one sample per decoded bin (:data:`rtbci.task.stream.TASK_CHANNELS`).
 The task may start before or after the dashboard, and stop and start again: a
 ``pylsl.ContinuousResolver`` watches for its stream without blocking the window, and the
 feed follows whichever task stream of this rig is up.
@@ -21,13 +21,12 @@ import numpy as np
 
 from rtbci.lsl import require_pylsl
 from rtbci.profile import Profile
-from rtbci.task.publisher import TASK_CHANNELS, task_stream_spec
+from rtbci.task.publisher import task_stream_spec
+from rtbci.task.stream import CURSOR, STATE, TARGET, TRIAL_ID
 from rtbci.task.trials import TrialState
 
 __all__ = ["TaskFeed", "TaskScore"]
 
-_CURSOR, _TARGET = slice(0, 2), slice(2, 4)
-_STATE, _TRIAL = TASK_CHANNELS.index("state"), TASK_CHANNELS.index("trial_id")
 # How often the resolver's results are looked at while no task stream is followed.
 _LOOK_EVERY_S = 0.5
 
@@ -123,7 +122,7 @@ class TaskFeed:
             self.inlet = inlet
 
     def _take(self, sample: np.ndarray, stamp: float) -> None:
-        state, trial_id = TrialState(int(sample[_STATE])), int(sample[_TRIAL])
+        state, trial_id = TrialState(int(sample[STATE])), int(sample[TRIAL_ID])
         if trial_id != self.trial_id and state in (TrialState.REACH, TrialState.HOLD):
             self._shown_at = stamp  # a new trial's first bin: its target is shown
         entered = self._hold_since  # the last entry into the target, while the hold lasts
@@ -135,7 +134,7 @@ class TaskFeed:
             acquired = state is TrialState.SUCCESS and self._shown_at is not None
             entry = stamp if entered is None else entered  # no hold state with hold_ms = 0
             self._outcomes.append((acquired, entry - self._shown_at if acquired else float("nan")))
-        self.cursor, self.target = sample[_CURSOR].astype(float), sample[_TARGET].astype(float)
+        self.cursor, self.target = sample[CURSOR].astype(float), sample[TARGET].astype(float)
         self.state, self.trial_id, self._newest_time = state, trial_id, stamp
 
     @property

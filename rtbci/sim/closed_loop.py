@@ -43,7 +43,7 @@ from rtbci.sim.live import config_for_profile
 from rtbci.sim.participant import IntentionRig, ParticipantConfig, SimulatedParticipant
 from rtbci.sim.session import channel_labels, session_id
 from rtbci.task.publisher import task_stream_spec
-from rtbci.task.trials import TaskFrame, TrialState
+from rtbci.task.stream import frame_from_sample
 
 __all__ = ["ClosedLoopSource", "ClosedLoopStats"]
 
@@ -84,19 +84,6 @@ def _subject(profile: Profile) -> int:
             "is one of the simulated subjects, sim-S<k> (e.g. 'sim-S0')"
         )
     return int(match.group(1))
-
-
-def _frame(sample: np.ndarray) -> TaskFrame:
-    """A task stream sample as the frame the participant sees."""
-    return TaskFrame(
-        cursor=sample[0:2].astype(np.float64),
-        target=sample[2:4].astype(np.float64),
-        state=TrialState(int(sample[4])),
-        trial_id=int(sample[5]),
-        hold_fraction=0.0,
-        cued_velocity=np.zeros(2),
-        events=(),
-    )
 
 
 class ClosedLoopSource:
@@ -211,7 +198,7 @@ class ClosedLoopSource:
             self.profile.engine.max_buflen_s,
             self.profile.engine.resolve_timeout_s,
         )
-        frame = _frame(np.zeros(len(task.data[0])))
+        frame = frame_from_sample(np.zeros(len(task.data[0])))
         stats = ClosedLoopStats()
         total = None if seconds is None else round(seconds * fs / n)
         stamps = np.arange(n) / fs
@@ -231,7 +218,7 @@ class ClosedLoopSource:
                     got = task.pull()
                 if got:
                     stats.answers += got
-                    frame = _frame(task.data[got - 1])
+                    frame = frame_from_sample(task.data[got - 1])
                 neural = rig.next_bin(participant.step(frame))
                 first = t0 + neural.start_sample / fs
                 if not self.lockstep and stop.wait(max(0.0, first + (n - 1) / fs - pylsl.local_clock())):

@@ -25,11 +25,10 @@ from rtbci.lsl.info import described_channel_labels, make_marker_info, make_stre
 from rtbci.lsl.inlet import LslInput
 from rtbci.lsl.resolve import resolve_stream
 from rtbci.profile import Profile, StreamSpec
-from rtbci.task.trials import CursorTask, TaskFrame, TrialResult
+from rtbci.task.stream import TASK_CHANNELS, task_channel_units, write_sample
+from rtbci.task.trials import CursorTask, TrialResult
 
 __all__ = ["TASK_CHANNELS", "TaskPublisher", "TaskRun", "task_markers_name", "task_stream_spec"]
-
-TASK_CHANNELS = ("cursor_x", "cursor_y", "target_x", "target_y", "state", "trial_id")
 
 
 def task_stream_spec(profile: Profile) -> StreamSpec:
@@ -123,14 +122,12 @@ class TaskPublisher:
         ]
 
     def _outlets(self, pylsl):
-        units = self.profile.output.units
-        position = units.removesuffix("/s") if units.endswith("/s") else f"{units}*s"
         info = make_stream_info(
             self.spec.name,
             self.spec.type,
             self.spec.source_id,
             TASK_CHANNELS,
-            [position] * 4 + ["code", "count"],
+            task_channel_units(self.profile.output.units),
             self.spec.rate,
             "float32",
             description={
@@ -198,9 +195,10 @@ class TaskPublisher:
                 for row in range(n):
                     if trials is not None and len(self.task.results) >= trials:
                         break
-                    frame = self.task.step(inlet.data[row, columns].astype(np.float64))
+                    decoded = inlet.data[row, columns].astype(np.float64)
+                    frame = self.task.step(decoded)
                     stamp = float(inlet.timestamps[row])
-                    _fill(sample, frame)
+                    write_sample(sample, frame, decoded)
                     outlet.push_sample(sample, stamp)
                     for event in frame.events:
                         marker_outlet.push_sample([f"{event} trial={frame.trial_id}"], stamp)
@@ -209,10 +207,3 @@ class TaskPublisher:
             inlet.close()
             run.seconds = time.monotonic() - start
         return run
-
-
-def _fill(sample: np.ndarray, frame: TaskFrame) -> None:
-    sample[0:2] = frame.cursor
-    sample[2:4] = frame.target
-    sample[4] = int(frame.state)
-    sample[5] = frame.trial_id
