@@ -29,10 +29,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from benchmarks import add_preset_argument
 from rtbci.metrics import r2_per_axis
 from rtbci.profile import Profile, load_profile
 from rtbci.signal import Normalizer, featurize
-from rtbci.sim import SimConfig, session_id, simulate_session
+from rtbci.sim import session_id, simulate_session
+from rtbci.sim.config import sim_preset
 from rtbci.train.data import SessionBins
 from rtbci.train.ddp import init_distributed
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
@@ -62,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--transformer-size", default="small", choices=sorted(SIZES), help="its encoder size")
     parser.add_argument("--seed", type=int, default=0, help="simulator and training seed")
+    add_preset_argument(parser)
 
 
 def _supervised_transformer(
@@ -108,7 +111,7 @@ def run(args: argparse.Namespace) -> dict:
     jobs = len(args.sessions) * len(MODALITIES) * fits_per_modality
     with tqdm(total=jobs, desc="decodable", unit="fit") as bar:
         for index in args.sessions:
-            recording = simulate_session(SimConfig(), subject, index, minutes, seed=args.seed)
+            recording = simulate_session(sim_preset(args.preset), subject, index, minutes, seed=args.seed)
             bins = SessionBins.from_binned(featurize(recording, profile, progress=False), 0)
             velocity = bins.kinematics
             scored = slice(len(velocity) - scored_bins, len(velocity))
@@ -139,6 +142,7 @@ def run(args: argparse.Namespace) -> dict:
         "r2_upper_bound": mean,
         "per_session": table,
         "sessions": list(table),
+        "preset": args.preset,
         "note": (
             "lags rows: penalty chosen on the scored block, upper bounds for a linear decoder, not fair; "
             "transformer rows: the encoder architecture trained end to end on the fit block, scored fairly"

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
+from benchmarks import add_preset_argument
 from rtbci.sim import SimConfig, simulate_session
 from rtbci.sim.behavior import BehaviorBuffer, ReachingTask
 from rtbci.sim.config import sim_preset
@@ -98,11 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the real recordings")
     parser.add_argument("--minutes", type=float, default=2.0, help="length of the simulated session")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument(
-        "--preset",
-        default="default",
-        help="simulator preset: 'default' (today's defaults) or a named one, e.g. 'v1' (before issue 31)",
-    )
+    add_preset_argument(parser)
     parser.add_argument("--plot", type=Path, metavar="PNG", help="write the figure here")
 
 

@@ -321,6 +321,9 @@ class SimConfig:
         return [name for name in self.array_names for _ in range(ELECTRODES_PER_ARRAY)]
 
 
+SIM_PRESETS = ("default", "v1")
+
+
 def sim_preset(name: str) -> SimConfig:
     """A named rig configuration.
 
@@ -339,7 +342,7 @@ def sim_preset(name: str) -> SimConfig:
         return SimConfig()
     if name == "v1":
         return SimConfig(population=V1_POPULATION, lfp=V1_LFP)
-    raise ValueError(f"unknown simulator preset {name!r}: use 'default' or 'v1'")
+    raise ValueError(f"unknown simulator preset {name!r}: use one of {', '.join(SIM_PRESETS)}")
 
 
 # The settings of the simulator before issue 31 (sim_preset("v1")).
