@@ -46,6 +46,7 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("rtbci.task.cursor", ("pylsl", "rtbci.lsl", "rtbci.engine", "rtbci.sim")),
     ("rtbci.task.metrics", ("pylsl", "rtbci.lsl", "rtbci.engine", "rtbci.sim")),
     ("rtbci.task.stream", ("pylsl", "rtbci.lsl", "rtbci.engine", "rtbci.sim")),
+    ("rtbci.task.labels", ("pylsl", "rtbci.lsl", "rtbci.engine", "rtbci.sim")),
     ("rtbci.sim.participant", ("pylsl", "rtbci.lsl", "rtbci.engine", "rtbci.task.publisher")),
 ]
 # Where import cycles are looked for, between modules and between rtbci's first-level folders.
