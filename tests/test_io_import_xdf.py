@@ -205,3 +205,21 @@ def test_gzipped_xdf_reads_the_same(tmp_path):
     for name, stream in a.streams.items():
         np.testing.assert_array_equal(b.streams[name].data, stream.data)
         np.testing.assert_array_equal(b.streams[name].timestamps, stream.timestamps)
+
+
+def test_an_rtbci_task_stream_imports_as_the_task_kind(tmp_path):
+    """``rtbci task``'s stream (type CursorTask) keeps its layout, so ``featurize(labels=...)`` reads it."""
+    from rtbci.task.stream import TASK_CHANNELS
+
+    path = tmp_path / "closed-loop.xdf"
+    task = XdfStream(1, "rtbci-task-demo", "CursorTask", "float32", 50.0, list(TASK_CHANNELS), [""] * 10)
+    rows = np.arange(30 * len(TASK_CHANNELS), dtype=np.float32).reshape(30, -1)
+    _regular(task, 7000.0, [10, 20], lambda i: rows[i])
+    write_xdf(path, [task])
+
+    stream = import_session(path, ImportOptions(progress=False)).streams["rtbci-task-demo"]
+
+    assert stream.kind == StreamKind.TASK
+    assert stream.channel_labels == list(TASK_CHANNELS) and stream.rate == 50.0
+    np.testing.assert_array_equal(stream.data, rows)
+    np.testing.assert_allclose(stream.timestamps, 7000.0 + np.arange(30) / 50.0)

@@ -21,6 +21,7 @@ class StreamKind(StrEnum):
     SPIKES = "spikes"  # threshold-crossing counts per electrode per sample
     LFP = "lfp"  # field potential per electrode
     KINEMATICS = "kinematics"  # behavior: positions, velocities, targets
+    TASK = "task"  # the cursor task's stream, one row per decoded bin (rtbci.task.stream.TASK_CHANNELS)
     MARKERS = "markers"  # irregular string events
     SPIKE_EVENTS = "spike_events"  # one row per spike (channel, unit) at its exact time; from imports
     ANALOG = "analog"  # other continuous channels (e.g. analog inputs)

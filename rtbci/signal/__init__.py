@@ -10,15 +10,17 @@ from rtbci.signal.bins import Bins, ChannelCountError, ChunkShapeError
 from rtbci.signal.filters import LfpFilterBank, design_filter_bank
 from rtbci.signal.lfp import LfpFeaturizer
 from rtbci.signal.normalize import Normalizer
-from rtbci.signal.offline import BinnedSession, FeaturizeError, featurize, run_stream
+from rtbci.signal.offline import LABELS, BinnedSession, FeaturizeError, Labels, featurize, run_stream
 from rtbci.signal.spikes import SpikeBinner
 
 __all__ = [
+    "LABELS",
     "BinnedSession",
     "Bins",
     "ChannelCountError",
     "ChunkShapeError",
     "FeaturizeError",
+    "Labels",
     "LfpFeaturizer",
     "LfpFilterBank",
     "Normalizer",

@@ -3,12 +3,14 @@
 Training, calibration and replay checks all call this; it pushes the recorded
 samples through the very same :class:`SpikeBinner` and :class:`LfpFeaturizer`
 the engine uses online (ARCHITECTURE.md rule 1), then aligns the bins of both
-modalities and samples the kinematics at each bin's end plus a lag.
+modalities and samples the labels at each bin's end plus a lag: the hand's kinematics, or for
+calibration without a hand the velocity labels of the recorded cursor task (:mod:`rtbci.task.labels`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from tqdm import tqdm
@@ -19,8 +21,15 @@ from rtbci.profile import Profile
 from rtbci.signal.bins import BinnedStream, Bins
 from rtbci.signal.grid import first_complete_index, grid_epoch, make_featurizer
 from rtbci.signal.lfp import LfpFeaturizer
+from rtbci.task.labels import TASK_LABELS, task_labels
 
-__all__ = ["BinnedSession", "FeaturizeError", "featurize", "run_stream"]
+__all__ = ["LABELS", "BinnedSession", "FeaturizeError", "Labels", "featurize", "run_stream"]
+
+Labels = Literal["hand", "cue", "refit"]
+# Where a block's labels come from: the hand (a kinematics stream), or the recorded cursor task.
+LABELS: tuple[Labels, ...] = ("hand", *TASK_LABELS)
+# The task labels' velocity columns, by the kinematics name a profile decodes.
+_TASK_VELOCITY_COLUMNS = {"vel_x": 0, "vel_y": 1}
 
 # Samples are pushed in blocks of this many seconds: bounded memory and a
 # progress bar that moves; the result does not depend on it (chunk invariance).
@@ -42,7 +51,8 @@ class BinnedSession:
     lfp
         ``(T, C, F)`` float32 raw LFP features (``(T, 0, 0)`` if the session has no LFP).
     kinematics
-        ``(T, K)`` float32, sampled at ``bin_ends + lag``.
+        ``(T, K)`` float32 labels, sampled at ``bin_ends + lag``: the hand's kinematics, or the
+        task's velocity labels (``featurize(labels=...)``).
     bin_ends
         ``(T,)`` float64 LSL time of each bin's end.
     kinematics_names
@@ -126,7 +136,8 @@ def _behavior(session: Session) -> Stream:
 
 def _kinematics_at(
     session: Session, behavior: Stream, names: tuple[str, ...], times: np.ndarray
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hand's kinematics at ``times`` (linear interpolation), and which times the stream covers."""
     columns = []
     for name in names:
         if name not in behavior.channel_labels:
@@ -136,7 +147,53 @@ def _kinematics_at(
             )
         column = behavior.data[:, behavior.channel_labels.index(name)].astype(np.float64)
         columns.append(np.interp(times, behavior.timestamps, column))
-    return np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(times), 0), np.float32)
+    values = (
+        np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(times), 0), np.float32)
+    )
+    return values, (times >= behavior.timestamps[0]) & (times <= behavior.timestamps[-1])
+
+
+def _task_stream(session: Session, labels: Labels) -> Stream:
+    found = session.of_kind(StreamKind.TASK)
+    if not found or not found[0].n_samples:
+        have = ", ".join(f"{s.name} ({s.kind})" for s in session.streams.values()) or "none"
+        raise FeaturizeError(
+            f"session {session.meta.session_id!r}: labels {labels!r} come from a recorded cursor task "
+            f"stream (kind 'task'), and it has {'an empty one' if found else 'none'}; it has: {have}"
+        )
+    return found[0]
+
+
+def _task_labels_at(
+    session: Session, task: Stream, labels: Labels, profile: Profile, times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The task's velocity labels at ``times`` (zero-order hold), and which times a task row covers.
+
+    Labels are made row by row (ReFIT reads the row before), then each time takes the row of its
+    bin, held as it is. Rows are stamped with their decoded bin's end, which may sit up to half a
+    bin off this grid (the engine's own epoch, clock sync), so a row stands for the task period
+    around its stamp: a time takes the last row stamped at or before half a period after it. A
+    time with no row within half a period (the task stream dropped rows, had not started or had
+    ended) is not covered.
+    """
+    columns = []
+    for name in profile.output.kinematics:
+        if name not in _TASK_VELOCITY_COLUMNS:
+            raise FeaturizeError(
+                f"session {session.meta.session_id!r}: labels {labels!r} give the task's velocity "
+                f"({', '.join(_TASK_VELOCITY_COLUMNS)}), but the profile decodes {name!r} "
+                f"(output.kinematics {list(profile.output.kinematics)})"
+            )
+        columns.append(_TASK_VELOCITY_COLUMNS[name])
+    try:
+        per_row = task_labels(task.data, labels, profile.task.target_radius)
+    except ValueError as error:
+        raise FeaturizeError(f"session {session.meta.session_id!r}: stream {task.name!r}: {error}") from None
+    period = 1.0 / task.rate if task.rate > 0 else profile.bin_s
+    row = np.searchsorted(task.timestamps, times + period / 2, side="right") - 1
+    held = np.clip(row, 0, None)
+    covered = (row >= 0) & (times - task.timestamps[held] <= period / 2)
+    return per_row[held][:, columns].astype(np.float32), covered
 
 
 def featurize(
@@ -144,6 +201,7 @@ def featurize(
     profile: Profile,
     lag_ms: float | None = None,
     *,
+    labels: Labels = "hand",
     epoch: float | None = None,
     progress: bool = True,
 ) -> BinnedSession:
@@ -152,13 +210,23 @@ def featurize(
     Parameters
     ----------
     session
-        A Session with a spikes and/or an LFP stream, and a kinematics stream.
+        A Session with a spikes and/or an LFP stream, and a kinematics stream (``labels="hand"``)
+        or a cursor task stream (``cue``, ``refit``).
     profile
         Channel counts (``streams``), bin width and LFP features (``features``)
-        and the kinematics to take (``output.kinematics``).
+        and the kinematics to take (``output.kinematics``; ``vel_x``/``vel_y`` for task labels,
+        and ``[task] target_radius`` for ``refit``).
     lag_ms
-        Kinematics are sampled (linear interpolation) at ``bin_end + lag``;
-        None takes ``profile.features.kinematics_lag_ms``.
+        Labels are sampled at ``bin_end + lag``. None takes, for ``hand``,
+        ``profile.features.kinematics_lag_ms`` (motor cortex leads the hand), and for ``cue`` and
+        ``refit`` 0: each task row is stamped with its decoded bin's end, and its labels are what
+        that bin's decoder output should have been. ReFIT's speed is the decoded speed of that very
+        bin; the cue of a bin was on the screen while the bin was recorded (a participant follows it
+        with a visuomotor delay, 100-150 ms, which a negative ``lag_ms`` would model).
+    labels
+        ``hand``: the kinematics stream, sampled by linear interpolation. ``cue`` or ``refit``: the
+        velocity labels of the session's task stream (:mod:`rtbci.task.labels`), by zero-order
+        hold (the task's state is categorical: never interpolated).
     epoch
         LSL time of bin 0's start; None takes the epoch the engine recorded
         (``session.meta.bin_epoch``), or else places the grid on the later of
@@ -171,17 +239,22 @@ def featurize(
     -------
     BinnedSession
         Only bins that both neural streams complete and whose ``end + lag``
-        lies inside the kinematics recording.
+        lies inside the kinematics recording (for task labels: has a task row).
 
     Raises
     ------
     FeaturizeError
-        If the session has neither spikes nor LFP, no kinematics stream, or
-        lacks a kinematics channel the profile names.
+        If the session has neither spikes nor LFP, no kinematics stream (no task stream, for
+        ``cue`` and ``refit``), lacks a kinematics channel the profile names, or ``labels`` is
+        none of :data:`LABELS`.
     ChannelCountError
         If a neural stream's channel count differs from the profile's.
     """
-    lag_s = (profile.features.kinematics_lag_ms if lag_ms is None else lag_ms) / 1000.0
+    if labels not in LABELS:
+        raise FeaturizeError(f"labels must be one of {', '.join(LABELS)}, got {labels!r}")
+    if lag_ms is None:
+        lag_ms = profile.features.kinematics_lag_ms if labels == "hand" else 0.0
+    lag_s = lag_ms / 1000.0
     sources = {
         key: stream
         for key, stream in (
@@ -192,7 +265,7 @@ def featurize(
     }
     if not sources:
         raise FeaturizeError(f"session {session.meta.session_id!r} has no spikes or LFP samples to featurize")
-    behavior = _behavior(session)
+    label_stream = _behavior(session) if labels == "hand" else _task_stream(session, labels)
     bin_s = profile.bin_s
     if epoch is None:
         epoch = session.meta.bin_epoch
@@ -225,10 +298,13 @@ def featurize(
     index = index[index >= first_index]
     bin_ends = epoch + (index + 1) * bin_s
 
-    targets = bin_ends + lag_s
-    inside = (targets >= behavior.timestamps[0]) & (targets <= behavior.timestamps[-1])
-    index, bin_ends = index[inside], bin_ends[inside]
-    kinematics = _kinematics_at(session, behavior, profile.output.kinematics, bin_ends + lag_s)
+    if labels == "hand":
+        kinematics, covered = _kinematics_at(
+            session, label_stream, profile.output.kinematics, bin_ends + lag_s
+        )
+    else:
+        kinematics, covered = _task_labels_at(session, label_stream, labels, profile, bin_ends + lag_s)
+    index, bin_ends, kinematics = index[covered], bin_ends[covered], kinematics[covered]
 
     def rows(key: str, empty_shape: tuple[int, ...]) -> np.ndarray:
         if key not in binned:

@@ -34,6 +34,7 @@ KIND_OF_TYPE: dict[str, StreamKind] = {
         StreamKind.KINEMATICS,
     ),
     **dict.fromkeys(("markers", "marker", "events"), StreamKind.MARKERS),
+    "cursortask": StreamKind.TASK,  # rtbci task's stream (rtbci.task.publisher.task_stream_spec)
 }
 
 
