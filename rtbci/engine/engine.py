@@ -20,7 +20,7 @@ import numpy as np
 from rtbci.engine.align import BinAligner
 from rtbci.engine.loop import Backend, DecodeLoop, EngineInput
 from rtbci.engine.postprocess import PostProcessor, output_channels
-from rtbci.engine.recorder import RawSource, Recorder
+from rtbci.engine.recorder import FollowedSource, RawSource, Recorder
 from rtbci.engine.records import record_dtype
 from rtbci.engine.ring import ChunkRing, RecordRing
 from rtbci.engine.scheduling import inherited_realtime_priority
@@ -28,11 +28,14 @@ from rtbci.engine.status import record_latencies
 from rtbci.errors import UserError
 from rtbci.io.session import SessionMeta, StreamKind
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.follow import FollowedStream
 from rtbci.lsl.inlet import LslInput
 from rtbci.lsl.outlet import KinematicsOutlet
 from rtbci.lsl.resolve import resolve_stream
 from rtbci.profile import Profile
 from rtbci.signal.grid import FEATURIZER_SETTINGS, make_featurizer
+from rtbci.task.publisher import task_markers_spec, task_stream_spec
+from rtbci.task.stream import TASK_CHANNELS, task_channel_units
 from rtbci.timing import latency_summary_ms
 
 __all__ = ["Engine", "EngineError", "EngineOptions"]
@@ -55,7 +58,10 @@ class EngineOptions:
     backend
         Backend name; ``None`` takes the profile's.
     record
-        Session file to record to; ``None`` records nothing.
+        Session file to record to; ``None`` records nothing. A recording also takes the cursor
+        task's stream and markers whenever ``rtbci task`` runs for this rig (it may start before
+        or after the engine, or never), and the profile's behavior stream if it is there when the
+        recording begins.
     warmup_steps
         Backend steps on zeros before serving.
     record_ring_bins
@@ -254,7 +260,35 @@ class Engine:
             1.0 / profile.bin_s,
             epoch=lambda: self.loop.epoch,
             events=self.loop.events,
+            followed=self._followed_sources(),
+            clock=self.pylsl.local_clock,
         )
+
+    def _followed_sources(self) -> list[FollowedSource]:
+        """The streams a recording takes when they are there, on the recorder's thread (never this one's)."""
+        profile = self.profile
+        buffer_s = int(_RAW_RING_S)
+        units = ", ".join(dict.fromkeys(task_channel_units(profile.output.units)))
+        sources = [
+            FollowedSource(
+                "task",
+                StreamKind.TASK,
+                FollowedStream(task_stream_spec(profile), "task", max_buflen_s=buffer_s),
+                units,
+                list(TASK_CHANNELS),
+            ),
+            FollowedSource(
+                "task_markers",
+                StreamKind.MARKERS,
+                FollowedStream(task_markers_spec(profile), "task markers", text=True, max_buflen_s=buffer_s),
+                "",
+                ["marker"],
+            ),
+        ]
+        if profile.streams.behavior is not None:
+            behavior = FollowedStream(profile.streams.behavior, "behavior", max_buflen_s=buffer_s)
+            sources.append(FollowedSource("behavior", StreamKind.KINEMATICS, behavior, ""))
+        return sources
 
     def set_output_enabled(self, enabled: bool) -> None:
         """The safety stop: when disabled, the output velocity is zero and the position holds."""
@@ -294,6 +328,8 @@ class Engine:
         return {
             "bins_written": recorder.bins_written,
             "missed_records": recorder.missed_records,
+            "followed_samples": recorder.followed_samples(),
+            "notes": list(recorder.notes),
             "error": recorder.error,
         }
 

@@ -28,7 +28,14 @@ from rtbci.profile import Profile, StreamSpec
 from rtbci.task.stream import TASK_CHANNELS, task_channel_units, write_sample
 from rtbci.task.trials import CursorTask, TrialResult
 
-__all__ = ["TASK_CHANNELS", "TaskPublisher", "TaskRun", "task_markers_name", "task_stream_spec"]
+__all__ = [
+    "TASK_CHANNELS",
+    "TaskPublisher",
+    "TaskRun",
+    "task_markers_name",
+    "task_markers_spec",
+    "task_stream_spec",
+]
 
 
 def task_stream_spec(profile: Profile) -> StreamSpec:
@@ -49,6 +56,17 @@ def task_stream_spec(profile: Profile) -> StreamSpec:
 def task_markers_name(profile: Profile) -> str:
     """Name of the task's marker stream: the task stream's name with ``-markers``."""
     return f"{task_stream_spec(profile).name}-markers"
+
+
+def task_markers_spec(profile: Profile) -> StreamSpec:
+    """The task's marker stream: one string channel, irregular, type ``Markers``, ids after the task's."""
+    return StreamSpec(
+        channels=1,
+        rate=0.0,
+        name=task_markers_name(profile),
+        type="Markers",
+        source_id=f"{task_stream_spec(profile).source_id}-markers",
+    )
 
 
 def _velocity_columns(labels: list[str]) -> np.ndarray:
@@ -136,9 +154,8 @@ class TaskPublisher:
                 "target_radius": f"{self.profile.task.target_radius:g}",
             },
         )
-        markers = make_marker_info(
-            self.markers_name, f"{self.spec.source_id}-markers", {"manufacturer": "rtbci task"}
-        )
+        marker_spec = task_markers_spec(self.profile)
+        markers = make_marker_info(marker_spec.name, marker_spec.source_id, {"manufacturer": "rtbci task"})
         return pylsl.StreamOutlet(info), pylsl.StreamOutlet(markers)
 
     def run(
