@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "decodable": "benchmarks.decodable",
     "simulate": "benchmarks.simulate",
     "realism": "benchmarks.realism",
+    "closed_loop": "benchmarks.closed_loop",
 }
 
 
