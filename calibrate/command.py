@@ -1,4 +1,4 @@
-"""``rtbci calibrate --profile P (--from FILE | --record SECONDS) [--full] [--json OUT] [--force]``.
+"""``rtbci calibrate --profile P (--from FILE | --record SECONDS) [--labels hand|cue|refit] [--full] ...``.
 
 Fits the profile's decoder to a new session (Stage A: new session row and ridge
 head on a frozen backbone, seconds; ``--full`` adds Stage B, a fine-tune of every
@@ -17,6 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+# Literal names, not rtbci.signal.LABELS: importing rtbci.signal here would slow `--help`.
+LABELS = ("hand", "cue", "refit")
 
 # Its line in `rtbci --help`.
 SUMMARY = "fit the decoder to a new session in seconds, score it on held-out data, update the profile"
@@ -41,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--record",
         type=float,
         metavar="SECONDS",
-        help="record this long from the profile's LSL streams (spikes, LFP, behavior) first",
+        help="record this long from the profile's LSL streams (spikes, LFP, behavior) first; with "
+        "--labels cue or refit, spikes, LFP and the cursor task's stream and markers, with the task "
+        "running in this process on the decoder's output (the decoder must be running, and no other "
+        "`rtbci task` for this rig meanwhile)",
     )
     parser.add_argument(
         "--save",
@@ -49,6 +55,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="where --record writes its Session file (default recordings/<subject>-cal-<time>.h5 in the "
         "user data directory)",
+    )
+    parser.add_argument(
+        "--labels",
+        choices=LABELS,
+        default="hand",
+        help="what the decoder is fit to (default hand: the block's behavior stream). Without a hand, "
+        "from the block's cursor task stream: cue, the cued velocity (the task moves the cursor by "
+        "itself, assist 1, and the participant follows it); refit, the decoded velocity turned toward "
+        "the target, zero on it (closed loop at the profile's assist; Gilja et al. 2012)",
     )
     parser.add_argument("--full", action="store_true", help="also run Stage B: fine-tune all weights")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the report JSON here")
@@ -92,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         record_seconds=args.record,
         record_path=args.save,
         config=CalibrationConfig(full=args.full, min_seconds=args.min_seconds),
+        labels=args.labels,
     )
     if result.recorded is not None:
         print(f"recorded {result.recorded.path} ({result.recorded.seconds:.1f} s):")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from calibrate.errors import CalibrationDataError
 from rtbci.io.importers import SUPPORTED_SUFFIXES, import_session
-from rtbci.io.session import Session, StreamKind
+from rtbci.io.session import Session, Stream, StreamKind
 from rtbci.io.store import read_session
 from rtbci.profile import Profile
-from rtbci.signal import BinnedSession, featurize
+from rtbci.signal import BinnedSession, Labels, featurize
 
 __all__ = [
     "RECORDING_EDGE_S",
@@ -78,7 +78,14 @@ def required_seconds_hint(min_seconds: float, profile: Profile) -> str:
     return f"record at least {min_record_seconds(min_seconds, profile):g} s"
 
 
-def check_block(session: Session, profile: Profile, modality: str, min_seconds: float, source: str) -> None:
+def check_block(
+    session: Session,
+    profile: Profile,
+    modality: str,
+    min_seconds: float,
+    source: str,
+    labels: Labels = "hand",
+) -> None:
     """Check that a recording holds what calibration needs, before any work is done.
 
     Parameters
@@ -93,13 +100,51 @@ def check_block(session: Session, profile: Profile, modality: str, min_seconds: 
         Shortest usable block.
     source
         The file or stream the block came from, for messages.
+    labels
+        Where the labels come from: ``hand`` (a behavior stream), ``cue`` or ``refit`` (a
+        recorded cursor task stream).
 
     Raises
     ------
     CalibrationDataError
-        No behavior stream, behavior without the profile's kinematics channels, no
-        stream of the decoder's input, or a recording shorter than ``min_seconds``.
+        No behavior stream (no task stream, for ``cue`` and ``refit``), behavior without the
+        profile's kinematics channels, no stream of the decoder's input, or a recording shorter
+        than ``min_seconds``.
     """
+    labelled = (
+        _behavior(session, profile, min_seconds, source)
+        if labels == "hand"
+        else _task(session, labels, source)
+    )
+    neural = session.of_kind(_NEURAL_KIND[modality])
+    hint = required_seconds_hint(min_seconds, profile)
+    with_what = "behavior" if labels == "hand" else "the task"
+    if not neural or neural[0].n_samples == 0:
+        raise CalibrationDataError(
+            f"{source}: no {modality} stream, and the profile's decoder reads {modality}; "
+            f"{hint} of {modality} with {with_what}"
+        )
+    seconds = min(neural[0].duration, labelled.duration)
+    if seconds < min_seconds:
+        raise CalibrationDataError(
+            f"{source}: only {seconds:.1f} s of {modality} with {with_what}; calibration needs at least "
+            f"{min_seconds:g} s (the last 20% is held out for scoring): {hint}"
+        )
+
+
+def _task(session: Session, labels: Labels, source: str) -> Stream:
+    task = session.of_kind(StreamKind.TASK)
+    if not task or task[0].n_samples == 0:
+        raise CalibrationDataError(
+            f"{source}: no cursor task stream, and --labels {labels} reads its labels from one. Record the "
+            f"block with `rtbci calibrate --record S --labels {labels}` (it runs the task), or with "
+            "`rtbci run --record FILE` while `rtbci task` runs; a block with a behavior stream calibrates "
+            "with --labels hand"
+        )
+    return task[0]
+
+
+def _behavior(session: Session, profile: Profile, min_seconds: float, source: str) -> Stream:
     names = list(profile.output.kinematics)
     hint = required_seconds_hint(min_seconds, profile)
     behavior = session.of_kind(StreamKind.KINEMATICS)
@@ -115,24 +160,20 @@ def check_block(session: Session, profile: Profile, modality: str, min_seconds: 
             f"{source}: behavior stream {behavior[0].name!r} has no channel(s) {missing} "
             f"(profile output.kinematics); it has {behavior[0].channel_labels}"
         )
-    neural = session.of_kind(_NEURAL_KIND[modality])
-    if not neural or neural[0].n_samples == 0:
-        raise CalibrationDataError(
-            f"{source}: no {modality} stream, and the profile's decoder reads {modality}; "
-            f"{hint} of {modality} with behavior"
-        )
-    seconds = min(neural[0].duration, behavior[0].duration)
-    if seconds < min_seconds:
-        raise CalibrationDataError(
-            f"{source}: only {seconds:.1f} s of {modality} with behavior; calibration needs at least "
-            f"{min_seconds:g} s (the last 20% is held out for scoring): {hint}"
-        )
+    return behavior[0]
 
 
 def featurize_block(
-    session: Session, profile: Profile, min_seconds: float, source: str, progress: bool = True
+    session: Session,
+    profile: Profile,
+    min_seconds: float,
+    source: str,
+    progress: bool = True,
+    labels: Labels = "hand",
 ) -> BinnedSession:
     """Featurize a checked block and check the aligned bins still cover ``min_seconds``.
+
+    ``labels`` says where the kinematics come from (:func:`rtbci.signal.featurize`).
 
     Raises
     ------
@@ -140,11 +181,12 @@ def featurize_block(
         If fewer aligned bins than ``min_seconds`` remain (e.g. behavior and neural
         data overlap only in part).
     """
-    binned = featurize(session, profile, progress=progress)
+    binned = featurize(session, profile, labels=labels, progress=progress)
     seconds = len(binned) * profile.bin_s
     if seconds < min_seconds:
+        with_what = "behavior" if labels == "hand" else "the task"
         raise CalibrationDataError(
-            f"{source}: neural data and behavior overlap in only {seconds:.1f} s of bins; calibration "
+            f"{source}: neural data and {with_what} overlap in only {seconds:.1f} s of bins; calibration "
             f"needs at least {min_seconds:g} s: {required_seconds_hint(min_seconds, profile)}"
         )
     return binned

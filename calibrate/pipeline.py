@@ -34,7 +34,7 @@ from calibrate.scoring import CALIBRATED, PREVIOUS, RIDGE_RAW, HeldoutScores, sc
 from calibrate.split import CalibrationSplit, CalibrationSplitConfig, split_calibration_block
 from rtbci.home import data_home, is_shipped, plain_name
 from rtbci.profile import Profile, load_profile
-from rtbci.signal import BinnedSession
+from rtbci.signal import LABELS, BinnedSession, Labels
 from rtbci.train.session_fit import FittedDecoder
 from rtbci.train.stage_a import StageAConfig, run_stage_a
 from rtbci.train.stage_b import StageBConfig, run_stage_b
@@ -142,6 +142,9 @@ class CalibrationResult:
     switched_off_channels
         LFP channels switched off by Stage A's channel check, which checks every
         channel again on each calibration.
+    labels
+        What the decoder was fit to and scored against: ``hand`` (the behavior stream), ``cue``
+        or ``refit`` (velocity labels of the recorded cursor task, :mod:`rtbci.task.labels`).
     """
 
     profile: Profile
@@ -159,6 +162,7 @@ class CalibrationResult:
     recorded: RecordedBlock | None
     calibrated_at: str
     switched_off_channels: list[int]
+    labels: Labels = "hand"
 
     @property
     def heldout_r2(self) -> float:
@@ -180,7 +184,8 @@ class CalibrationResult:
         heldout = self.split.heldout
         seconds = heldout.n_bins * self.profile.bin_s
         lines = [
-            f"held-out R² on the last {heldout.n_bins} bins ({seconds:.1f} s) of {self.source}:",
+            f"held-out R² on the last {heldout.n_bins} bins ({seconds:.1f} s) of {self.source} "
+            f"(labels: {self.labels}):",
             format_scores(self.scores),
         ]
         if self.switched_off_channels:
@@ -204,6 +209,7 @@ class CalibrationResult:
             "source": str(self.source),
             "session_id": self.session_id,
             "calibrated_at": self.calibrated_at,
+            "labels": self.labels,
             "stage": "B" if self.stage_b_seconds is not None else "A",
             "split_bins": {
                 name: [getattr(self.split, name).start, getattr(self.split, name).stop]
@@ -246,11 +252,13 @@ def _recording_path(profile: Profile) -> Path:
 
 
 def _load(
-    source: Path, profile: Profile, previous: PreviousDecoder, config: CalibrationConfig
+    source: Path, profile: Profile, previous: PreviousDecoder, config: CalibrationConfig, labels: Labels
 ) -> BinnedSession:
     session = load_block(source)
-    check_block(session, profile, previous.modality, config.min_seconds, str(source))
-    return featurize_block(session, profile, config.min_seconds, str(source), progress=config.show_progress)
+    check_block(session, profile, previous.modality, config.min_seconds, str(source), labels)
+    return featurize_block(
+        session, profile, config.min_seconds, str(source), progress=config.show_progress, labels=labels
+    )
 
 
 def run_calibration(
@@ -262,6 +270,7 @@ def run_calibration(
     config: CalibrationConfig | None = None,
     progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
+    labels: Labels = "hand",
 ) -> CalibrationResult:
     """Calibrate the profile's decoder to a new block of data.
 
@@ -284,6 +293,12 @@ def run_calibration(
         Called with a :class:`CalibrationProgress` as each stage moves.
     stop
         Ends a recording early when set (what came so far is calibrated on).
+    labels
+        What to fit the decoder to. ``hand``: the block's behavior stream. Without a hand, the
+        velocity labels of the block's recorded cursor task stream (:mod:`rtbci.task.labels`):
+        ``cue`` the cued velocity, ``refit`` the decoded velocity turned toward the target (Gilja
+        et al. 2012). A recording for ``cue`` or ``refit`` runs the task in-process meanwhile
+        (assist 1 for ``cue``), on the decoder's output: the decoder must be running.
 
     Returns
     -------
@@ -294,8 +309,11 @@ def run_calibration(
     Raises
     ------
     CalibrationError, CalibrationDataError
-        No previous decoder, no behavior, too little data, ...
+        No previous decoder, no behavior (no task stream, for ``cue`` and ``refit``), too little
+        data, unknown ``labels``, ...
     """
+    if labels not in LABELS:
+        raise CalibrationError(f"labels must be one of {', '.join(LABELS)}, got {labels!r}")
     config = config or CalibrationConfig()
     if (session_file is None) == (record_seconds is None):
         raise CalibrationError("give either a Session file (--from) or a recording length (--record)")
@@ -317,6 +335,7 @@ def run_calibration(
             profile,
             record_seconds,
             Path(record_path) if record_path is not None else _recording_path(profile),
+            labels=labels,
             stop=stop,
             on_progress=lambda fraction, line: _notify(progress, "record", fraction, line),
             show_bar=config.show_progress,
@@ -326,7 +345,7 @@ def run_calibration(
         source = Path(session_file)
 
     _notify(progress, "load", 0.0, f"reading and featurizing {source}")
-    binned = _load(source, profile, previous, config)
+    binned = _load(source, profile, previous, config, labels)
     split = split_calibration_block(len(binned), previous.checkpoint.encoder_config.window_bins, config.split)
 
     _notify(progress, "stage_a", 0.0, "Stage A: new session row and ridge head, backbone frozen")
@@ -369,6 +388,7 @@ def run_calibration(
         "calibration_date": calibrated_at,
         "calibration_source": str(source),
         "calibration_stage": "B" if config.full else "A",
+        "calibration_labels": labels,
         "ridge_alpha": fitted.alpha,
         "switched_off_channels": stage_a.switched_off_channels,
     }
@@ -379,7 +399,7 @@ def run_calibration(
         scores,
         exported.artifact_dir / "calibration.png",
         profile.output.units,
-        f"{binned.session_id}: held-out block, calibrated {calibrated_at}",
+        f"{binned.session_id}: held-out block ({labels} labels), calibrated {calibrated_at}",
     )
     result = CalibrationResult(
         profile=profile,
@@ -397,6 +417,7 @@ def run_calibration(
         recorded=recorded,
         calibrated_at=calibrated_at,
         switched_off_channels=stage_a.switched_off_channels,
+        labels=labels,
     )
     write_json(result.to_json(), result.report_json)
     _notify(progress, "export", 1.0, f"wrote {exported.artifact_dir}")

@@ -1,5 +1,9 @@
 """``--record``: record spikes, LFP and behavior from the profile's LSL streams into a Session file.
 
+For calibration without a hand (``--labels cue|refit``) the block holds the cursor task's stream
+and markers instead of behavior, with the task running in-process meanwhile
+(:class:`calibrate.task_run.TaskThread`); it starts once the task has stepped its first bin.
+
 The file is written while recording (SWMR, flushed every second, so even a killed
 process keeps what came) and closed before any fitting starts: nothing recorded
 is lost if calibration fails later. The inputs are the engine's own LSL inlets
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,20 +23,33 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from calibrate.errors import CalibrationDataError
+from calibrate.task_run import TaskThread
 from rtbci.io.session import SessionMeta, StreamKind
 from rtbci.io.store import SessionWriter, StreamLayout
 from rtbci.lsl import require_pylsl
+from rtbci.lsl.follow import FollowedStream
 from rtbci.lsl.info import described_channel_labels
 from rtbci.lsl.inlet import LslInput
 from rtbci.lsl.resolve import describe, resolve_stream
 from rtbci.profile import Profile
+from rtbci.signal import Labels
+from rtbci.task.publisher import task_markers_spec, task_stream_spec
 
 __all__ = ["RecordedBlock", "StreamHealth", "record_block"]
 
 # Inlet buffer while recording: generous, since the loop also writes to disk between pulls.
 RECORD_BUFFER_S = 10
 _POLL_S = 0.02
-_KINDS = {"spikes": StreamKind.SPIKES, "lfp": StreamKind.LFP, "behavior": StreamKind.KINEMATICS}
+_KINDS = {
+    "spikes": StreamKind.SPIKES,
+    "lfp": StreamKind.LFP,
+    "behavior": StreamKind.KINEMATICS,
+    "task": StreamKind.TASK,
+}
+# The recorded name of the task's marker stream.
+TASK_MARKERS = "task_markers"
+# Beyond the task's wait for the decoder's output: how long its first bin may take to arrive.
+_TASK_START_S = 5.0
 # A step between consecutive timestamps longer than this many sample periods counts as a gap.
 _GAP_PERIODS = 5.0
 
@@ -78,7 +96,7 @@ class RecordedBlock:
     seconds
         Wall-clock recording time.
     health
-        Per stream role (``spikes``, ``lfp``, ``behavior``).
+        Per stream role (``spikes``, ``lfp``, and ``behavior`` or ``task``).
     """
 
     path: Path
@@ -92,14 +110,19 @@ def _stream_units(info) -> str:
     return "" if channel.empty() else channel.child_value("unit")
 
 
-def _open_inputs(profile: Profile) -> dict[str, LslInput]:
-    behavior = profile.streams.behavior
-    if behavior is None:
-        raise CalibrationDataError(
-            f"{profile.path}: no [streams.behavior]. Calibration fits the decoder to behavior: add the "
-            "task software's (or simulator's) behavior stream to the profile, recorded with the neural data"
-        )
-    specs = {"spikes": profile.streams.spikes, "lfp": profile.streams.lfp, "behavior": behavior}
+def _open_inputs(profile: Profile, labels: Labels) -> dict[str, LslInput]:
+    specs = {"spikes": profile.streams.spikes, "lfp": profile.streams.lfp}
+    if labels == "hand":
+        behavior = profile.streams.behavior
+        if behavior is None:
+            raise CalibrationDataError(
+                f"{profile.path}: no [streams.behavior]. Calibration fits the decoder to behavior: add "
+                "the task software's (or simulator's) behavior stream to the profile, recorded with the "
+                "neural data; or calibrate without a hand (--labels cue or refit)"
+            )
+        specs["behavior"] = behavior
+    else:
+        specs["task"] = task_stream_spec(profile)
     timeout = profile.engine.resolve_timeout_s
     return {
         role: LslInput(spec, role, resolve_stream(spec, role, timeout), RECORD_BUFFER_S, timeout)
@@ -112,6 +135,7 @@ def record_block(
     seconds: float,
     path: str | Path,
     *,
+    labels: Labels = "hand",
     stop: threading.Event | None = None,
     on_progress: Callable[[float, str], None] | None = None,
     show_bar: bool = True,
@@ -126,6 +150,10 @@ def record_block(
         How long to record.
     path
         The Session file to create (its folder is created).
+    labels
+        ``hand`` records the behavior stream. ``cue`` and ``refit`` run the cursor task in-process
+        (:class:`~calibrate.task_run.TaskThread`: assist 1 for ``cue``) on the decoder's output, and
+        record its task stream and markers instead; the block starts once the task has stepped.
     stop
         Set it to end the recording early (what came so far is kept).
     on_progress
@@ -140,27 +168,72 @@ def record_block(
     Raises
     ------
     CalibrationDataError
-        If the profile has no behavior stream, or a stream sent nothing (the file is kept).
+        If the profile has no behavior stream (``hand``), another task runs for this rig or the task
+        found no decoder output (``cue``, ``refit``), or a stream sent nothing (the file is kept).
     StreamMissingError, StreamMismatchError
         If a stream is not found or does not match the profile.
     """
-    pylsl = require_pylsl()
     path = Path(path)
     if path.exists():
         raise CalibrationDataError(f"{path}: already exists; a recording never overwrites a file")
-    inputs = _open_inputs(profile)
+    with ExitStack() as running:
+        if labels != "hand":
+            task = running.enter_context(TaskThread(profile, labels))
+            markers = FollowedStream(task_markers_spec(profile), "task markers", text=True)
+            running.callback(markers.close)
+        else:
+            task = markers = None
+        inputs = _open_inputs(profile, labels)
+        if task is not None:
+            try:
+                _wait_for_the_task(inputs["task"], task, markers)
+            except BaseException:
+                for source in inputs.values():
+                    source.close()
+                raise
+        return _record(profile, seconds, path, labels, inputs, task, markers, stop, on_progress, show_bar)
+
+
+def _wait_for_the_task(task_input: LslInput, task: TaskThread, markers: FollowedStream) -> None:
+    """Wait until the task has stepped on a decoded bin (and its markers are followed)."""
+    clock = require_pylsl().local_clock
+    limit_s = task.wait_s + _TASK_START_S
+    deadline = clock() + limit_s
+    while task_input.pull(timeout=_POLL_S) == 0 or not markers.look():
+        task.check()
+        if clock() > deadline:
+            raise CalibrationDataError(
+                f"the cursor task of --labels {task.labels} published nothing in {limit_s:g} s: is the "
+                "decoder running and streaming?"
+            )
+
+
+def _record(
+    profile: Profile,
+    seconds: float,
+    path: Path,
+    labels: Labels,
+    inputs: dict[str, LslInput],
+    task: TaskThread | None,
+    markers: FollowedStream | None,
+    stop: threading.Event | None,
+    on_progress: Callable[[float, str], None] | None,
+    show_bar: bool,
+) -> RecordedBlock:
+    pylsl = require_pylsl()
     infos = {role: source.inlet.info(profile.engine.resolve_timeout_s) for role, source in inputs.items()}
     now = datetime.now(UTC)
     session_id = f"{profile.rig.subject}-cal-{now:%Y%m%dT%H%M%SZ}"
     meta = SessionMeta(
         subject=profile.rig.subject,
         session_id=session_id,
-        task="calibration",
+        task="calibration" if labels == "hand" else f"calibration ({labels} labels)",
         date=now.isoformat(timespec="seconds"),
         channel_regions=profile.channel_regions(),
         provenance={
             "tool": "rtbci calibrate --record",
             "profile": str(profile.path),
+            "labels": labels,
             **{f"stream_{role}": describe(info) for role, info in infos.items()},
         },
     )
@@ -178,6 +251,8 @@ def record_block(
         )
         for role, source in inputs.items()
     ]
+    if markers is not None:
+        layouts.append(StreamLayout(TASK_MARKERS, StreamKind.MARKERS, 1, 0.0, ["marker"], "", str))
     health = {role: StreamHealth() for role in inputs}
     last_time = dict.fromkeys(inputs, np.nan)
     stop = stop or threading.Event()
@@ -185,6 +260,8 @@ def record_block(
     # (about 0.6 s each) came before it.
     for source in inputs.values():
         source.drop_queued()
+    if markers is not None:
+        markers.poll()
     started = pylsl.local_clock()
     elapsed = 0.0
     try:
@@ -203,6 +280,11 @@ def record_block(
                         health[role].gaps += int(np.sum(steps > _GAP_PERIODS / source.rate))
                         health[role].samples += n
                         last_time[role] = times[-1]
+                if task is not None:
+                    task.check()
+                    pulled = markers.poll()
+                    if pulled is not None:
+                        writer.append(TASK_MARKERS, *pulled)
                 elapsed = pylsl.local_clock() - started
                 if elapsed >= seconds or stop.is_set():
                     break

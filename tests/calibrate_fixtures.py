@@ -16,16 +16,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtbci.io.session import Session, StreamKind
+from rtbci.io.session import Session, Stream, StreamKind
 from rtbci.io.store import write_session
 from rtbci.models.checkpoint import save_checkpoint
 from rtbci.models.decoder import Decoder
 from rtbci.models.heads import RidgeHead
-from rtbci.profile import load_profile
+from rtbci.profile import Profile, load_profile
 from rtbci.runtime.export import export_artifact
 from rtbci.signal import featurize
 from rtbci.sim import SimConfig, simulate_session
 from rtbci.sim.live import LiveRigSource
+from rtbci.task.stream import CUED_VELOCITY, DECODED_VELOCITY, STATE, TARGET, TASK_CHANNELS, TRIAL_ID
+from rtbci.task.trials import TrialState
 from rtbci.train.checkpoints import decoder_checkpoint
 from rtbci.train.data import SessionBins
 from rtbci.train.encoders import SIZES, fit_lfp_normalization, new_encoder
@@ -54,6 +56,26 @@ def with_recording_edges(session: Session, edge_s: float) -> Session:
             stream, data=stream.data[keep], timestamps=stream.timestamps[keep], chunk_sizes=None
         )
     return Session(session.meta, streams)
+
+
+def with_task_instead_of_hand(session: Session, profile: Profile) -> Session:
+    """``session`` with its behavior replaced by a cursor task stream that cues the hand's own velocity.
+
+    One task row per bin of the session's grid, stamped at the bin's end, as the engine stamps
+    them; its cued velocity is the hand's at the profile's kinematics lag, so that ``cue`` labels
+    are the ``hand`` ones bin for bin. For ``refit``: the cursor at the centre, the target where
+    the hand's velocity points, and a decoded velocity of other speeds (the hand's, reversed in time).
+    """
+    hand = featurize(session, profile, progress=False)
+    rows = np.zeros((len(hand), len(TASK_CHANNELS)), np.float32)
+    rows[:, STATE] = int(TrialState.REACH)
+    rows[:, TRIAL_ID] = 1
+    rows[:, CUED_VELOCITY] = hand.kinematics
+    rows[:, TARGET] = 10.0 * hand.kinematics  # 10 s ahead: mostly outside the target radius
+    rows[:, DECODED_VELOCITY] = hand.kinematics[::-1]
+    streams = {name: s for name, s in session.streams.items() if s.kind != StreamKind.KINEMATICS}
+    task = Stream("task", StreamKind.TASK, rows, hand.bin_ends, 1.0 / profile.bin_s, list(TASK_CHANNELS))
+    return Session(session.meta, {**streams, "task": task})
 
 
 def write_block(session: Session, path: Path) -> Path:
