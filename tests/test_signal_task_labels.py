@@ -88,7 +88,8 @@ def test_task_labels_without_a_task_stream_name_the_session_and_what_it_has():
     ):
         featurize(session, make_profile(8), labels="cue", progress=False)
     with pytest.raises(
-        FeaturizeError, match=r"it has: spikes \(spikes\), lfp \(lfp\), behavior \(kinematics\)"
+        FeaturizeError,
+        match=r"it has none; its streams: spikes \(spikes\), lfp \(lfp\), behavior \(kinematics\)",
     ):
         featurize(session, make_profile(8), labels="refit", progress=False)
     with pytest.raises(FeaturizeError, match="labels must be one of hand, cue, refit, got 'hnad'"):

@@ -159,7 +159,8 @@ def _task_stream(session: Session, labels: Labels) -> Stream:
         have = ", ".join(f"{s.name} ({s.kind})" for s in session.streams.values()) or "none"
         raise FeaturizeError(
             f"session {session.meta.session_id!r}: labels {labels!r} come from a recorded cursor task "
-            f"stream (kind 'task'), and it has {'an empty one' if found else 'none'}; it has: {have}"
+            f"stream (kind 'task'): {'its task stream is empty' if found else 'it has none'}; "
+            f"its streams: {have}"
         )
     return found[0]
 
