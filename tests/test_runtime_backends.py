@@ -128,6 +128,7 @@ def test_artifact_files_and_manifest(artifact):
 
 def test_onnxruntime_equals_torch_over_500_steps(artifact):
     backend = load_backend("onnxruntime", artifact)
+    assert backend.info()["fusion"] == "attention"
     torch_backend = load_backend("torch", artifact)
     step = reference_step(artifact)
     state = step.initial_state()
@@ -265,7 +266,9 @@ def test_spike_artifact_takes_counts(tmp_path):
     )
     assert manifest.inputs[0].shape == [96] and manifest.modality == "spikes"
     assert manifest.normalization is None and manifest.session_id == "sim-S0-d00"
-    out = load_backend("onnxruntime", tmp_path / "art").step(np.full(96, 3, dtype=np.float32))
+    backend = load_backend("onnxruntime", tmp_path / "art")
+    assert backend.info()["fusion"] == "attention"  # the export's parity check ran the fused graph
+    out = backend.step(np.full(96, 3, dtype=np.float32))
     assert out.shape == (2,) and np.isfinite(out).all()
 
 

@@ -91,9 +91,14 @@ class RingState:
     Rings of the same shape (every layer's keys, every layer's values) are views of one
     block, and so are their slot outputs, so that writing a step's slots is one copy per
     block rather than one per layer.
+
+    With ``tokens_first`` the slots of the key and value rings (``(H, S * N, head_dim)``,
+    slots along axis 1) are kept tokens first, ``(N, H, head_dim)``, as ONNX Runtime's fused
+    attention returns them (:mod:`~rtbci.runtime.backends.ort_attention`); :meth:`advance`
+    writes them into the rings heads first.
     """
 
-    def __init__(self, manifest: Manifest):
+    def __init__(self, manifest: Manifest, tokens_first: bool = False):
         if manifest.ring is None:
             raise ValueError("not a ring artifact")
         self.spec: RingSpec = manifest.ring
@@ -113,13 +118,16 @@ class RingState:
                 specs[name].dtype,
             )
             groups.setdefault(key, []).append(name)
-        self._blocks = []  # (ring block, slot block, slot axis + 1, slot size)
+        self._blocks = []  # (ring block, slot block as written, slot axis + 1, slot size)
         for (shape, slot_shape, axis, dtype), names in groups.items():
             block = np.zeros((len(names), *shape), dtype=dtype)
-            slot_block = np.zeros((len(names), *slot_shape), dtype=dtype)
+            turned = tokens_first and len(shape) == 3 and axis == 1
+            held = (slot_shape[1], slot_shape[0], slot_shape[2]) if turned else slot_shape
+            slot_block = np.zeros((len(names), *held), dtype=dtype)
             for i, name in enumerate(names):
                 self.arrays[name], self.slots[name] = block[i], slot_block[i]
-            self._blocks.append((block, slot_block, axis + 1, slot_shape[axis]))
+            written = slot_block.swapaxes(1, 2) if turned else slot_block
+            self._blocks.append((block, written, axis + 1, slot_shape[axis]))
         self._inv_freq = np.asarray(self.spec.rotary_inv_freq, dtype=np.float64)
         self.reset()
 
