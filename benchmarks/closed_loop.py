@@ -90,7 +90,7 @@ class ClosedLoopPlan:
     spike_decoder: SpikeDecoderPlan = field(default_factory=SpikeDecoderPlan)
 
 
-QUICK = ClosedLoopPlan(sessions=1, cue_trials=16, score_trials=16, max_block_s=40.0)
+QUICK = ClosedLoopPlan(sessions=1, cue_trials=32, score_trials=16, max_block_s=40.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,22 +98,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile", default=DEMO_PROFILE, help="simulated-rig profile; its [model] is the student"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="1 session, 16-trial blocks of at most 40 s of stream (minutes)"
+        "--quick",
+        action="store_true",
+        help="1 session, a 32-trial cue block, 16-trial scored blocks of at most 40 s of stream",
     )
     parser.add_argument("--sessions", type=int, help="unseen sessions (default 3; 1 with --quick)")
     parser.add_argument(
         "--score-trials", type=int, help="trials per scored block (default 64; 16 with --quick)"
+    )
+    parser.add_argument(
+        "--cue-trials", type=int, help="trials of the cue block (default 64; 32 with --quick)"
+    )
+    parser.add_argument(
+        "--max-block-seconds",
+        type=float,
+        help="stream seconds after which a block ends with the trials it has (default 700; 40 with --quick)",
     )
     parser.add_argument("--seed", type=int, default=0, help="simulator seed (the subject's units and tuning)")
 
 
 def _plan(args: argparse.Namespace) -> ClosedLoopPlan:
     plan = QUICK if args.quick else ClosedLoopPlan()
-    if args.sessions is not None:
-        plan = dataclasses.replace(plan, sessions=args.sessions)
-    if args.score_trials is not None:
-        plan = dataclasses.replace(plan, score_trials=args.score_trials)
-    return plan
+    given = {
+        "sessions": args.sessions,
+        "score_trials": args.score_trials,
+        "cue_trials": args.cue_trials,
+        "max_block_s": args.max_block_seconds,
+    }
+    return dataclasses.replace(plan, **{name: value for name, value in given.items() if value is not None})
 
 
 def _block_figures(block: LockstepBlock) -> dict:
