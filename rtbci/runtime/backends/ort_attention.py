@@ -7,15 +7,18 @@ on CPU, :func:`fuse_attention` takes the graph as ONNX Runtime's own fusions lea
 - the attention between the projection and the output projection (split, scores against
   the ring and against the new tokens, their concatenation, softmax, two value products,
   transposes and reshapes) becomes one ``com.microsoft.MultiHeadAttention`` that reads the
-  ring as its past keys and values;
-- the rotary turn stays the exported one (two weight halves, weighted by the step's phase
-  and summed), with the heads laid out tokens first as the attention node reads them;
+  ring as its past keys and values, with ``valid`` as its key mask;
+- the projection keeps only the plain half of the exported weights (the other half is its
+  rotate-half copy, which the export weights by the step's sine): the step's rotation is
+  one ``(3, head_dim, head_dim)`` matrix (queries, keys, values), built once per step from
+  ``rotary`` and applied per head, so every step reads a fifth fewer weights;
 - the residual stream is ``(1, N, d)``: each output projection and MLP ends in a MatMul
   whose residual add is fused into the next norm (``SkipSimplifiedLayerNormalization``).
 
-The rewritten graph reads each key and value ring as ``(1, H, S * N, head_dim)`` (a view of
-the backend's ring) and returns the new bin's keys and values tokens first, ``(1, N, H *
-head_dim)``, which the backend writes into the rings (see
+The rewritten graph reads each key and value ring as ``(1, H, S * N, head_dim)``, ``rotary``
+as ``(2, 1, 1, head_dim / 2)`` and ``valid`` as ``(1, S * N)`` (views of the backend's
+arrays), and returns the new bin's keys and values tokens first, ``(1, N, H * head_dim)``,
+which the backend writes into the rings (see
 :class:`~rtbci.runtime.backends.base.RingState`, ``tokens_first``). The graph records this in
 its metadata (:data:`FUSION_KEY` is :data:`ATTENTION`). A graph of any other shape raises
 :class:`FusionError`; the backend then runs ONNX Runtime's own fusions alone.
@@ -34,7 +37,7 @@ from rtbci.runtime.manifest import RingSpec
 __all__ = ["ATTENTION", "FUSION_KEY", "FUSION_VERSION", "FusionError", "fuse_attention"]
 
 # Part of the cache key of a fused model: a new rewrite never reads an older one's output.
-FUSION_VERSION = 2
+FUSION_VERSION = 3
 # Model metadata: which fusion the model had (ATTENTION, or why it had none).
 FUSION_KEY = "rtbci.fusion"
 ATTENTION = "attention"
@@ -116,7 +119,7 @@ def _gemm_weight(g: _Graph, gemm: onnx.NodeProto) -> np.ndarray:
 
 
 class _Projection:
-    """One layer's exported query/key/value projection and rotary turn, from its key output back."""
+    """One layer's exported query/key/value projection and rotary turn, walked back from its keys."""
 
     def __init__(self, g: _Graph, layer: int):
         self.split = g.produced(f"k_new_{layer}", "Split")
@@ -167,10 +170,10 @@ class _Rewrite:
         self.added.append(helper.make_node(op_type, inputs, outputs, name=f"rtbci/{outputs[0]}", **kwargs))
 
     def run(self) -> None:
-        turn, bias, log = self.shared()
+        rotation, mask, log = self.shared()
         residual = self.projections[0].norm.input[0]
         for i, projection in enumerate(self.projections):
-            down, added, skip = self.layer(i, projection, residual, turn, bias, log)
+            down, added, skip = self.layer(i, projection, residual, rotation, mask, log)
             # The norm that reads this layer's output: the next layer's attention norm, or the final norm.
             norm = self.g.consumer(down.output[0], "SimplifiedLayerNormalization")
             if i + 1 < self.n_layers and norm is not self.projections[i + 1].norm:
@@ -179,32 +182,42 @@ class _Rewrite:
             self.skip_norm(norm, added, skip, residual)
 
     def shared(self) -> tuple[str, str, str]:
-        """The turn of every projection (the phase per column) and the attention bias over ring and bin."""
-        g, H, hd, N = self.g, self.heads, self.head_dim, self.n_tokens
+        """The rotation of every layer's queries, keys and values, and the attention's key mask.
+
+        The exported step turns its queries and keys with doubled weights (plain and
+        rotated-half columns, weighted by the phase's cosine and sine). Here the plain
+        weights are kept and the step's rotation is one ``(3, hd, hd)`` matrix for the
+        queries, keys (rotary) and values (identity), built once per step for all layers.
+        """
+        g, hd, N = self.g, self.head_dim, self.n_tokens
         turn = g.produced(self.projections[0].mul.input[1], "Concat")
         rotary, *rest = turn.input
         if rotary != self.ring.rotary_input or list(rest[:-1]) != [rotary] * 3:
             raise FusionError("the rotary turn is not the ring step's")
-        values = g.constant(rest[-1])
-        if not np.array_equal(values, np.array([[[1.0] * hd], [[0.0] * hd]])):
+        if not np.array_equal(g.constant(rest[-1]), np.array([[[1.0] * hd], [[0.0] * hd]])):
             raise FusionError("the values' turn is not the identity")
-        self.remove(turn)
-        # Columns (q | k | v) x heads x head_dim: q and k turn by the phase, v stays as it is.
-        self.node("Concat", [rotary] * (4 * H) + [rest[-1]] * H, ["rtbci/turn"], axis=-1)
         logs = [n for n in g.graph.node if n.op_type == "Log"]
         if len(logs) != 1 or logs[0].input[0] != self.ring.valid_input:
             raise FusionError("the attention mask is not log(valid)")
-        log = logs[0].output[0]
-        zeros = self.constant("rtbci/bin_bias", np.zeros(N, dtype=np.float32))
-        self.node("Concat", [log, zeros], ["rtbci/key_bias"], axis=0)
-        shape = self.constant(
-            "rtbci/bias_shape", np.array([1, 1, N, self.ring.slots * N + N], dtype=np.int64)
-        )
-        self.node("Expand", ["rtbci/key_bias", shape], ["rtbci/attention_bias"])
-        return "rtbci/turn", "rtbci/attention_bias", log
+        self.remove(turn, logs[0])
+        half = hd // 2
+        basis = np.zeros((3, 3, hd, hd), dtype=np.float32)  # (cos | sin | one, q | k | v, in, out)
+        basis[0, :2] = np.eye(hd)
+        basis[1, :2] = np.eye(hd, k=half) - np.eye(hd, k=-half)  # rotate-half, times the sine
+        basis[2, 2] = np.eye(hd)
+        self.node("Concat", [rotary, rotary], ["rtbci/cos_sin"], axis=-1)
+        ones = self.constant("rtbci/one", np.ones((1, 1, 1, hd), dtype=np.float32))
+        self.node("Concat", ["rtbci/cos_sin", ones], ["rtbci/cos_sin_one"], axis=0)
+        self.node("Mul", ["rtbci/cos_sin_one", self.constant("rtbci/rotation_basis", basis)], ["rtbci/terms"])
+        axes = self.constant("rtbci/term_axis", np.array([0], dtype=np.int64))
+        self.node("ReduceSum", ["rtbci/terms", axes], ["rtbci/rotation"], keepdims=0)
+        self.node("Cast", [self.ring.valid_input], ["rtbci/ring_mask"], to=onnx.TensorProto.INT32)
+        new = self.constant("rtbci/bin_mask", np.ones((1, N), dtype=np.int32))
+        self.node("Concat", ["rtbci/ring_mask", new], ["rtbci/key_mask"], axis=1)
+        return "rtbci/rotation", "rtbci/key_mask", logs[0].output[0]
 
     def layer(
-        self, i: int, projection: _Projection, residual: str, turn: str, bias: str, log: str
+        self, i: int, projection: _Projection, residual: str, rotation: str, mask: str, log: str
     ) -> tuple[onnx.NodeProto, str, str]:
         """Rewrite layer ``i``; returns its residual Gemm after the MLP, its MLP output and its residual."""
         g, H, hd, N, D = self.g, self.heads, self.head_dim, self.n_tokens, self.width
@@ -212,8 +225,11 @@ class _Rewrite:
         d = weight.shape[0]
         if weight.shape != (d, 2 * H * 3 * hd):
             raise FusionError(f"layer {i}: projection of shape {weight.shape}")
-        # (d, turn, head, q|k|v, hd) -> (d, turn, q|k|v, head, hd): heads inside each of q, k and v.
-        weight = weight.reshape(d, 2, H, 3, hd).transpose(0, 1, 3, 2, 4).reshape(d, 6 * D)
+        plain, turned = weight.reshape(d, 2, H, 3, hd).transpose(1, 0, 3, 2, 4)  # each (d, q|k|v, head, hd)
+        half = hd // 2
+        rotated = np.concatenate([-plain[:, :2, :, half:], plain[:, :2, :, :half]], axis=-1)
+        if not (np.array_equal(turned[:, :2], rotated) and not turned[:, 2].any()):
+            raise FusionError(f"layer {i}: the projection's second half is not its rotated half")
         out = g.consumer(residual, "Gemm", input_index=2)
         ends = {projection.query, f"k_new_{i}", f"v_new_{i}", f"k_cache_{i}", f"v_cache_{i}", log}
         attention = g.between([out.input[0]], ends)
@@ -224,18 +240,17 @@ class _Rewrite:
             raise FusionError(f"layer {i}: scaled scores (the ring step folds the scale into the queries)")
         self.remove(*projection.nodes, out, *attention)
         p = f"rtbci/layer_{i}"
-        self.node(
-            "MatMul", [projection.matmul.input[0], self.constant(f"{p}/qkv_weight", weight)], [f"{p}/turns"]
-        )
-        shape = self.constant(f"{p}/turns_shape", np.array([1, N, 2, 1, 3 * D], dtype=np.int64))
-        self.node("Reshape", [f"{p}/turns", shape], [f"{p}/turns_apart"])
-        self.node("Mul", [f"{p}/turns_apart", turn], [f"{p}/turned"])
-        axes = self.constant(f"{p}/turn_axes", np.array([2, 3], dtype=np.int64))
-        self.node("ReduceSum", [f"{p}/turned", axes], [f"{p}/qkv"], keepdims=0)
+        weight = self.constant(f"{p}/qkv_weight", plain.reshape(d, 3 * D))
+        self.node("MatMul", [projection.matmul.input[0], weight], [f"{p}/plain"])
+        shape = self.constant(f"{p}/heads_shape", np.array([1, N, 3, H, hd], dtype=np.int64))
+        self.node("Reshape", [f"{p}/plain", shape], [f"{p}/heads"])
+        self.node("MatMul", [f"{p}/heads", rotation], [f"{p}/rotated"])
+        shape = self.constant(f"{p}/qkv_shape", np.array([1, N, 3 * D], dtype=np.int64))
+        self.node("Reshape", [f"{p}/rotated", shape], [f"{p}/qkv"])
         self.node("Split", [f"{p}/qkv"], [f"{p}/query", f"k_new_{i}", f"v_new_{i}"], axis=-1)
         self.node(
             "MultiHeadAttention",
-            [f"{p}/query", f"k_new_{i}", f"v_new_{i}", "", "", bias, f"k_cache_{i}", f"v_cache_{i}"],
+            [f"{p}/query", f"k_new_{i}", f"v_new_{i}", "", mask, "", f"k_cache_{i}", f"v_cache_{i}"],
             [f"{p}/attention", f"{p}/keys", f"{p}/values"],  # the attention is wrong without these
             domain=MS_DOMAIN,
             num_heads=H,
@@ -306,6 +321,10 @@ def fuse_attention(model: onnx.ModelProto, ring: RingSpec) -> onnx.ModelProto:
     for value in graph.input:
         if value.name.startswith(("k_cache_", "v_cache_")):
             _set_shape(value, [1, H, ring.slots * N, hd])
+        elif value.name == ring.rotary_input:
+            _set_shape(value, [2, 1, 1, hd // 2])
+        elif value.name == ring.valid_input:
+            _set_shape(value, [1, ring.slots * N])
     for value in graph.output:
         if value.name.startswith(("k_new_", "v_new_")):
             _set_shape(value, [1, N, H * hd])
