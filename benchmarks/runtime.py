@@ -8,10 +8,17 @@ torch, as published real-time transformer decoders do, and ``ort_full_window`` d
 same in ONNX Runtime. Each timed step includes everything the engine would wait for:
 copying the bin in (and, for the baselines, shifting the window) and reading kinematics out.
 
-Also reported: the graph's node count as exported and after ONNX Runtime's load-time
-fusion, the top ops of ONNX Runtime's profiler, the bundled demo decoder (as shipped and
-re-exported with today's export), a scale row (step cost against channels and window
-length) and the machine's load average before and after.
+The ``onnxruntime`` row runs what the backend runs by default: the graph with its attention
+fused at load (:mod:`rtbci.runtime.backends.ort_attention`); ``onnxruntime_ort_fusions``
+runs the same artifact with ONNX Runtime's own fusions only (the step before that rewrite).
+Backend rows are timed in turns of ``ROUNDS`` rounds, so that the load of a shared machine
+falls on every row alike.
+
+Also reported: the graph's node count as exported, after ONNX Runtime's own fusions and as
+the backend runs it, the nodes and top ops of ONNX Runtime's profiler, the bundled demo
+decoder (as shipped and re-exported with today's export), a scale row (step cost against
+channels and window length), the goals of issue 29 as computed booleans and the machine's
+load average before and after.
 """
 
 from __future__ import annotations
@@ -29,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from tqdm.auto import tqdm
 
@@ -46,8 +52,8 @@ from rtbci.models import (
 from rtbci.models.checkpoint import save_checkpoint
 from rtbci.profile import FeatureConfig
 from rtbci.runtime import Backend, load_backend, read_manifest
-from rtbci.runtime.backends.base import RingState
-from rtbci.runtime.backends.onnxruntime_backend import create_session
+from rtbci.runtime.backends.base import WARMUP_STEPS
+from rtbci.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend, create_session, fused_model
 from rtbci.runtime.export import export_artifact, export_full_window, parity_inputs
 from rtbci.runtime.streaming import FullWindowStep, StreamingStep
 from rtbci.timing import latency_summary_ms
@@ -63,6 +69,7 @@ DEMO_ARTIFACT = SHIPPED_PROFILES / "models" / "demo"
 # Backend rows: name -> (backend, device, TensorRT FP16).
 BACKEND_ROWS = {
     "onnxruntime": ("onnxruntime", "cpu", False),
+    "onnxruntime_ort_fusions": ("onnxruntime", "cpu", False),
     "torch": ("torch", "cpu", False),
     "onnxruntime_cuda": ("onnxruntime", "cuda", False),
     "tensorrt": ("tensorrt", "cuda", False),
@@ -70,7 +77,7 @@ BACKEND_ROWS = {
 }
 SCALE_CHANNELS = (96, 192, 384)
 SCALE_WINDOWS = (25, 50, 100)
-SCALE_ROUNDS = 5
+ROUNDS = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backends",
         nargs="+",
         choices=sorted(BACKEND_ROWS),
-        default=["onnxruntime", "torch"],
+        default=["onnxruntime", "onnxruntime_ort_fusions", "torch"],
         help="backend rows to time (the GPU ones need CUDA; tensorrt needs rtbci[tensorrt])",
     )
     parser.add_argument(
@@ -155,6 +162,31 @@ def time_steps(label: str, step: Callable[[np.ndarray], np.ndarray], bins: np.nd
     return Timing(wall, cpu, np.stack(outputs))
 
 
+def time_in_rounds(rows: dict[str, tuple[Callable, np.ndarray]], warmup: int, rounds: int = ROUNDS) -> dict:
+    """Time each row's step on its bins, in turns of ``rounds`` rounds, after ``warmup`` untimed steps each.
+
+    Each row streams its own bins in order (a round goes on where the last one stopped),
+    so its outputs are those of one stream; the rounds spread the load of a shared machine
+    over every row alike.
+    """
+    parts: dict[str, list[Timing]] = {label: [] for label in rows}
+    for step, bins in rows.values():
+        for features in bins[:warmup]:
+            step(features)
+    for index in range(rounds):
+        for label, (step, bins) in rows.items():
+            chunk = np.array_split(bins[warmup:], rounds)[index]
+            parts[label].append(time_steps(f"{label} ({index + 1}/{rounds})", step, chunk, 0))
+    return {
+        label: Timing(
+            np.concatenate([t.wall_s for t in timings]),
+            np.concatenate([t.cpu_s for t in timings]),
+            np.concatenate([t.outputs for t in timings]),
+        )
+        for label, timings in parts.items()
+    }
+
+
 def full_window_stepper(run_window: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...]) -> Callable:
     """Baseline step: shift the new bin into a window of the last ``W`` bins and re-encode all of it."""
     window = np.zeros(shape, dtype=np.float32)
@@ -167,59 +199,48 @@ def full_window_stepper(run_window: Callable[[np.ndarray], np.ndarray], shape: t
     return step
 
 
-def node_counts(graph_path: Path, work_dir: Path) -> dict:
-    """Nodes of the graph as exported and after ONNX Runtime's fusion (the level the backend caches)."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    fused_path = work_dir / f"{graph_path.parent.name}.fused.onnx"
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.optimized_model_filepath = str(fused_path)
-    ort.InferenceSession(str(graph_path), options, providers=["CPUExecutionProvider"])
+def node_counts(artifact: Path) -> dict:
+    """Nodes of the graph as exported, after ONNX Runtime's own fusions and as the backend runs it (fused)."""
+    manifest = read_manifest(artifact)
+    graph_path = artifact / manifest.graph_file
+    models = {
+        "exported": onnx.load(str(graph_path)),
+        "ort_fusions": fused_model(graph_path, None),
+        "fused": fused_model(graph_path, manifest.ring),
+    }
     counts = {}
-    for name, path in [("exported", graph_path), ("fused", fused_path)]:
-        ops = collections.Counter(node.op_type for node in onnx.load(str(path)).graph.node)
+    for name, model in models.items():
+        ops = collections.Counter(node.op_type for node in model.graph.node)
         counts[name] = sum(ops.values())
         counts[f"{name}_ops"] = dict(ops.most_common())
     return counts
 
 
-def profile_top_ops(artifact: Path, bins: np.ndarray, work_dir: Path, top: int = 8) -> list[dict]:
-    """ONNX Runtime's profiler over ``bins`` streamed through the artifact: kernel time per op type.
+def profile_ops(artifact: Path, bins: np.ndarray, work_dir: Path, top: int = 8) -> dict:
+    """ONNX Runtime's profiler over ``bins`` streamed through the backend: nodes run per step, time per op.
 
     The profiler adds its own cost to every node, so the shares matter here, not the absolute times.
     """
-    manifest = read_manifest(artifact)
-    session = create_session(artifact / manifest.graph_file, profile_prefix=work_dir / "ort_profile")
-    if manifest.ring is not None:
-        ring = RingState(manifest)
-        feeds = ring.arrays
-    else:
-        feeds = {spec.name: np.zeros(spec.shape, dtype=np.float32) for spec in manifest.inputs[1:]}
+    backend = OnnxRuntimeBackend(artifact, profile_prefix=work_dir / "ort_profile")
     for features in bins:
-        outputs = session.run(None, {manifest.feature_input.name: features, **feeds})
-        if manifest.ring is not None:
-            by_name = dict(zip([o.name for o in session.get_outputs()], outputs, strict=True))
-            for name, output in manifest.ring.states.items():
-                ring.slots[name][...] = by_name[output]
-            ring.advance()
-        else:
-            feeds = dict(zip(feeds, outputs[1:], strict=True))
-    events = json.loads(Path(session.end_profiling()).read_text())
-    kernel_us, calls = collections.Counter(), collections.Counter()
+        backend.step(features)
+    events = json.loads(Path(backend.session.end_profiling()).read_text())
+    kernel_us, calls, nodes = collections.Counter(), collections.Counter(), set()
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             kernel_us[event["args"]["op_name"]] += event["dur"]
             calls[event["args"]["op_name"]] += 1
+            nodes.add(event["name"])
+    steps = len(bins) + WARMUP_STEPS  # the backend's warm-up runs are profiled too
     total = sum(kernel_us.values())
-    return [
-        {
-            "op": op,
-            "share": us / total,
-            "us_per_step": us / len(bins),
-            "nodes": calls[op] // len(bins),
-        }
-        for op, us in kernel_us.most_common(top)
-    ]
+    return {
+        "fusion": backend.fusion,
+        "nodes_run_per_step": len(nodes),
+        "top_ops": [
+            {"op": op, "share": us / total, "us_per_step": us / steps, "nodes": calls[op] // steps}
+            for op, us in kernel_us.most_common(top)
+        ],
+    }
 
 
 def load_row(row: str, artifact: Path) -> Backend:
@@ -229,68 +250,54 @@ def load_row(row: str, artifact: Path) -> Backend:
         from rtbci.runtime.backends.tensorrt_backend import TensorRTBackend
 
         return TensorRTBackend(artifact, device, fp16=fp16)
+    if row == "onnxruntime_ort_fusions":
+        return OnnxRuntimeBackend(artifact, device, fuse_attention=False)
     return load_backend(name, artifact, device=device)
 
 
-def time_artifact(artifact: Path, steps: int, warmup: int, seed: int) -> dict:
-    """Thread CPU and wall percentiles of the ONNX Runtime CPU step of an artifact."""
-    backend = load_backend("onnxruntime", artifact)
-    shape = (steps + warmup, *backend.feature_shape)  # latency does not depend on the values
-    bins = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-    return time_steps(artifact.name, backend.step, bins, warmup).summary()
-
-
 def demo_rows(args: argparse.Namespace, work_dir: Path) -> dict:
-    """The bundled demo decoder as shipped, and its weights exported with today's export."""
+    """The bundled demo decoder as shipped, and its weights exported with today's export, timed in rounds."""
     manifest = read_manifest(DEMO_ARTIFACT)
     reexported = work_dir / "demo"
     export_artifact(DEMO_ARTIFACT / manifest.torch_file, reexported, manifest.session_id, manifest.subject_id)
-    rows = {}
-    for name, artifact in [("shipped", DEMO_ARTIFACT), ("reexported", reexported)]:
-        rows[name] = {
-            "nodes": node_counts(artifact / manifest.graph_file, work_dir / name),
-            **time_artifact(artifact, args.steps, args.warmup, args.seed),
-        }
-    return rows
+    artifacts = {"shipped": DEMO_ARTIFACT, "reexported": reexported}
+    shape = (args.steps + args.warmup, *manifest.feature_input.shape)  # latency does not depend on the values
+    bins = np.random.default_rng(args.seed).standard_normal(shape).astype(np.float32)
+    timings = time_in_rounds(
+        {f"demo {name}": (load_backend("onnxruntime", a).step, bins) for name, a in artifacts.items()},
+        args.warmup,
+    )
+    return {
+        name: {"nodes": node_counts(artifact), **timing.summary()}
+        for (name, artifact), timing in zip(artifacts.items(), timings.values(), strict=True)
+    }
 
 
 def scale_rows(args: argparse.Namespace, work_dir: Path) -> list[dict]:
-    """Step cost against channels (window 50) and against window length (96 channels).
-
-    The rows are timed in turns of ``SCALE_ROUNDS`` rounds, so that the load of a shared
-    machine falls on every row alike.
-    """
+    """Step cost against channels (window 50) and against window length (96 channels), timed in rounds."""
     shapes = [(c, 50) for c in SCALE_CHANNELS] + [(96, w) for w in SCALE_WINDOWS if w != 50]
-    rows, steppers = [], []
+    rows, steppers = [], {}
     for channels, window in shapes:
         folder = work_dir / f"scale_{channels}ch_{window}bins"
         checkpoint = default_checkpoint(folder.with_suffix(".pt"), args.seed, channels, window)
         manifest = export_artifact(checkpoint, folder, parity_steps=window + 10)
         backend = load_backend("onnxruntime", folder)
-        steppers.append(backend.step)
+        bins = np.random.default_rng(args.seed).standard_normal(
+            (args.scale_steps + args.warmup, *backend.feature_shape)
+        )
+        steppers[f"scale {channels} ch {window} bins"] = (backend.step, bins.astype(np.float32))
         rows.append(
             {
                 "channels": channels,
                 "window_bins": window,
                 "tokens_per_bin": manifest.tokens_per_bin,
                 "params": manifest.params,
-                "fused_nodes": node_counts(folder / manifest.graph_file, folder)["fused"],
-                "bins": np.random.default_rng(args.seed)
-                .standard_normal((args.scale_steps // SCALE_ROUNDS + args.warmup, *backend.feature_shape))
-                .astype(np.float32),
+                "fused_nodes": node_counts(folder)["fused"],
             }
         )
-    cpu: list[list[np.ndarray]] = [[] for _ in rows]
-    wall: list[list[np.ndarray]] = [[] for _ in rows]
-    for round_index in range(SCALE_ROUNDS):
-        for i, (row, step) in enumerate(zip(rows, steppers, strict=True)):
-            label = f"scale {row['channels']} ch {row['window_bins']} bins ({round_index + 1}/{SCALE_ROUNDS})"
-            timing = time_steps(label, step, row["bins"], args.warmup)
-            cpu[i].append(timing.cpu_s)
-            wall[i].append(timing.wall_s)
-    for row, row_cpu, row_wall in zip(rows, cpu, wall, strict=True):
-        del row["bins"]
-        summary = Timing(np.concatenate(row_wall), np.concatenate(row_cpu), np.empty(0)).summary()
+    timings = time_in_rounds(steppers, args.warmup)
+    for row, timing in zip(rows, timings.values(), strict=True):
+        summary = timing.summary()
         row |= {
             "thread_cpu_p50_ms": summary["thread_cpu"]["p50_ms"],
             "thread_cpu_p99_ms": summary["thread_cpu"]["p99_ms"],
@@ -316,33 +323,27 @@ def run(args: argparse.Namespace) -> dict:
         bins = parity_inputs(reference, args.warmup + args.steps, args.seed)
         window_shape = (manifest.window_bins, manifest.n_channels, manifest.n_features)
 
-        timings: dict[str, Timing] = {}
-        for row in args.backends:
-            timings[row] = time_steps(row, load_row(row, artifact).step, bins, args.warmup)
-        backend_names = list(timings)
-
+        rows = {row: (load_row(row, artifact).step, bins) for row in args.backends}
+        backend_names = list(rows)
         full_window = FullWindowStep(decoder, session_index).eval()
 
         @torch.inference_mode()
         def torch_window(window: np.ndarray) -> np.ndarray:
             return full_window(torch.from_numpy(window)).numpy()
 
-        timings["torch_full_window"] = time_steps(
-            "torch_full_window", full_window_stepper(torch_window, window_shape), bins, args.warmup
-        )
         export_full_window(decoder, session_index, tmp_dir / "full_window.onnx")
         session = create_session(tmp_dir / "full_window.onnx")
-        timings["ort_full_window"] = time_steps(
-            "ort_full_window",
+        rows["torch_full_window"] = (full_window_stepper(torch_window, window_shape), bins)
+        rows["ort_full_window"] = (
             full_window_stepper(lambda w: session.run(None, {"window": w})[0], window_shape),
             bins,
-            args.warmup,
         )
+        timings = time_in_rounds(rows, args.warmup)
 
         expected = torch_reference(reference, bins)[args.warmup :]
         parity = {name: float(np.abs(timings[name].outputs - expected).max()) for name in backend_names}
-        nodes = node_counts(artifact / manifest.graph_file, tmp_dir)
-        top_ops = profile_top_ops(artifact, bins[: min(len(bins), 1000)], tmp_dir)
+        nodes = node_counts(artifact)
+        profile = profile_ops(artifact, bins[: min(len(bins), 2000)], tmp_dir)
         demo = {} if args.no_demo else demo_rows(args, tmp_dir)
         scale = scale_rows(args, tmp_dir) if args.scale_steps > 0 else []
 
@@ -373,7 +374,7 @@ def run(args: argparse.Namespace) -> dict:
             f"speedup_p99_vs_ort_full_window_ge_{GOAL_SPEEDUP_ORT}x": (
                 speedups["onnxruntime"]["vs_ort_full_window_thread_cpu"] >= GOAL_SPEEDUP_ORT
             ),
-            f"fused_nodes_le_{GOAL_FUSED_NODES}": nodes["fused"] <= GOAL_FUSED_NODES,
+            f"fused_nodes_le_{GOAL_FUSED_NODES}": profile["nodes_run_per_step"] <= GOAL_FUSED_NODES,
         }
     if demo:
         goals[f"demo_reexported_p99_thread_cpu_le_{GOAL_DEMO_P99_CPU_MS}ms"] = (
@@ -385,8 +386,9 @@ def run(args: argparse.Namespace) -> dict:
         "speedup_p99_vs_torch_full_window": speedups[backend_names[0]]["vs_torch_full_window_thread_cpu"],
         "parity_max_abs_err": max(parity.values()),
         "parity_max_abs_err_per_backend_vs_torch_streaming": parity,
-        "nodes": nodes,
-        "top_ops_onnxruntime_profiler": top_ops,
+        "nodes": nodes | {"run_per_step": profile["nodes_run_per_step"], "fusion": profile["fusion"]},
+        "top_ops_onnxruntime_profiler": profile["top_ops"],
+        "attention_fusion_p50_p99_ratio": _before_after(summaries, "onnxruntime_ort_fusions", "onnxruntime"),
         "demo": demo,
         "scale": scale,
         "model": {
@@ -408,6 +410,16 @@ def run(args: argparse.Namespace) -> dict:
             "torch_threads": torch.get_num_threads(),
             "note": "shared machine: other jobs run at the same time, so tails are noisy",
         },
+    }
+
+
+def _before_after(summaries: dict, before: str, after: str) -> dict:
+    """Thread CPU p50 and p99 of ``before`` over ``after`` (rows timed in the same rounds), or {}."""
+    if before not in summaries or after not in summaries:
+        return {}
+    return {
+        q: summaries[before]["thread_cpu"][f"{q}_ms"] / summaries[after]["thread_cpu"][f"{q}_ms"]
+        for q in ("p50", "p99")
     }
 
 

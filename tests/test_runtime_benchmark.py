@@ -20,7 +20,13 @@ def test_runtime_benchmark_reports_required_keys():
         result = runtime.run(parser.parse_args(["--steps", "40", "--warmup", "10", "--scale-steps", "20"]))
     finally:
         torch.set_num_threads(threads)
-    assert {"onnxruntime", "torch", "torch_full_window", "ort_full_window"} <= set(result["backends"])
+    assert {
+        "onnxruntime",
+        "onnxruntime_ort_fusions",
+        "torch",
+        "torch_full_window",
+        "ort_full_window",
+    } <= set(result["backends"])
     for row in [*result["backends"].values(), result["demo"]["shipped"], result["demo"]["reexported"]]:
         for summary in (row["thread_cpu"], row["wall"]):
             assert {"p50_ms", "p99_ms", "p999_ms", "max_ms"} <= set(summary) and summary["n"] == 40
@@ -28,7 +34,12 @@ def test_runtime_benchmark_reports_required_keys():
     assert set(result["speedups_p99"]["onnxruntime"]) == {
         f"vs_{b}_full_window_{c}" for b in ("torch", "ort") for c in ("thread_cpu", "wall")
     }
-    assert 0 < result["nodes"]["fused"] < result["nodes"]["exported"]
+    nodes = result["nodes"]
+    assert 0 < nodes["fused"] < nodes["ort_fusions"] < nodes["exported"]
+    # What the backend runs (ONNX Runtime's profiler) is the attention-fused model counted.
+    assert nodes["fusion"] == "attention" and nodes["run_per_step"] == nodes["fused"]
+    assert result["goals"]["fused_nodes_le_80"] is True
+    assert set(result["attention_fusion_p50_p99_ratio"]) == {"p50", "p99"}
     # The shipped demo artifact is exported by today's exporter: re-exporting it adds no node.
     assert result["demo"]["reexported"]["nodes"]["fused"] <= result["demo"]["shipped"]["nodes"]["fused"]
     assert abs(sum(op["share"] for op in result["top_ops_onnxruntime_profiler"]) - 1) < 0.5
