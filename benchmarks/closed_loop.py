@@ -90,7 +90,7 @@ class ClosedLoopPlan:
     spike_decoder: SpikeDecoderPlan = field(default_factory=SpikeDecoderPlan)
 
 
-QUICK = ClosedLoopPlan(sessions=1, cue_trials=32, score_trials=16, max_block_s=40.0)
+QUICK = ClosedLoopPlan(sessions=1, cue_trials=32, score_trials=16, max_block_s=75.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 session, a 32-trial cue block, 16-trial scored blocks of at most 40 s of stream",
+        help="1 session, a 32-trial cue block, 16-trial scored blocks of at most 75 s of stream",
     )
     parser.add_argument("--sessions", type=int, help="unseen sessions (default 3; 1 with --quick)")
     parser.add_argument(
@@ -112,7 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-block-seconds",
         type=float,
-        help="stream seconds after which a block ends with the trials it has (default 700; 40 with --quick)",
+        help="stream seconds after which a block ends with the trials it has (default 700; 75 with --quick)",
     )
     parser.add_argument("--seed", type=int, default=0, help="simulator seed (the subject's units and tuning)")
 

@@ -70,7 +70,9 @@ class LockstepConfig:
     wall_factor: float = 3.0
 
 
-def block_profile(base: Path, folder: Path, assist: float, model: dict | None = None) -> Profile:
+def block_profile(
+    base: Path, folder: Path, assist: float, model: dict | None = None, config: LockstepConfig | None = None
+) -> Profile:
     """A copy of ``base`` for one block: unique stream names, lockstep engine settings, the assist.
 
     Parameters
@@ -85,6 +87,8 @@ def block_profile(base: Path, folder: Path, assist: float, model: dict | None = 
     model
         The ``[model]`` table to serve (``artifact`` an absolute path); ``None`` keeps the base's
         (made absolute).
+    config
+        The lockstep settings written into ``[engine]``.
 
     Returns
     -------
@@ -99,7 +103,7 @@ def block_profile(base: Path, folder: Path, assist: float, model: dict | None = 
     if model is None:
         model = dict(data["model"], artifact=str((base.parent / data["model"]["artifact"]).resolve()))
     data["model"] = model
-    config = LockstepConfig()
+    config = config or LockstepConfig()
     data["engine"] = dict(
         data["engine"], late_deadline_ms=config.late_deadline_ms, max_buflen_s=config.buffer_s
     )
