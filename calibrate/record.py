@@ -184,28 +184,29 @@ def record_block(
         else:
             task = markers = None
         inputs = _open_inputs(profile, labels)
-        if task is not None:
-            try:
-                _wait_for_the_task(inputs["task"], task, markers)
-            except BaseException:
-                for source in inputs.values():
-                    source.close()
-                raise
         return _record(profile, seconds, path, labels, inputs, task, markers, stop, on_progress, show_bar)
 
 
-def _wait_for_the_task(task_input: LslInput, task: TaskThread, markers: FollowedStream) -> None:
-    """Wait until the task has stepped on a decoded bin (and its markers are followed)."""
+def _start_the_task(task_input: LslInput, task: TaskThread, markers: FollowedStream) -> int:
+    """Start the task once its markers are followed, and wait for its first step, so that the block
+    holds every trial from the first. Returns the task samples pulled (in ``task_input.data``)."""
     clock = require_pylsl().local_clock
+    deadline = clock() + _TASK_START_S
+    while not markers.look():
+        if clock() > deadline:
+            raise CalibrationDataError(f"the task's marker stream was not found in {_TASK_START_S:g} s")
+        task.stop.wait(_POLL_S)
+    task.start()
     limit_s = task.wait_s + _TASK_START_S
     deadline = clock() + limit_s
-    while task_input.pull(timeout=_POLL_S) == 0 or not markers.look():
+    while (n := task_input.pull(timeout=_POLL_S)) == 0:
         task.check()
         if clock() > deadline:
             raise CalibrationDataError(
                 f"the cursor task of --labels {task.labels} published nothing in {limit_s:g} s: is the "
                 "decoder running and streaming?"
             )
+    return n
 
 
 def _record(
@@ -256,30 +257,37 @@ def _record(
     health = {role: StreamHealth() for role in inputs}
     last_time = dict.fromkeys(inputs, np.nan)
     stop = stop or threading.Event()
-    # The block starts now: what queued while the other inlets were opened and clock-synced
-    # (about 0.6 s each) came before it.
-    for source in inputs.values():
-        source.drop_queued()
-    if markers is not None:
-        markers.poll()
-    started = pylsl.local_clock()
     elapsed = 0.0
     try:
+        # The block starts now (with a task: at its first step, which it keeps): what queued while
+        # the inlets were opened and clock-synced (about 0.6 s each) came before it.
+        first_task_samples = 0 if task is None else _start_the_task(inputs["task"], task, markers)
+        for role, source in inputs.items():
+            if role != "task":
+                source.drop_queued()
         with (
             SessionWriter(path, meta, layouts, flush_interval_s=1.0) as writer,
             tqdm(total=seconds, desc="record", unit="s", bar_format=_BAR, disable=not show_bar) as bar,
         ):
+
+            def take(role: str, n: int) -> None:
+                source = inputs[role]
+                times = source.timestamps[:n]
+                writer.append(role, source.data[:n], times)
+                steps = np.diff(np.concatenate([[last_time[role]], times]))
+                health[role].gaps += int(np.sum(steps > _GAP_PERIODS / source.rate))
+                health[role].samples += n
+                last_time[role] = times[-1]
+
+            if first_task_samples:
+                take("task", first_task_samples)
+            started = pylsl.local_clock()
             next_report = 0.0
             while True:
                 for role, source in inputs.items():
                     n = source.pull()
                     if n:
-                        times = source.timestamps[:n]
-                        writer.append(role, source.data[:n], times)
-                        steps = np.diff(np.concatenate([[last_time[role]], times]))
-                        health[role].gaps += int(np.sum(steps > _GAP_PERIODS / source.rate))
-                        health[role].samples += n
-                        last_time[role] = times[-1]
+                        take(role, n)
                 if task is not None:
                     task.check()
                     pulled = markers.poll()

@@ -43,8 +43,9 @@ def task_profile(profile: Profile, labels: Labels) -> Profile:
 class TaskThread:
     """:class:`~rtbci.task.publisher.TaskPublisher` on a thread, for as long as a recording lasts.
 
-    Its task and marker streams exist from construction (so the recording resolves them at once);
-    the task steps once the decoder's output stream is found. Use as a context manager.
+    Its task and marker streams exist from construction, so that the recording opens them before
+    the task takes its first step (:meth:`start`; it steps once the decoder's output stream is
+    found). Use as a context manager: the end of the ``with`` block stops it.
 
     Parameters
     ----------
@@ -76,11 +77,14 @@ class TaskThread:
         self.thread = threading.Thread(target=self._run, name="rtbci-calibration-task", daemon=True)
 
     def __enter__(self) -> TaskThread:
-        self.thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def start(self) -> None:
+        """Start the task: it steps from the decoder's next output on."""
+        self.thread.start()
 
     def _run(self) -> None:
         try:
