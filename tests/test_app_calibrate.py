@@ -20,6 +20,7 @@ from calibrate_fixtures import (
     simulated_block,
     streaming_rig,
     with_recording_edges,
+    with_task_instead_of_hand,
     write_block,
 )
 from PySide6 import QtCore, QtWidgets
@@ -32,6 +33,7 @@ from calibrate.data import RECORDING_EDGE_S, check_block, featurize_block
 from calibrate.scoring import CALIBRATED
 from rtbci.io.store import read_session
 from rtbci.profile import load_profile
+from rtbci.signal import LABELS
 from rtbci.train.stage_b import STAGE_B_FINETUNE
 
 CALIBRATION_TIMEOUT_MS = 90_000
@@ -79,6 +81,23 @@ def test_the_shortest_recording_the_dialog_offers_holds_enough_bins(qtbot, tmp_p
         check_block(too_short, profile, "lfp", config.min_seconds, "recording")
 
 
+def test_the_dialog_asks_where_the_labels_come_from(qtbot, tmp_path):
+    config = CalibrationConfig(show_progress=False)
+    dialog = CalibrationDialog(load_profile(DEMO_PROFILE), config.min_seconds)
+    qtbot.addWidget(dialog)
+    choices = [dialog.labels.itemData(index) for index in range(dialog.labels.count())]
+    assert choices == list(LABELS) and dialog.labels.currentData() == "hand", "hand unless chosen"
+    assert dialog.request(tmp_path / "block.h5", config).labels == "hand"
+    dialog.labels.setCurrentIndex(dialog.labels.findData("cue"))
+    assert "assist 1" in dialog.labels.toolTip() and "other `rtbci task`" in dialog.labels.toolTip()
+    dialog.record.setChecked(True)
+    request = dialog.request(tmp_path / "block.h5", config)
+    assert request.labels == "cue" and request.record_seconds is not None
+    dialog.labels.setCurrentIndex(dialog.labels.findData("refit"))
+    assert "Gilja" in dialog.labels.toolTip()
+    assert dialog.request(tmp_path / "block.h5", config).labels == "refit"
+
+
 @pytest.fixture
 def labels(monkeypatch) -> list[str]:
     """Every label the calibration progress dialog shows, in order."""
@@ -101,9 +120,14 @@ def open_window(qtbot, profile_path: Path, record_dir: Path) -> DecoderWindow:
 
 
 def calibrate_through_dialog(
-    qtbot, window: DecoderWindow, session_file: Path | None = None, record_seconds: float | None = None
+    qtbot,
+    window: DecoderWindow,
+    session_file: Path | None = None,
+    record_seconds: float | None = None,
+    labels: str = "hand",
 ) -> None:
-    """Click Calibrate…, choose the source in the dialog, click Calibrate (Stage B as configured)."""
+    """Click Calibrate…, choose the source and labels in the dialog, click Calibrate (Stage B as
+    configured)."""
     qtbot.mouseClick(window.controls.calibrate_button, LEFT)
     dialog = window.calibration.dialog
     assert dialog is not None and dialog.isVisible()
@@ -114,6 +138,7 @@ def calibrate_through_dialog(
     else:
         dialog.record.setChecked(True)
         dialog.record_seconds.setValue(record_seconds)
+    dialog.labels.setCurrentIndex(dialog.labels.findData(labels))
     dialog.full.setChecked(window.calibration.config.full)
     qtbot.mouseClick(dialog.buttons.button(OK), LEFT)
     assert window.calibration.worker is not None and window.calibration.progress.isVisible()
@@ -355,3 +380,40 @@ def test_accepting_restarts_a_running_engine_on_the_new_version(qtbot, live_rig,
     assert window.model_card.values["sha256"].text().startswith(result.exported.manifest.sha256[:12])
     window.close()
     assert window.state is EngineState.IDLE
+
+
+@pytest.mark.slow
+def test_a_cued_block_from_a_file_calibrates_through_the_dialog(qtbot, models, tmp_path):
+    profile_path = models["previous"].write_profile(tmp_path / "rig.toml")
+    cued = write_block(
+        with_task_instead_of_hand(models["block"], load_profile(profile_path)), tmp_path / "cued.h5"
+    )
+    window = open_window(qtbot, profile_path, tmp_path)
+
+    calibrate_through_dialog(qtbot, window, session_file=cued, labels="cue")
+    wait_until_done(qtbot, window)
+
+    assert window.errors == []
+    result = window.calibration.report.result
+    assert result.labels == "cue" and "(labels: cue):" in window.calibration.report.summary.toPlainText()
+    assert json.loads(result.report_json.read_text())["labels"] == "cue"
+
+
+@pytest.mark.slow
+def test_a_cued_recording_runs_the_task_while_the_engine_decodes(qtbot, live_rig, tmp_path):
+    window = open_window(qtbot, live_rig, tmp_path)
+    window.calibration.config = CalibrationConfig(show_progress=False, min_seconds=8.0)
+    window.connect_engine()
+    qtbot.waitUntil(lambda: window.state is EngineState.RUNNING, timeout=120_000)
+
+    calibrate_through_dialog(qtbot, window, record_seconds=10.0, labels="cue")
+    wait_until_done(qtbot, window)
+
+    assert window.errors == []
+    result = window.calibration.report.result
+    assert result.labels == "cue" and set(result.recorded.health) == {"spikes", "lfp", "task"}
+    block = read_session(result.recorded.path)
+    assert block.streams["task"].n_samples == pytest.approx(10.0 / 0.02, rel=0.15), "a row per decoded bin"
+    assert "target_on trial=1" in block.streams["task_markers"].data[:, 0].tolist()
+    assert "behavior" not in block.streams
+    window.close()

@@ -1,12 +1,13 @@
-"""The "Calibrate…" dialog: where the block comes from (a Session file or a new recording) and whether
-to run the full fine-tune (Stage B)."""
+"""The "Calibrate…" dialog: where the block comes from (a Session file or a new recording), what its
+labels are (the hand, or without a hand the task's cues or ReFIT), and whether to run the full
+fine-tune (Stage B)."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from apps.decoder.calibration_worker import CalibrationRequest
 from calibrate import CalibrationConfig, min_record_seconds
@@ -16,6 +17,24 @@ from rtbci.profile import Profile
 __all__ = ["CalibrationDialog"]
 
 DEFAULT_RECORD_S = 120.0  # two minutes: what the calibration benchmark's Stage A gets
+# The labels box: each choice, its text, and what it means.
+LABEL_CHOICES = (
+    ("hand", "Hand (behavior stream)", "Fit to the block's behavior stream: a hand, or the task software's."),
+    (
+        "cue",
+        "Cues (the task moves the cursor)",
+        "No hand: the cursor task moves the cursor to each target by itself (assist 1) and the "
+        "participant follows it; the labels are the cued velocity. Recording runs the task in this "
+        "window on the decoder's output: start the decoder, and stop any other `rtbci task` for this rig.",
+    ),
+    (
+        "refit",
+        "ReFIT (closed loop)",
+        "No hand: a closed-loop block at the profile's assist; the labels are the decoded velocity "
+        "turned toward the target, zero on it (Gilja et al. 2012). Recording runs the task in this "
+        "window on the decoder's output: start the decoder, and stop any other `rtbci task` for this rig.",
+    ),
+)
 
 
 class CalibrationDialog(QtWidgets.QDialog):
@@ -55,6 +74,12 @@ class CalibrationDialog(QtWidgets.QDialog):
             f"At least {shortest:g} s: calibration needs {min_seconds:g} s of bins with both neural data "
             "and behavior, and a recording loses a little at its start and end"
         )
+        self.labels = QtWidgets.QComboBox()
+        for index, (value, text, tip) in enumerate(LABEL_CHOICES):
+            self.labels.addItem(text, value)
+            self.labels.setItemData(index, tip, QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.labels.currentIndexChanged.connect(self._show_label_tip)
+        self._show_label_tip()
         self.full = QtWidgets.QCheckBox("Full fine-tune (Stage B): slower, may fit better")
         self.buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
@@ -71,6 +96,7 @@ class CalibrationDialog(QtWidgets.QDialog):
         layout.addRow(self.from_file)
         layout.addRow(file_row)
         layout.addRow(self.record, self.record_seconds)
+        layout.addRow("Labels", self.labels)
         layout.addRow(self.full)
         layout.addRow(
             QtWidgets.QLabel("The last 20% of the block is held out; every score is on held-out data.")
@@ -88,6 +114,9 @@ class CalibrationDialog(QtWidgets.QDialog):
         if path:
             self.session_path.setText(path)
 
+    def _show_label_tip(self) -> None:
+        self.labels.setToolTip(LABEL_CHOICES[self.labels.currentIndex()][2])
+
     def _update_enabled(self) -> None:
         use_file = self.from_file.isChecked()
         self.session_path.setEnabled(use_file)
@@ -104,7 +133,8 @@ class CalibrationDialog(QtWidgets.QDialog):
         record_path
             Where a recording goes (unused for a Session file).
         config
-            Base pipeline settings; ``full`` is taken from the Stage B box.
+            Base pipeline settings; ``full`` is taken from the Stage B box, the labels from the
+        labels box.
         """
         use_file = self.from_file.isChecked()
         return CalibrationRequest(
@@ -113,4 +143,5 @@ class CalibrationDialog(QtWidgets.QDialog):
             record_seconds=None if use_file else self.record_seconds.value(),
             record_path=None if use_file else record_path,
             config=dataclasses.replace(config, full=self.full.isChecked()),
+            labels=self.labels.currentData(),
         )

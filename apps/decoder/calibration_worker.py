@@ -17,6 +17,7 @@ from PySide6 import QtCore
 from calibrate import CalibrationConfig, CalibrationProgress, run_calibration
 from calibrate.pipeline import STAGES
 from rtbci.errors import UserError
+from rtbci.signal import Labels
 
 __all__ = ["CalibrationCancelledError", "CalibrationRequest", "CalibrationWorker"]
 
@@ -37,6 +38,9 @@ class CalibrationRequest:
         Where that recording goes.
     config
         Pipeline settings; ``config.full`` runs Stage B.
+    labels
+        What the decoder is fit to, as ``--labels``: ``hand``, or without a hand ``cue`` or
+        ``refit`` (a recording runs the cursor task meanwhile).
     """
 
     profile_path: Path
@@ -44,6 +48,7 @@ class CalibrationRequest:
     record_seconds: float | None
     record_path: Path | None
     config: CalibrationConfig
+    labels: Labels = "hand"
 
     def stages(self) -> tuple[str, ...]:
         """The pipeline stages this request goes through, in order (for an overall progress figure)."""
@@ -111,6 +116,7 @@ class CalibrationWorker(QtCore.QThread):
                 config=request.config,
                 progress=self._report,
                 stop=self._stop,
+                labels=request.labels,
             )
         except CalibrationCancelledError:
             self.cancelled.emit()
