@@ -16,7 +16,7 @@ on CPU, :func:`fuse_attention` takes the graph as ONNX Runtime's own fusions lea
   whose residual add is fused into the next norm (``SkipSimplifiedLayerNormalization``).
 
 The rewritten graph reads each key and value ring as ``(1, H, S * N, head_dim)``, ``rotary``
-as ``(2, 1, 1, head_dim / 2)`` and ``valid`` as ``(1, S * N)`` (views of the backend's
+flat (cosines, then sines) and ``valid`` as ``(1, S * N)`` (views of the backend's
 arrays), and returns the new bin's keys and values tokens first, ``(1, N, H * head_dim)``,
 which the backend writes into the rings (see
 :class:`~rtbci.runtime.backends.base.RingState`, ``tokens_first``). The graph records this in
@@ -187,7 +187,8 @@ class _Rewrite:
         The exported step turns its queries and keys with doubled weights (plain and
         rotated-half columns, weighted by the phase's cosine and sine). Here the plain
         weights are kept and the step's rotation is one ``(3, hd, hd)`` matrix for the
-        queries, keys (rotary) and values (identity), built once per step for all layers.
+        queries, keys (rotary) and values (identity), gathered once per step for all layers
+        from a table of the step's cosines and sines.
         """
         g, hd, N = self.g, self.head_dim, self.n_tokens
         turn = g.produced(self.projections[0].mul.input[1], "Concat")
@@ -200,17 +201,23 @@ class _Rewrite:
         if len(logs) != 1 or logs[0].input[0] != self.ring.valid_input:
             raise FusionError("the attention mask is not log(valid)")
         self.remove(turn, logs[0])
+        # rotation[part, i, j] = table[index[part, i, j]], table = (0, 1, cos, sin, -cos, -sin).
         half = hd // 2
-        basis = np.zeros((3, 3, hd, hd), dtype=np.float32)  # (cos | sin | one, q | k | v, in, out)
-        basis[0, :2] = np.eye(hd)
-        basis[1, :2] = np.eye(hd, k=half) - np.eye(hd, k=-half)  # rotate-half, times the sine
-        basis[2, 2] = np.eye(hd)
-        self.node("Concat", [rotary, rotary], ["rtbci/cos_sin"], axis=-1)
-        ones = self.constant("rtbci/one", np.ones((1, 1, 1, hd), dtype=np.float32))
-        self.node("Concat", ["rtbci/cos_sin", ones], ["rtbci/cos_sin_one"], axis=0)
-        self.node("Mul", ["rtbci/cos_sin_one", self.constant("rtbci/rotation_basis", basis)], ["rtbci/terms"])
-        axes = self.constant("rtbci/term_axis", np.array([0], dtype=np.int64))
-        self.node("ReduceSum", ["rtbci/terms", axes], ["rtbci/rotation"], keepdims=0)
+        index = np.zeros((3, hd, hd), dtype=np.int64)
+        columns = np.arange(half)
+        for part in range(2):  # queries and keys: rotate-half, as the export's turned weights
+            index[part, columns, columns] = index[part, columns + half, columns + half] = 2 + columns
+            index[part, columns, columns + half] = 2 + half + columns  # sine
+            index[part, columns + half, columns] = 2 + hd + half + columns  # minus sine
+        index[2, np.arange(hd), np.arange(hd)] = 1  # values: identity
+        self.node("Neg", [rotary], ["rtbci/minus_cos_sin"])
+        zero_one = self.constant("rtbci/zero_one", np.array([0.0, 1.0], dtype=np.float32))
+        self.node("Concat", [zero_one, rotary, "rtbci/minus_cos_sin"], ["rtbci/rotation_table"], axis=0)
+        self.node(
+            "Gather",
+            ["rtbci/rotation_table", self.constant("rtbci/rotation_index", index)],
+            ["rtbci/rotation"],
+        )
         self.node("Cast", [self.ring.valid_input], ["rtbci/ring_mask"], to=onnx.TensorProto.INT32)
         new = self.constant("rtbci/bin_mask", np.ones((1, N), dtype=np.int32))
         self.node("Concat", ["rtbci/ring_mask", new], ["rtbci/key_mask"], axis=1)
@@ -322,7 +329,7 @@ def fuse_attention(model: onnx.ModelProto, ring: RingSpec) -> onnx.ModelProto:
         if value.name.startswith(("k_cache_", "v_cache_")):
             _set_shape(value, [1, H, ring.slots * N, hd])
         elif value.name == ring.rotary_input:
-            _set_shape(value, [2, 1, 1, hd // 2])
+            _set_shape(value, [hd])
         elif value.name == ring.valid_input:
             _set_shape(value, [1, ring.slots * N])
     for value in graph.output:
