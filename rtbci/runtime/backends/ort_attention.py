@@ -7,7 +7,8 @@ on CPU, :func:`fuse_attention` takes the graph as ONNX Runtime's own fusions lea
 - the attention between the projection and the output projection (split, scores against
   the ring and against the new tokens, their concatenation, softmax, two value products,
   transposes and reshapes) becomes one ``com.microsoft.MultiHeadAttention`` that reads the
-  ring as its past keys and values, with ``valid`` as its key mask;
+  ring as its past keys and values, with ``valid`` as its key mask (a masked slot's score
+  is lowered by 10,000, so its weight is exactly 0 in float32, as with the export's log(0));
 - the projection keeps only the plain half of the exported weights (the other half is its
   rotate-half copy, which the export weights by the step's sine): the step's rotation is
   one ``(3, head_dim, head_dim)`` matrix (queries, keys, values), built once per step from
@@ -258,7 +259,9 @@ class _Rewrite:
         self.node(
             "MultiHeadAttention",
             [f"{p}/query", f"k_new_{i}", f"v_new_{i}", "", mask, "", f"k_cache_{i}", f"v_cache_{i}"],
-            [f"{p}/attention", f"{p}/keys", f"{p}/values"],  # the attention is wrong without these
+            # Present keys and values unused, but asked for: without them ONNX Runtime 1.32 on CPU
+            # returned wrong attention (measured).
+            [f"{p}/attention", f"{p}/keys", f"{p}/values"],
             domain=MS_DOMAIN,
             num_heads=H,
             scale=1.0,  # the exported query weights carry the attention scale
