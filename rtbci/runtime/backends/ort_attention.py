@@ -259,8 +259,8 @@ class _Rewrite:
         self.node(
             "MultiHeadAttention",
             [f"{p}/query", f"k_new_{i}", f"v_new_{i}", "", mask, "", f"k_cache_{i}", f"v_cache_{i}"],
-            # Present keys and values unused, but asked for: without them ONNX Runtime 1.32 on CPU
-            # returned wrong attention (measured).
+            # Present keys and values unused, but asked for: without them the CPU kernel does not attend
+            # to the past (microsoft/onnxruntime#28027); ONNX Runtime 1.32 returned wrong outputs here.
             [f"{p}/attention", f"{p}/keys", f"{p}/values"],
             domain=MS_DOMAIN,
             num_heads=H,
