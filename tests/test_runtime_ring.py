@@ -14,6 +14,7 @@ from test_runtime_backends import assert_matches_reference_and_resets, reference
 
 from rtbci.runtime import load_backend, read_manifest
 from rtbci.runtime.backends import onnxruntime_backend
+from rtbci.runtime.backends.base import RingState
 from rtbci.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend, fused_model, fused_model_path
 from rtbci.runtime.backends.ort_attention import ATTENTION, FUSION_KEY, FusionError, fuse_attention
 from rtbci.runtime.export import export_artifact, parity_inputs
@@ -131,3 +132,21 @@ def test_failed_fusion_runs_ort_fusions_and_says_so(conv_artifact, tmp_path, mon
     assert "could not be fused" in caplog.text and "a graph of another shape" in caplog.text
     assert backend.info()["fusion"] == "none (a graph of another shape)"
     assert_matches_reference_and_resets(backend, artifact, n_bins=60, seed=14, atol=1e-4)
+
+
+def test_rotation_matrix_turns_as_the_rotary_phase(conv_artifact):
+    manifest = read_manifest(conv_artifact)
+    plain, fused = RingState(manifest), RingState(manifest, rotation_matrix=True)
+    for _ in range(1234):  # any step: the phase comes from the float64 step count
+        plain.advance(), fused.advance()
+    cos, sin = plain.arrays["rotary"][:, 0]
+    x = np.random.default_rng(0).standard_normal(2 * len(cos))
+    low, high = np.split(x, 2)
+    rotation = fused.arrays["rotary"]
+    np.testing.assert_allclose(
+        x @ rotation[0], np.concatenate([low * cos - high * sin, high * cos + low * sin])
+    )
+    np.testing.assert_array_equal(rotation[0], rotation[1])  # queries and keys
+    np.testing.assert_array_equal(rotation[2], np.eye(len(x)))  # values
+    fused.reset()
+    np.testing.assert_array_equal(fused.arrays["rotary"], np.stack([np.eye(len(x))] * 3))

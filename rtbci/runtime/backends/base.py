@@ -95,10 +95,12 @@ class RingState:
     With ``tokens_first`` the slots of the key and value rings (``(H, S * N, head_dim)``,
     slots along axis 1) are kept tokens first, ``(N, H, head_dim)``, as ONNX Runtime's fused
     attention returns them (:mod:`~rtbci.runtime.backends.ort_attention`); :meth:`advance`
-    writes them into the rings heads first.
+    writes them into the rings heads first. With ``rotation_matrix`` the rotary input holds
+    the step's phase as that graph reads it: the rotation of queries and keys (rotate-half,
+    by the same float64 cosines and sines) and of values (identity), ``(3, hd, hd)``.
     """
 
-    def __init__(self, manifest: Manifest, tokens_first: bool = False):
+    def __init__(self, manifest: Manifest, tokens_first: bool = False, rotation_matrix: bool = False):
         if manifest.ring is None:
             raise ValueError("not a ring artifact")
         self.spec: RingSpec = manifest.ring
@@ -129,6 +131,10 @@ class RingState:
             written = slot_block.swapaxes(1, 2) if turned else slot_block
             self._blocks.append((block, written, axis + 1, slot_shape[axis]))
         self._inv_freq = np.asarray(self.spec.rotary_inv_freq, dtype=np.float64)
+        self._rotation_matrix = rotation_matrix
+        if rotation_matrix:
+            hd = 2 * len(self._inv_freq)
+            self.arrays[self.spec.rotary_input] = np.zeros((3, hd, hd), dtype=np.float32)
         self.reset()
 
     @property
@@ -163,5 +169,15 @@ class RingState:
             self.arrays[self.spec.position_input][...] = self.slot
         angles = np.remainder(self.step_count * self._inv_freq, 2 * np.pi)
         rotary = self.arrays[self.spec.rotary_input]
-        rotary[0, 0] = np.cos(angles)
-        rotary[1, 0] = np.sin(angles)
+        if not self._rotation_matrix:
+            rotary[0, 0] = np.cos(angles)
+            rotary[1, 0] = np.sin(angles)
+            return
+        # Row vector x times it: out[j] = x[j] cos - x[j + h] sin, out[j + h] = x[j + h] cos + x[j] sin.
+        half = len(angles)
+        low, high = np.arange(half), np.arange(half) + half
+        cos, sin = np.cos(angles), np.sin(angles)
+        rotary[:2, low, low] = rotary[:2, high, high] = cos
+        rotary[:2, low, high] = sin
+        rotary[:2, high, low] = -sin
+        rotary[2] = np.eye(2 * half)

@@ -184,7 +184,8 @@ class OnnxRuntimeBackend(Backend):
         self._kinematics, self._kinematics_value = self._allocate(manifest.kinematics_output.shape)
         self._ring = None
         if manifest.ring is not None:
-            self._ring = RingState(manifest, tokens_first=self.fusion == ATTENTION)
+            fused = self.fusion == ATTENTION
+            self._ring = RingState(manifest, tokens_first=fused, rotation_matrix=fused)
             self._bind_ring()
         else:
             self._bind_alternating()

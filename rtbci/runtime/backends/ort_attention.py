@@ -11,17 +11,17 @@ on CPU, :func:`fuse_attention` takes the graph as ONNX Runtime's own fusions lea
   is lowered by 10,000, so its weight is exactly 0 in float32, as with the export's log(0));
 - the projection keeps only the plain half of the exported weights (the other half is its
   rotate-half copy, which the export weights by the step's sine): the step's rotation is
-  one ``(3, head_dim, head_dim)`` matrix (queries, keys, values), built once per step from
-  ``rotary`` and applied per head, so every step reads a fifth fewer weights;
+  one ``(3, head_dim, head_dim)`` matrix (queries, keys, values) applied per head, so every
+  step reads a fifth fewer weights;
 - the residual stream is ``(1, N, d)``: each output projection and MLP ends in a MatMul
   whose residual add is fused into the next norm (``SkipSimplifiedLayerNormalization``).
 
-The rewritten graph reads each key and value ring as ``(1, H, S * N, head_dim)``, ``rotary``
-flat (cosines, then sines) and ``valid`` as ``(1, S * N)`` (views of the backend's
-arrays), and returns the new bin's keys and values tokens first, ``(1, N, H * head_dim)``,
-which the backend writes into the rings (see
-:class:`~rtbci.runtime.backends.base.RingState`, ``tokens_first``). The graph records this in
-its metadata (:data:`FUSION_KEY` is :data:`ATTENTION`). A graph of any other shape raises
+The rewritten graph reads each key and value ring as ``(1, H, S * N, head_dim)`` and
+``valid`` as ``(1, S * N)`` (views of the backend's arrays), ``rotary`` as that rotation
+matrix, and returns the new bin's keys and values tokens first, ``(1, N, H * head_dim)``,
+which the backend writes into the rings (see ``tokens_first`` and ``rotation_matrix`` of
+:class:`~rtbci.runtime.backends.base.RingState`). The graph records this in its metadata
+(:data:`FUSION_KEY` is :data:`ATTENTION`). A graph of any other shape raises
 :class:`FusionError`; the backend then runs ONNX Runtime's own fusions alone.
 """
 
@@ -38,7 +38,7 @@ from rtbci.runtime.manifest import RingSpec
 __all__ = ["ATTENTION", "FUSION_KEY", "FUSION_VERSION", "FusionError", "fuse_attention"]
 
 # Part of the cache key of a fused model: a new rewrite never reads an older one's output.
-FUSION_VERSION = 3
+FUSION_VERSION = 4
 # Model metadata: which fusion the model had (ATTENTION, or why it had none).
 FUSION_KEY = "rtbci.fusion"
 ATTENTION = "attention"
@@ -188,8 +188,7 @@ class _Rewrite:
         The exported step turns its queries and keys with doubled weights (plain and
         rotated-half columns, weighted by the phase's cosine and sine). Here the plain
         weights are kept and the step's rotation is one ``(3, hd, hd)`` matrix for the
-        queries, keys (rotary) and values (identity), gathered once per step for all layers
-        from a table of the step's cosines and sines.
+        queries, keys (rotary) and values (identity), which the backend feeds as ``rotary``.
         """
         g, hd, N = self.g, self.head_dim, self.n_tokens
         turn = g.produced(self.projections[0].mul.input[1], "Concat")
@@ -202,27 +201,10 @@ class _Rewrite:
         if len(logs) != 1 or logs[0].input[0] != self.ring.valid_input:
             raise FusionError("the attention mask is not log(valid)")
         self.remove(turn, logs[0])
-        # rotation[part, i, j] = table[index[part, i, j]], table = (0, 1, cos, sin, -cos, -sin).
-        half = hd // 2
-        index = np.zeros((3, hd, hd), dtype=np.int64)
-        columns = np.arange(half)
-        for part in range(2):  # queries and keys: rotate-half, as the export's turned weights
-            index[part, columns, columns] = index[part, columns + half, columns + half] = 2 + columns
-            index[part, columns, columns + half] = 2 + half + columns  # sine
-            index[part, columns + half, columns] = 2 + hd + half + columns  # minus sine
-        index[2, np.arange(hd), np.arange(hd)] = 1  # values: identity
-        self.node("Neg", [rotary], ["rtbci/minus_cos_sin"])
-        zero_one = self.constant("rtbci/zero_one", np.array([0.0, 1.0], dtype=np.float32))
-        self.node("Concat", [zero_one, rotary, "rtbci/minus_cos_sin"], ["rtbci/rotation_table"], axis=0)
-        self.node(
-            "Gather",
-            ["rtbci/rotation_table", self.constant("rtbci/rotation_index", index)],
-            ["rtbci/rotation"],
-        )
         self.node("Cast", [self.ring.valid_input], ["rtbci/ring_mask"], to=onnx.TensorProto.INT32)
         new = self.constant("rtbci/bin_mask", np.ones((1, N), dtype=np.int32))
         self.node("Concat", ["rtbci/ring_mask", new], ["rtbci/key_mask"], axis=1)
-        return "rtbci/rotation", "rtbci/key_mask", logs[0].output[0]
+        return rotary, "rtbci/key_mask", logs[0].output[0]
 
     def layer(
         self, i: int, projection: _Projection, residual: str, rotation: str, mask: str, log: str
@@ -332,7 +314,7 @@ def fuse_attention(model: onnx.ModelProto, ring: RingSpec) -> onnx.ModelProto:
         if value.name.startswith(("k_cache_", "v_cache_")):
             _set_shape(value, [1, H, ring.slots * N, hd])
         elif value.name == ring.rotary_input:
-            _set_shape(value, [hd])
+            _set_shape(value, [3, hd, hd])
         elif value.name == ring.valid_input:
             _set_shape(value, [1, ring.slots * N])
     for value in graph.output:
