@@ -175,7 +175,9 @@ class _Session:
             self.fits[f"{name}/{labels}"] = {"seconds": time.perf_counter() - started, "bins": len(binned)}
             return ServedDecoder("lfp", backend=lambda: backend)
         profile = block_profile(self.base, self.folder, 0.0, start.model_table())
-        artifact, fit = calibrate_artifact(profile, binned, self.folder / f"{name}-{labels}")
+        artifact, fit = calibrate_artifact(
+            profile, binned, self.folder / f"{self.session_id}-{name}-{labels}"
+        )
         self.fits[f"{name}/{labels}"] = fit
         return ServedDecoder(start.model_input, artifact=artifact)
 

@@ -85,8 +85,9 @@ def test_the_zero_decoder_acquires_no_target_through_real_lsl_in_lockstep(tmp_pa
 def test_a_tiny_plan_reports_every_decoder_and_stage(tmp_path, monkeypatch):
     # The spike decoder is trained (tiny) into a cache of this test's own.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # Two sessions: each calibrates into folders of its own, and the summary spreads over both.
     plan = ClosedLoopPlan(
-        sessions=1,
+        sessions=2,
         cue_trials=8,
         score_trials=2,
         max_block_s=12.0,
@@ -98,9 +99,11 @@ def test_a_tiny_plan_reports_every_decoder_and_stage(tmp_path, monkeypatch):
     for decoder, stages in result["summary"].items():
         assert set(stages) == ({"uncalibrated"} if decoder == "zero" else {"cue", "refit"})
         for figures in stages.values():
-            assert set(METRICS) <= set(figures) and figures["trials"] >= 1
+            assert set(METRICS) <= set(figures) and figures["trials"] >= 2
+            assert figures["success_rate"]["sessions"] == 2
     assert result["goals"]["zero_success_rate"] == 0.0 and result["goals"]["zero_success_is_0"] is True
     assert all(isinstance(value, bool) for key, value in result["goals"].items() if "_ge_" in key)
+    assert set(result["per_session"]) == {"sim-S0-d16", "sim-S0-d17"}
     session = result["per_session"]["sim-S0-d16"]
     assert session["cue_block"]["success_rate"] == 1.0
     assert set(session["fits"]) == {
