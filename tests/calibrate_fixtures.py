@@ -26,6 +26,7 @@ from rtbci.runtime.export import export_artifact
 from rtbci.signal import featurize
 from rtbci.sim import SimConfig, simulate_session
 from rtbci.sim.live import LiveRigSource
+from rtbci.task.labels import LABEL_LAG_MS
 from rtbci.task.stream import CUED_VELOCITY, DECODED_VELOCITY, STATE, TARGET, TASK_CHANNELS, TRIAL_ID
 from rtbci.task.trials import TrialState
 from rtbci.train.checkpoints import decoder_checkpoint
@@ -61,10 +62,11 @@ def with_recording_edges(session: Session, edge_s: float) -> Session:
 def with_task_instead_of_hand(session: Session, profile: Profile) -> Session:
     """``session`` with its behavior replaced by a cursor task stream that cues the hand's own velocity.
 
-    One task row per bin of the session's grid, stamped at the bin's end, as the engine stamps
-    them; its cued velocity is the hand's at the profile's kinematics lag, so that ``cue`` labels
-    are the ``hand`` ones bin for bin. For ``refit``: the cursor at the centre, the target where
-    the hand's velocity points, and a decoded velocity of other speeds (the hand's, reversed in time).
+    One task row per bin of the session's grid, stamped at the bin's end plus the cue labels' lag
+    (:data:`rtbci.task.labels.LABEL_LAG_MS`); its cued velocity is the hand's at the profile's
+    kinematics lag, so that ``cue`` labels are the ``hand`` ones bin for bin. For ``refit``: the
+    cursor at the centre, the target where the hand's velocity points, and a decoded velocity of
+    other speeds (the hand's, reversed in time).
     """
     hand = featurize(session, profile, progress=False)
     rows = np.zeros((len(hand), len(TASK_CHANNELS)), np.float32)
@@ -74,7 +76,8 @@ def with_task_instead_of_hand(session: Session, profile: Profile) -> Session:
     rows[:, TARGET] = 10.0 * hand.kinematics  # 10 s ahead: mostly outside the target radius
     rows[:, DECODED_VELOCITY] = hand.kinematics[::-1]
     streams = {name: s for name, s in session.streams.items() if s.kind != StreamKind.KINEMATICS}
-    task = Stream("task", StreamKind.TASK, rows, hand.bin_ends, 1.0 / profile.bin_s, list(TASK_CHANNELS))
+    stamps = hand.bin_ends + LABEL_LAG_MS["cue"] / 1000.0
+    task = Stream("task", StreamKind.TASK, rows, stamps, 1.0 / profile.bin_s, list(TASK_CHANNELS))
     return Session(session.meta, {**streams, "task": task})
 
 

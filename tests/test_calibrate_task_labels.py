@@ -53,8 +53,14 @@ def test_cue_labels_equal_to_the_hand_give_the_hand_calibration(blocks, tmp_path
     assert hand.labels == "hand" and hand.to_json()["labels"] == "hand"
     assert report["labels"] == "cue" and f"of {blocks['cued_file']} (labels: cue):" in output
     assert report["split_bins"] == hand.to_json()["split_bins"]
-    # The same bins and the same numbers to fit: the same decoder, scored the same.
-    np.testing.assert_allclose(report["heldout_r2_mean"], hand.heldout_r2, atol=1e-4)
+    # The same bins and the same numbers to fit (exactly), so the same decoder, scored the same up
+    # to Stage A's run-to-run jitter (torch's threaded reductions: 0.001 seen).
+    profile = load_profile(profile_path)
+    cued = featurize(read_session(blocks["cued_file"]), profile, labels="cue", progress=False)
+    handed = featurize(read_session(blocks["hand_file"]), profile, progress=False)
+    np.testing.assert_array_equal(cued.kinematics, handed.kinematics)
+    np.testing.assert_array_equal(cued.bin_ends, handed.bin_ends)
+    np.testing.assert_allclose(report["heldout_r2_mean"], hand.heldout_r2, atol=0.01)
     assert report["artifact"] is not None
 
 
@@ -63,8 +69,9 @@ def test_refit_fits_the_decoded_speed_turned_toward_the_target(blocks, tmp_path)
     profile_path = blocks["previous"].write_profile(tmp_path / "rig.toml")
     refit = run_calibration(profile_path, session_file=blocks["cued_file"], config=CONFIG, labels="refit")
     assert refit.labels == "refit" and np.isfinite(refit.heldout_r2)
+    # The cue labels of the rows refit reads (at refit's lag, not the cue's).
     cue = featurize(
-        read_session(blocks["cued_file"]), load_profile(profile_path), labels="cue", progress=False
+        read_session(blocks["cued_file"]), load_profile(profile_path), 0.0, labels="cue", progress=False
     )
     heldout = refit.split.heldout
     actual, cued = refit.scores.actual, cue.kinematics[heldout.start : heldout.stop]

@@ -11,7 +11,7 @@ from rtbci.io.store import read_session, write_session
 from rtbci.profile import CursorTaskConfig
 from rtbci.signal import FeaturizeError, featurize
 from rtbci.task import CursorTask
-from rtbci.task.labels import cue_labels, refit_labels
+from rtbci.task.labels import LABEL_LAG_MS, cue_labels, refit_labels
 from rtbci.task.stream import TASK_CHANNELS, write_sample
 
 BIN_S = 0.02
@@ -44,14 +44,16 @@ def _session_with_task(tmp_path, first_row_s: float = 0.2, n_rows: int = 120):
 
 
 @pytest.mark.parametrize("labels", ["cue", "refit"])
-def test_task_labels_are_the_rows_of_the_nearest_task_bin_with_no_lag(tmp_path, labels):
+def test_task_labels_are_the_rows_of_the_nearest_task_bin_at_the_labels_lag(tmp_path, labels):
     session, rows, stamps = _session_with_task(tmp_path)
     binned = featurize(session, make_profile(8), labels=labels, progress=False)
     per_row = cue_labels(rows) if labels == "cue" else refit_labels(rows, CursorTaskConfig().target_radius)
-    # Every bin whose end lies within the task rows keeps a row: 120 rows over 2.4 s of a 3 s session.
+    lag_s = LABEL_LAG_MS[labels] / 1000.0
+    assert LABEL_LAG_MS == {"cue": -120.0, "refit": 0.0}
+    # Every bin whose end plus the lag lies within the task rows keeps a row: 120 rows over 2.4 s.
     assert len(binned) == 120
-    nearest = np.abs(binned.bin_ends[:, None] - stamps[None, :]).argmin(axis=1)
-    np.testing.assert_array_less(np.abs(binned.bin_ends - stamps[nearest]), BIN_S / 2)
+    nearest = np.abs(binned.bin_ends[:, None] + lag_s - stamps[None, :]).argmin(axis=1)
+    np.testing.assert_array_less(np.abs(binned.bin_ends + lag_s - stamps[nearest]), BIN_S / 2)
     np.testing.assert_array_equal(nearest, np.arange(120))
     np.testing.assert_allclose(binned.kinematics, per_row[nearest], atol=1e-6)
     assert np.abs(binned.kinematics).max() > 0.01
@@ -76,7 +78,7 @@ def test_bins_over_dropped_task_rows_are_left_out(tmp_path):
     session.streams["task"] = Stream(
         "task", StreamKind.TASK, task.data[keep], task.timestamps[keep], task.rate, task.channel_labels
     )
-    binned = featurize(session, make_profile(8), labels="cue", progress=False)
+    binned = featurize(session, make_profile(8), lag_ms=0.0, labels="cue", progress=False)
     assert len(binned) == 110, "the 10 bins without a row go, none held over"
     assert not np.any((binned.bin_ends > stamps[51]) & (binned.bin_ends < stamps[59]))
 

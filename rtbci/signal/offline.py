@@ -21,7 +21,7 @@ from rtbci.profile import Profile
 from rtbci.signal.bins import BinnedStream, Bins
 from rtbci.signal.grid import first_complete_index, grid_epoch, make_featurizer
 from rtbci.signal.lfp import LfpFeaturizer
-from rtbci.task.labels import TASK_LABELS, task_labels
+from rtbci.task.labels import LABEL_LAG_MS, TASK_LABELS, task_labels
 
 __all__ = ["LABELS", "BinnedSession", "FeaturizeError", "Labels", "featurize", "run_stream"]
 
@@ -219,11 +219,11 @@ def featurize(
         and ``[task] target_radius`` for ``refit``).
     lag_ms
         Labels are sampled at ``bin_end + lag``. None takes, for ``hand``,
-        ``profile.features.kinematics_lag_ms`` (motor cortex leads the hand), and for ``cue`` and
-        ``refit`` 0: each task row is stamped with its decoded bin's end, and its labels are what
-        that bin's decoder output should have been. ReFIT's speed is the decoded speed of that very
-        bin; the cue of a bin was on the screen while the bin was recorded (a participant follows it
-        with a visuomotor delay, 100-150 ms, which a negative ``lag_ms`` would model).
+        ``profile.features.kinematics_lag_ms`` (motor cortex leads the hand), and for task labels
+        :data:`rtbci.task.labels.LABEL_LAG_MS` (each task row is stamped with its decoded bin's
+        end): ``refit`` 0, as ReFIT's speed is the decoded speed of that very bin; ``cue`` -120 ms,
+        as a participant follows the cue with a visuomotor delay (100-150 ms), so a bin's neural
+        data answer the cue shown before it.
     labels
         ``hand``: the kinematics stream, sampled by linear interpolation. ``cue`` or ``refit``: the
         velocity labels of the session's task stream (:mod:`rtbci.task.labels`), by zero-order
@@ -254,7 +254,7 @@ def featurize(
     if labels not in LABELS:
         raise FeaturizeError(f"labels must be one of {', '.join(LABELS)}, got {labels!r}")
     if lag_ms is None:
-        lag_ms = profile.features.kinematics_lag_ms if labels == "hand" else 0.0
+        lag_ms = profile.features.kinematics_lag_ms if labels == "hand" else LABEL_LAG_MS[labels]
     lag_s = lag_ms / 1000.0
     sources = {
         key: stream

@@ -23,10 +23,20 @@ import numpy as np
 from rtbci.task.stream import CUED_VELOCITY, CURSOR, DECODED_VELOCITY, STATE, TARGET, TASK_CHANNELS
 from rtbci.task.trials import TrialState
 
-__all__ = ["TASK_LABELS", "TaskLabels", "cue_labels", "refit_labels", "task_labels"]
+__all__ = ["LABEL_LAG_MS", "TASK_LABELS", "TaskLabels", "cue_labels", "refit_labels", "task_labels"]
 
 TaskLabels = Literal["cue", "refit"]
 TASK_LABELS: tuple[TaskLabels, ...] = ("cue", "refit")
+
+# How far each label lags the neural data it is fit to (``featurize``'s default lag), in ms: the label
+# of a bin is read from the task row stamped this long after the bin's end.
+# - cue: -120. The participant follows the cue with a visuomotor delay (100-150 ms in visually guided
+#   reaching; Cunningham et al. 2011), so a bin's neural data answer the cue shown that long before.
+#   On a 60 s cued block of the simulated participant (120 ms feedback delay), Stage A's held-out R²
+#   was 0.071 at 0 ms and 0.138 at -120 ms (0.130 at -200, 0.107 at -260).
+# - refit: 0. The decoded velocity a row carries came from the neural data of its own bin, so its
+#   speed belongs there; the direction already reads the cursor the participant last saw moved.
+LABEL_LAG_MS: dict[TaskLabels, float] = {"cue": -120.0, "refit": 0.0}
 
 
 def _checked(rows: np.ndarray) -> np.ndarray:
