@@ -12,7 +12,7 @@ from rtbci.profile import CursorTaskConfig
 from rtbci.signal import FeaturizeError, featurize
 from rtbci.task import CursorTask
 from rtbci.task.labels import LABEL_LAG_MS, cue_labels, refit_labels
-from rtbci.task.stream import TASK_CHANNELS, write_sample
+from rtbci.task.stream import CUED_VELOCITY, TASK_CHANNELS, write_sample
 
 BIN_S = 0.02
 # The engine's grid sits 7 ms off featurize's own (another epoch): rows are matched to the nearest bin.
@@ -81,6 +81,24 @@ def test_bins_over_dropped_task_rows_are_left_out(tmp_path):
     binned = featurize(session, make_profile(8), lag_ms=0.0, labels="cue", progress=False)
     assert len(binned) == 110, "the 10 bins without a row go, none held over"
     assert not np.any((binned.bin_ends > stamps[51]) & (binned.bin_ends < stamps[59]))
+
+
+def test_a_task_stream_whose_stamps_go_back_is_read_in_time_order(tmp_path):
+    """An engine whose inputs stalled re-anchors its bin clock and decodes those bin times again:
+    the rows stamped with them come twice, and the later ones count."""
+    session, rows, stamps = _session_with_task(tmp_path)
+    task = session.streams["task"]
+    again = slice(40, 60)  # 20 bins (400 ms) decoded again after row 80
+    replayed = rows[again].copy()
+    replayed[:, CUED_VELOCITY] += 1.0  # the second decoding's rows differ
+    data = np.concatenate([rows[:80], replayed, rows[80:]])
+    times = np.concatenate([stamps[:80], stamps[again], stamps[80:]])
+    session.streams["task"] = Stream("task", StreamKind.TASK, data, times, task.rate, task.channel_labels)
+    binned = featurize(session, make_profile(8), lag_ms=0.0, labels="cue", progress=False)
+    assert len(binned) == 120, "each bin once"
+    expected = cue_labels(rows)
+    expected[again] = cue_labels(replayed)
+    np.testing.assert_allclose(binned.kinematics, expected, atol=1e-6)
 
 
 def test_task_labels_without_a_task_stream_name_the_session_and_what_it_has():

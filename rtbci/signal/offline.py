@@ -175,7 +175,9 @@ def _task_labels_at(
     bin off this grid (the engine's own epoch, clock sync), so a row stands for the task period
     around its stamp: a time takes the last row stamped at or before half a period after it. A
     time with no row within half a period (the task stream dropped rows, had not started or had
-    ended) is not covered.
+    ended) is not covered. Rows are taken in time order: when the stamps go back (an engine whose
+    inputs stalled re-anchors its bin clock and decodes those bin times again), the row recorded
+    later stands for a bin that has two.
     """
     columns = []
     for name in profile.output.kinematics:
@@ -190,10 +192,12 @@ def _task_labels_at(
         per_row = task_labels(task.data, labels, profile.task.target_radius)
     except ValueError as error:
         raise FeaturizeError(f"session {session.meta.session_id!r}: stream {task.name!r}: {error}") from None
+    order = np.argsort(task.timestamps, kind="stable")
+    stamps, per_row = task.timestamps[order], per_row[order]
     period = 1.0 / task.rate if task.rate > 0 else profile.bin_s
-    row = np.searchsorted(task.timestamps, times + period / 2, side="right") - 1
+    row = np.searchsorted(stamps, times + period / 2, side="right") - 1
     held = np.clip(row, 0, None)
-    covered = (row >= 0) & (times - task.timestamps[held] <= period / 2)
+    covered = (row >= 0) & (times - stamps[held] <= period / 2)
     return per_row[held][:, columns].astype(np.float32), covered
 
 
