@@ -33,7 +33,7 @@ TASK_LABELS: tuple[TaskLabels, ...] = ("cue", "refit")
 # - cue: -120. The participant follows the cue with a visuomotor delay (100-150 ms in visually guided
 #   reaching; Cunningham et al. 2011), so a bin's neural data answer the cue shown that long before.
 #   On a 60 s cued block of the simulated participant (120 ms feedback delay), Stage A's held-out R²
-#   was 0.071 at 0 ms and 0.138 at -120 ms (0.130 at -200, 0.107 at -260).
+#   was 0.035 at 0 ms and 0.133 at -120 ms (0.125 at -200; docs/results.md).
 # - refit: 0. The decoded velocity a row carries came from the neural data of its own bin, so its
 #   speed belongs there; the direction already reads the cursor the participant last saw moved.
 LABEL_LAG_MS: dict[TaskLabels, float] = {"cue": -120.0, "refit": 0.0}
