@@ -84,8 +84,8 @@ def test_bins_over_dropped_task_rows_are_left_out(tmp_path):
 
 
 def test_a_task_stream_whose_stamps_go_back_is_read_in_time_order(tmp_path):
-    """An engine whose inputs stalled re-anchors its bin clock and decodes those bin times again:
-    the rows stamped with them come twice, and the later ones count."""
+    """When the decoder's output stamps go back (seen once under heavy load), the rows of those bin
+    times come twice, and the later ones count."""
     session, rows, stamps = _session_with_task(tmp_path)
     task = session.streams["task"]
     again = slice(40, 60)  # 20 bins (400 ms) decoded again after row 80
