@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.lockstep import LockstepBlock
+from benchmarks.lockstep import LockstepBlock, nearest
 from calibrate.export import export_calibrated
 from calibrate.previous import load_previous
 from rtbci.engine import Engine
@@ -32,7 +32,7 @@ from rtbci.engine.engine import EngineOptions
 from rtbci.profile import Profile
 from rtbci.runtime.manifest import read_manifest
 from rtbci.signal import BinnedSession, Normalizer
-from rtbci.task.labels import TaskLabels, task_labels
+from rtbci.task.labels import LABEL_LAG_MS, TaskLabels, task_labels
 from rtbci.train.readout import with_history
 from rtbci.train.session_fit import DEFAULT_ALPHAS, fit_ridge_head
 from rtbci.train.splits import BinBlock, FitBlocks
@@ -155,6 +155,11 @@ def labelled_bins(
 ) -> BinnedSession:
     """A lockstep block as a calibration block: the features the engine read, labelled from the task rows.
 
+    Each bin's label is read from the task row of the bin :data:`rtbci.task.labels.LABEL_LAG_MS`
+    after it, as ``featurize(..., labels=...)`` reads a recording (``cue``: the row 120 ms before,
+    as the participant follows the cue with a visuomotor delay). Bins whose labelling row is not in
+    the block are left out.
+
     Parameters
     ----------
     block
@@ -168,19 +173,21 @@ def labelled_bins(
     session_id
         The simulated session's id (the calibrated decoder's new session row).
     profile
-        Subject, kinematics names and the task's target radius.
+        Subject, kinematics names, bin width and the task's target radius.
 
     Returns
     -------
     BinnedSession
     """
-    records = block.records
+    ends = block.records["end_time"]
+    row, found = nearest(ends, ends + LABEL_LAG_MS[labels] / 1000.0, profile.bin_s / 4.0)
+    records = block.records[found]
+    velocity = task_labels(block.task_rows, labels, profile.task.target_radius)[row[found]]
     n = len(records)
     if model_input == "lfp":
         spikes, lfp = records["spikes"], records["features"]
     else:
         spikes, lfp = records["features"], np.zeros((n, 0, 0), np.float32)
-    velocity = task_labels(block.task_rows, labels, profile.task.target_radius)
     return BinnedSession(
         spikes=np.asarray(spikes, np.float32),
         lfp=np.asarray(lfp, np.float32),

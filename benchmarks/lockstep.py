@@ -38,7 +38,7 @@ from rtbci.sim.closed_loop import ClosedLoopSource, ClosedLoopStats
 from rtbci.task.publisher import TaskPublisher, TaskRun, task_stream_spec
 from rtbci.task.trials import TrialResult
 
-__all__ = ["LockstepBlock", "LockstepConfig", "block_profile", "run_block"]
+__all__ = ["LockstepBlock", "LockstepConfig", "block_profile", "nearest", "run_block"]
 
 
 @dataclass(frozen=True)
@@ -148,18 +148,27 @@ class LockstepBlock:
         self.stream_seconds = self.source.stream_seconds
 
 
+def nearest(stamps: np.ndarray, times: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``times``, the index of the nearest of the sorted ``stamps``, and whether it is that close.
+
+    Returns
+    -------
+    index, found
+        ``(len(times),)`` indices into ``stamps`` and a mask of those within ``tolerance``.
+    """
+    if not len(stamps):
+        return np.zeros(len(times), int), np.zeros(len(times), bool)
+    right = np.clip(np.searchsorted(stamps, times), 0, len(stamps) - 1)
+    left = np.maximum(right - 1, 0)
+    index = np.where(np.abs(stamps[left] - times) < np.abs(stamps[right] - times), left, right)
+    return index, np.abs(stamps[index] - times) < tolerance
+
+
 def _matched(records: np.ndarray, stamps: np.ndarray, rows: np.ndarray, bin_s: float):
     """The records answered by a task row, and those rows, matched on the bin's end time."""
-    if not len(records) or not len(stamps):
-        return records[:0], rows[:0]
     order = np.argsort(stamps)
-    stamps, rows = stamps[order], rows[order]
-    ends = records["end_time"]
-    right = np.clip(np.searchsorted(stamps, ends), 0, len(stamps) - 1)
-    left = np.maximum(right - 1, 0)
-    at = np.where(np.abs(stamps[left] - ends) < np.abs(stamps[right] - ends), left, right)
-    found = np.abs(stamps[at] - ends) < bin_s / 4.0
-    return records[found], rows[at[found]]
+    index, found = nearest(stamps[order], records["end_time"], bin_s / 4.0)
+    return records[found], rows[order][index[found]]
 
 
 def run_block(

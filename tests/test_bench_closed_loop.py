@@ -18,6 +18,7 @@ from benchmarks.closed_loop_decoders import (
 from benchmarks.lockstep import block_profile, run_block
 from benchmarks.spike_decoder import SpikeDecoderPlan
 from rtbci.signal import BinnedSession, Normalizer
+from rtbci.task.labels import cue_labels
 from rtbci.task.metrics import summarize
 from rtbci.train.readout import with_history
 
@@ -78,7 +79,10 @@ def test_the_zero_decoder_acquires_no_target_through_real_lsl_in_lockstep(tmp_pa
     assert summarize(cue.trials).success_rate == 1.0
     binned = labelled_bins(cue, "cue", "lfp", "sim-S0-d16", block_profile(DEMO, tmp_path, 1.0))
     assert binned.lfp.shape[1:] == (96, 5) and binned.spikes.shape[1:] == (96,)
-    assert len(binned) == len(cue.records) and np.abs(binned.kinematics).max() > 0.1
+    # Each bin is labelled by the cue shown 120 ms (6 bins) before it (LABEL_LAG_MS).
+    np.testing.assert_array_equal(binned.kinematics, cue_labels(cue.task_rows)[:-6].astype(np.float32))
+    np.testing.assert_array_equal(binned.bin_ends, cue.records["end_time"][6:])
+    assert np.abs(binned.kinematics).max() > 0.1
 
 
 @pytest.mark.slow
