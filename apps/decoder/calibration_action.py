@@ -229,9 +229,7 @@ class CalibrationAction(QtCore.QObject):
         self._close_report()
         archived = f"; previous version archived as {version.archived.name}" if version.archived else ""
         self.host.load_profile_version(version.path)
-        self.host.show_status(
-            f"accepted the calibrated decoder into {version.path.name}{archived}"
-        )
+        self.host.show_status(f"accepted the calibrated decoder into {version.path.name}{archived}")
 
     def _discarded(self) -> None:
         self._close_report()
