@@ -137,7 +137,8 @@ class SyntheticRig:
 
     Pushes 10-sample chunks at 1 kHz on an absolute schedule. ``clock_offset`` is added to every
     timestamp (a jump or a clock reset is a change of it); ``nan_channels`` makes the LFP samples
-    of those channels NaN and Inf while set.
+    of those channels NaN and Inf while set; :meth:`stall` holds every chunk for a while, after
+    which the held chunks go out as fast as they can, as an acquisition program catching up does.
     """
 
     def __init__(self, profile: Profile, n_channels: int = 96) -> None:
@@ -150,6 +151,7 @@ class SyntheticRig:
             self.outlets[role] = pylsl.StreamOutlet(info)
         self.clock_offset = 0.0
         self.nan_channels: slice | None = None
+        self._stalled_until = 0.0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.rng = np.random.default_rng(0)
@@ -164,7 +166,7 @@ class SyntheticRig:
         chunk = 0
         while not self.stop.is_set():
             times = start + (chunk * 10 + np.arange(10)) / 1000.0
-            delay = times[-1] - pylsl.local_clock()
+            delay = max(times[-1], self._stalled_until) - pylsl.local_clock()
             if delay > 0:
                 time.sleep(delay)
             stamps = times + self.clock_offset
@@ -179,6 +181,10 @@ class SyntheticRig:
             self.outlets["spikes"].push_chunk(spikes, stamps.tolist())
             self.outlets["lfp"].push_chunk(lfp, stamps.tolist())
             chunk += 1
+
+    def stall(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` from now, then everything held, with its own timestamps."""
+        self._stalled_until = require_pylsl().local_clock() + seconds
 
     def close(self) -> None:
         self.stop.set()

@@ -135,6 +135,32 @@ def test_timestamp_jump_and_clock_reset_are_handled(tmp_path):
     assert (records["late_mask"][-20:] == 0).all()
 
 
+def test_a_backlog_after_a_stall_is_stale_and_no_bin_is_decoded_twice(tmp_path):
+    # Plain pylsl outlets go silent for 3 s, then send what they held, stamped when it was taken:
+    # the engine decoded those bins on time with stand-ins, so the backlog is behind its clock.
+    profile = unique_profile(tmp_path)
+    rig = SyntheticRig(profile).start()
+    engine = Engine(profile, OnnxLinearBackend((96, 5)), "lfp", EngineOptions(record_ring_bins=20000))
+    try:
+        engine.start()
+        assert wait_for(lambda: engine.snapshot()["bins"] >= 30)
+        rig.stall(3.0)
+        assert wait_for(lambda: engine.snapshot()["late"] >= 100, timeout=10.0)
+        late_bins = engine.snapshot()["bins"]
+        assert wait_for(lambda: engine.snapshot()["bins"] >= late_bins + 100)
+        records = _all_records(engine)
+    finally:
+        snapshot = engine.stop()
+        rig.close()
+    assert snapshot["errors"] == []
+    # Not a clock reset: the sources' own timestamps never went back.
+    assert snapshot["clock_resets"] == 0
+    assert bin_accounting(records["index"])["duplicated"] == 0
+    assert np.all(np.diff(records["index"]) > 0), "the output's bin times never go back"
+    assert sum(store.stale for store in engine.loop.aligner.inputs) > 0, "the backlog is counted as stale"
+    assert (records["late_mask"][-20:] == 0).all(), "then complete bins again"
+
+
 class SlowBackend:
     """A real backend made slower than the bin rate while ``slow`` is set (overload)."""
 

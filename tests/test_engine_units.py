@@ -85,6 +85,29 @@ def test_consistent_jump_back_is_a_clock_reset():
     assert aligner.clock_resets == 1
 
 
+def test_a_backlog_after_a_stall_is_stale_not_a_clock_reset():
+    # Both inputs stall after bin 10; the decoder's clock moves on past their silence (a gap).
+    aligner = _aligner()
+    _add(aligner, 0, 10, 1.0)
+    _add(aligner, 1, 10, 1.0)
+    assert aligner.pop(now=0.0).index == 10
+    now = aligner.end_time(11) + aligner.deadline_s + 3.0
+    resumed = aligner.pop(now)
+    assert resumed.gap_bins > 100 and not resumed.clock_reset
+    # Then they send what they held, carrying on from bin 11, one bin at a time: far behind the
+    # clock, but their own bins never went back. Nothing is decoded twice and nothing goes back.
+    decoded = [resumed.index]
+    for index in range(11, 11 + 120):
+        _add(aligner, 0, index, 2.0)
+        _add(aligner, 1, index, 2.0)
+        popped = aligner.pop(now)
+        if popped is not None:
+            decoded.append(popped.index)
+    assert aligner.clock_resets == 0
+    assert np.all(np.diff(decoded) > 0)
+    assert aligner.inputs[0].stale > 0 and aligner.inputs[1].stale > 0
+
+
 def test_a_decoder_far_behind_decodes_late_bins_that_an_input_delivered():
     aligner = _aligner()
     _add(aligner, 0, 10, 1.0)

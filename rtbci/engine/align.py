@@ -22,6 +22,13 @@ Nothing is dropped or repeated silently: an input's bin that arrives after its
 bin was decoded is counted as stale; bins that no input ever delivered (the
 timestamps jumped forward) are counted as a gap; a consistent jump back is
 counted as a clock reset.
+
+A clock reset is told from a backlog by each input's own bin numbers: after a
+reset every input's bins go back against the bins it sent before. A source
+that stalled and then sends what it held (its bins carry on from its last one)
+is only behind the decoder's clock, which moved on while it was silent: those
+bins are stale, dropped and counted, so that no bin time is decoded twice and
+the output's stamps never go back.
 """
 
 from __future__ import annotations
@@ -65,11 +72,20 @@ class InputBins:
         self.stale = 0
         self.overflow = 0
         self.received = 0
+        # Highest bin number this input has sent since its clock last went back, and whether it has
+        # gone back far (a reset of its clock) since the aligner last re-anchored.
+        self.highest: int | None = None
+        self.went_back = False
         # Seconds after a bin's end that this input may take to deliver it (its chunk span).
         self.allowance_s = 0.0
 
     def add(self, index: int, values: np.ndarray, t_last: float, t_read: float) -> None:
         """Store one bin."""
+        if self.highest is not None and index < self.highest - _RESET_BINS:
+            self.went_back = True
+            self.highest = index
+        elif self.highest is None or index > self.highest:
+            self.highest = index
         if self.tail - self.head == self.capacity:
             self.head += 1
             self.overflow += 1
@@ -92,12 +108,12 @@ class InputBins:
     def drop_before(self, index: int) -> None:
         """Discard stored bins before ``index``: they came after their bin was decoded.
 
-        Not when even the newest stored bin is far behind ``index``: that is what
-        an input sends after its clock was reset, and the aligner re-anchors on
-        those bins once every input has been reset.
+        Not when the input's clock went back (its bins went back against its earlier
+        ones) and even its newest stored bin is far behind ``index``: the aligner
+        re-anchors on those bins once every input has been reset.
         """
         newest = self.newest_index()
-        if newest is None or newest < index - _RESET_BINS:
+        if newest is None or (self.went_back and newest < index - _RESET_BINS):
             return
         while self.tail > self.head and self.index[self.head % self.capacity] < index:
             self.head += 1
@@ -298,8 +314,10 @@ class BinAligner:
             self.next_index = min(firsts)
             return
         newest = [inputs.newest_index() for inputs in self.inputs]
-        if max(newest) < n - _RESET_BINS:
-            # Every input now delivers bins far in the clock's past: their clock was reset.
+        if max(newest) < n - _RESET_BINS and all(inputs.went_back for inputs in self.inputs):
+            # Every input went back and now delivers bins far in the clock's past: their clock was reset.
             self.clock_resets += 1
             self._pending_reset = True
             self.next_index = max(firsts)
+            for inputs in self.inputs:
+                inputs.went_back = False
