@@ -23,6 +23,11 @@ R, H, S, T = TrialState.REACH, TrialState.HOLD, TrialState.SUCCESS, TrialState.T
 W = TrialState.INTER_TRIAL  # waiting between trials
 
 
+def _task_row(cursor, state, trial) -> list[float]:
+    """A task sample toward the target at (0.08, 0), with no cued or decoded velocity."""
+    return [*cursor, 0.08, 0.0, float(state), float(trial), 0.0, 0.0, 0.0, 0.0]
+
+
 def _profile():
     data = tomllib.loads(DEMO_PROFILE.read_text(encoding="utf-8"))
     data["streams"]["output"]["source_id"] = f"task-view-{uuid.uuid4().hex[:8]}"  # no crosstalk
@@ -67,13 +72,13 @@ def test_a_task_started_after_the_dashboard_is_followed_and_scored():
         start = pylsl.local_clock()
         halfway = 10 + 4 + 3 + 12  # trial 1, 12 bins into its second hold
         for k, (state, trial, cursor) in enumerate(frames[:halfway]):
-            outlet.push_sample([*cursor, 0.08, 0.0, float(state), float(trial), 0.0, 0.0, 0.0, 0.0], start + k * BIN_S)
+            outlet.push_sample(_task_row(cursor, state, trial), start + k * BIN_S)
         _wait(feed, lambda: feed.state is H and feed.hold_fraction > 0.4)
         # The hold restarted on the exit: 12 bins in, 11 intervals of 20 ms out of 500 ms.
         assert feed.hold_fraction == pytest.approx(11 * BIN_S / 0.5)
         assert feed.target.tolist() == pytest.approx([0.08, 0.0])
         for k, (state, trial, cursor) in enumerate(frames[halfway:], start=halfway):
-            outlet.push_sample([*cursor, 0.08, 0.0, float(state), float(trial), 0.0, 0.0, 0.0, 0.0], start + k * BIN_S)
+            outlet.push_sample(_task_row(cursor, state, trial), start + k * BIN_S)
         _wait(feed, lambda: feed.score().trials == 2)
     finally:
         feed.close()
