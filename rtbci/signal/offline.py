@@ -175,9 +175,9 @@ def _task_labels_at(
     bin off this grid (the engine's own epoch, clock sync), so a row stands for the task period
     around its stamp: a time takes the last row stamped at or before half a period after it. A
     time with no row within half a period (the task stream dropped rows, had not started or had
-    ended) is not covered. Rows are taken in time order: when the stamps go back (seen once in a
-    live block at load 9: the decoder's output stamps went back 2.3 s, so those bin times were
-    decoded twice), the row recorded later stands for a bin that has two.
+    ended) is not covered. Rows are taken in time order: when the stamps go back (a recording made
+    before 2026-12-06, when an engine could take a stalled source's backlog for a clock reset and
+    decode those bin times twice), the row recorded later stands for a bin that has two.
     """
     columns = []
     for name in profile.output.kinematics:
