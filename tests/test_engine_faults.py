@@ -103,25 +103,36 @@ def test_nan_and_inf_bursts_are_sanitised_and_counted(tmp_path):
     assert snapshot["inputs"]["lfp"]["nan_total"] > 3000
 
 
-def test_timestamp_jump_and_clock_reset_are_handled(tmp_path):
+def _serve_synthetic_rig(tmp_path, events) -> tuple[Engine, dict, np.ndarray]:
+    """An engine on a :class:`SyntheticRig`: ``events(rig, engine)`` runs once 30 bins are decoded;
+    returns the engine, its final status and every record."""
     profile = unique_profile(tmp_path)
     rig = SyntheticRig(profile).start()
     engine = Engine(profile, OnnxLinearBackend((96, 5)), "lfp", EngineOptions(record_ring_bins=20000))
     try:
         engine.start()
         assert wait_for(lambda: engine.snapshot()["bins"] >= 30)
-        rig.clock_offset = 5.0  # the source's clock jumps 5 s ahead
-        assert wait_for(lambda: engine.snapshot()["inputs"]["lfp"]["timestamp_jumps"] >= 1)
-        bins_after_jump = engine.snapshot()["bins"]
-        assert wait_for(lambda: engine.snapshot()["bins"] >= bins_after_jump + 30)
-        rig.clock_offset = -60.0  # ... and is then reset a minute back
-        assert wait_for(lambda: engine.snapshot()["clock_resets"] >= 1)
-        bins_after_reset = engine.snapshot()["bins"]
-        assert wait_for(lambda: engine.snapshot()["bins"] >= bins_after_reset + 30)
+        events(rig, engine)
         records = _all_records(engine)
     finally:
         snapshot = engine.stop()
         rig.close()
+    return engine, snapshot, records
+
+
+def _jump_then_reset(rig: SyntheticRig, engine: Engine) -> None:
+    rig.clock_offset = 5.0  # the source's clock jumps 5 s ahead
+    assert wait_for(lambda: engine.snapshot()["inputs"]["lfp"]["timestamp_jumps"] >= 1)
+    bins_after_jump = engine.snapshot()["bins"]
+    assert wait_for(lambda: engine.snapshot()["bins"] >= bins_after_jump + 30)
+    rig.clock_offset = -60.0  # ... and is then reset a minute back
+    assert wait_for(lambda: engine.snapshot()["clock_resets"] >= 1)
+    bins_after_reset = engine.snapshot()["bins"]
+    assert wait_for(lambda: engine.snapshot()["bins"] >= bins_after_reset + 30)
+
+
+def test_timestamp_jump_and_clock_reset_are_handled(tmp_path):
+    _, snapshot, records = _serve_synthetic_rig(tmp_path, _jump_then_reset)
     assert snapshot["errors"] == []
     assert snapshot["inputs"]["lfp"]["timestamp_jumps"] >= 2
     # The ~250 bins the forward jump skipped are counted (as a gap, or as late if one input's jump
@@ -135,23 +146,17 @@ def test_timestamp_jump_and_clock_reset_are_handled(tmp_path):
     assert (records["late_mask"][-20:] == 0).all()
 
 
+def _stall_then_catch_up(rig: SyntheticRig, engine: Engine) -> None:
+    rig.stall(3.0)
+    assert wait_for(lambda: engine.snapshot()["late"] >= 100, timeout=10.0)
+    late_bins = engine.snapshot()["bins"]
+    assert wait_for(lambda: engine.snapshot()["bins"] >= late_bins + 100)
+
+
 def test_a_backlog_after_a_stall_is_stale_and_no_bin_is_decoded_twice(tmp_path):
     # Plain pylsl outlets go silent for 3 s, then send what they held, stamped when it was taken:
     # the engine decoded those bins on time with stand-ins, so the backlog is behind its clock.
-    profile = unique_profile(tmp_path)
-    rig = SyntheticRig(profile).start()
-    engine = Engine(profile, OnnxLinearBackend((96, 5)), "lfp", EngineOptions(record_ring_bins=20000))
-    try:
-        engine.start()
-        assert wait_for(lambda: engine.snapshot()["bins"] >= 30)
-        rig.stall(3.0)
-        assert wait_for(lambda: engine.snapshot()["late"] >= 100, timeout=10.0)
-        late_bins = engine.snapshot()["bins"]
-        assert wait_for(lambda: engine.snapshot()["bins"] >= late_bins + 100)
-        records = _all_records(engine)
-    finally:
-        snapshot = engine.stop()
-        rig.close()
+    engine, snapshot, records = _serve_synthetic_rig(tmp_path, _stall_then_catch_up)
     assert snapshot["errors"] == []
     # Not a clock reset: the sources' own timestamps never went back.
     assert snapshot["clock_resets"] == 0
