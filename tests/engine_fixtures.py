@@ -15,6 +15,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from benchmarks.outside_sources import OutsideStream
 from rtbci.io.session import Session
 from rtbci.lsl import require_pylsl
 from rtbci.profile import Profile, profile_from_dict
@@ -35,6 +36,17 @@ def unique_profile(tmp_path: Path, **engine: object) -> Profile:
     data.pop("model", None)
     data["engine"].update(engine)
     return profile_from_dict(data, tmp_path / "profile.toml")
+
+
+def outside_streams(profile: Profile, chunk: int) -> list[OutsideStream]:
+    """The profile's spike and LFP streams as an outside source announces them, ``chunk`` samples a push."""
+    spikes, lfp = profile.streams.spikes, profile.streams.lfp
+    return [
+        OutsideStream(
+            spikes.name, spikes.type, spikes.source_id, spikes.channels, spikes.rate, chunk, counts=True
+        ),
+        OutsideStream(lfp.name, lfp.type, lfp.source_id, lfp.channels, lfp.rate, chunk),
+    ]
 
 
 def simulated_session(seconds: float, seed: int = 3) -> Session:
@@ -125,11 +137,6 @@ def wait_for(condition, timeout: float = 20.0, poll: float = 0.05) -> bool:
             return True
         time.sleep(poll)
     return bool(condition())
-
-
-def only_streams(session: Session, *names: str) -> Session:
-    """The same session with only the named streams."""
-    return Session(session.meta, {name: session.streams[name] for name in names})
 
 
 class SyntheticRig:

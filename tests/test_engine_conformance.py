@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 import pytest
-from engine_fixtures import make_lfp_backend, unique_profile, wait_for
+from engine_fixtures import make_lfp_backend, outside_streams, unique_profile, wait_for
 
 from benchmarks.conformance import CHUNK_SIZES, ConformanceCase, run_case
-from benchmarks.outside_sources import OutsideStream, SourceProcess
+from benchmarks.outside_sources import SourceProcess
 from rtbci.engine import Engine, EngineOptions
 from rtbci.engine.status import format_status
 from rtbci.io.store import read_session
@@ -75,20 +75,10 @@ def test_engine_decodes_every_bin_of_an_outside_source(case, tmp_path):
         assert row["timestamp_warnings"] == [], row["timestamp_warnings"]
 
 
-def _outside_streams(profile, chunk: int) -> list[OutsideStream]:
-    spikes, lfp = profile.streams.spikes, profile.streams.lfp
-    return [
-        OutsideStream(
-            spikes.name, spikes.type, spikes.source_id, spikes.channels, spikes.rate, chunk, counts=True
-        ),
-        OutsideStream(lfp.name, lfp.type, lfp.source_id, lfp.channels, lfp.rate, chunk),
-    ]
-
-
 def test_a_found_but_silent_stream_is_waited_for_then_served_within_a_second(tmp_path):
     """A rig's outlet often exists before acquisition starts: the engine waits, and says so."""
     profile = unique_profile(tmp_path)
-    sources = SourceProcess("pylsl", _outside_streams(profile, 20), 6.0, seed=1)
+    sources = SourceProcess("pylsl", outside_streams(profile, 20), 6.0, seed=1)
     engine = Engine(profile, make_lfp_backend(), "lfp")
     try:
         engine.start()  # returns although nothing was sent yet
@@ -115,7 +105,7 @@ def test_a_found_but_silent_stream_is_waited_for_then_served_within_a_second(tmp
 
 def test_an_outage_and_a_new_outlet_are_counted_timed_and_recorded(tmp_path):
     profile = unique_profile(tmp_path)
-    streams = _outside_streams(profile, 10)
+    streams = outside_streams(profile, 10)
     recording = tmp_path / "outage.h5"
     first = SourceProcess("pylsl", streams, 3.0, seed=1)
     engine = Engine(profile, make_lfp_backend(), "lfp", EngineOptions(record=recording))
@@ -180,7 +170,7 @@ def test_rtbci_run_decodes_every_bin_of_a_rig_that_starts_after_it(chunk, tmp_pa
     profile_path = benchmark_profile(tmp_path)
     profile = load_profile(profile_path)
     recording = tmp_path / "run.h5"
-    sources = SourceProcess("pylsl", _outside_streams(profile, chunk), 6.0, seed=3)
+    sources = SourceProcess("pylsl", outside_streams(profile, chunk), 6.0, seed=3)
     command = [sys.executable, "-m", "rtbci.cli", "run", "--profile", str(profile_path)]
     errors = tmp_path / "stderr.txt"
     with errors.open("w") as sink:

@@ -3,7 +3,6 @@ clock resets, and a backend slower than the bin rate."""
 
 from __future__ import annotations
 
-import gc
 import time
 
 import numpy as np
@@ -11,19 +10,18 @@ import pytest
 from engine_fixtures import (
     OnnxLinearBackend,
     SyntheticRig,
-    ThreadedReplay,
-    only_streams,
-    simulated_session,
+    outside_streams,
     unique_profile,
     wait_for,
 )
 
+from benchmarks.outside_sources import SourceProcess
 from rtbci.engine import Engine, EngineOptions
 from rtbci.engine.records import FLAG_OVERDUE
 from rtbci.engine.status import format_status
 from rtbci.io.store import read_session
 from rtbci.latency.summary import bin_accounting
-from rtbci.replay import ReplayOptions
+from rtbci.lsl import require_pylsl
 
 pytestmark = pytest.mark.slow
 
@@ -35,23 +33,30 @@ def _all_records(engine: Engine) -> np.ndarray:
 
 
 def test_stream_vanishes_and_returns(tmp_path):
+    # Each outlet lives in a process of its own, as a rig's does: destroying an outlet in the process
+    # whose inlet is pulling from it can crash liblsl itself (a CI run segfaulted inside the pull).
     profile = unique_profile(tmp_path, late_policy="hold")
-    session = simulated_session(10.0)
-    spikes = ThreadedReplay(only_streams(session, "spikes"), profile, ReplayOptions(progress=False)).start()
-    lfp = ThreadedReplay(only_streams(session, "lfp"), profile, ReplayOptions(progress=False)).start()
+    spike_stream, lfp_stream = outside_streams(profile, 20)
+    pylsl = require_pylsl()
+    spikes = SourceProcess("pylsl", [spike_stream], 30.0, seed=1)
+    lfp = SourceProcess("pylsl", [lfp_stream], 10.0, seed=2)
     engine = Engine(profile, OnnxLinearBackend((96, 5)), "lfp", EngineOptions(record=tmp_path / "gap.h5"))
     try:
         engine.start()
+        t0 = pylsl.local_clock() + 0.2
+        spikes.start_at(t0)
+        lfp.start_at(t0)
         assert wait_for(lambda: engine.snapshot()["bins"] >= 50)
         before_gap = engine.snapshot()  # (a loaded machine can make a start-up bin late too)
-        lfp.close()
-        del lfp
-        gc.collect()  # destroys the LFP outlet: the stream is gone from the network
+        lfp.close()  # the LFP outlet is gone from the network
         late_lfp_before = before_gap["late_by_input"]["lfp"]
         assert wait_for(lambda: engine.snapshot()["late_by_input"]["lfp"] >= late_lfp_before + 40)
         status_during_gap = format_status(engine.snapshot(), engine.recent())
         decoded_during_gap = engine.snapshot()["bins"] - before_gap["bins"]
-        lfp = ThreadedReplay(only_streams(session, "lfp"), profile, ReplayOptions(progress=False)).start()
+        lfp = SourceProcess("pylsl", [lfp_stream], 20.0, seed=3)
+        # The new outlet acquires on the spikes' sample grid, as a restarted amplifier would.
+        period = 1.0 / lfp_stream.rate
+        lfp.start_at(t0 + np.ceil((pylsl.local_clock() + 0.2 - t0) / period) * period)
         late_before_return = engine.snapshot()["late"]
         # Back on the same bin grid: bins complete again without standing in for the LFP.
         assert wait_for(lambda: (engine.recent(25)["late_mask"] == 0).all() and engine.snapshot()["late"] > 0)
