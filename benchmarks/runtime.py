@@ -14,6 +14,10 @@ runs the same artifact with ONNX Runtime's own fusions only (the step before tha
 Backend rows are timed in turns of ``ROUNDS`` rounds, so that the load of a shared machine
 falls on every row alike.
 
+The ``onnxruntime_weight_floor`` row runs only the step's weight products, with the same
+weights, kernels and session options (:func:`weight_floor_model`): the time a step cannot go
+below on this CPU however few its other nodes, since every step reads all its weights.
+
 Also reported: the graph's node count as exported, after ONNX Runtime's own fusions and as
 the backend runs it, the nodes and top ops of ONNX Runtime's profiler, the bundled demo
 decoder (as shipped and re-exported with today's export), a scale row (step cost against
@@ -36,7 +40,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from tqdm.auto import tqdm
 
 from rtbci.home import SHIPPED_PROFILES
@@ -78,6 +84,8 @@ BACKEND_ROWS = {
 SCALE_CHANNELS = (96, 192, 384)
 SCALE_WINDOWS = (25, 50, 100)
 ROUNDS = 5
+# The row that runs only the step's weight products (:func:`weight_floor_model`).
+WEIGHT_FLOOR = "onnxruntime_weight_floor"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -243,6 +251,67 @@ def profile_ops(artifact: Path, bins: np.ndarray, work_dir: Path, top: int = 8) 
     }
 
 
+def weight_floor_model(artifact: Path) -> tuple[onnx.ModelProto, int]:
+    """A graph of only the fused step's weight products, and the bytes of weights it reads.
+
+    Every node of the step that reads a float32 weight matrix (``MatMul``, or ``Gemm`` with
+    its bias left out) becomes one ``MatMul`` of that matrix by a ``(tokens per bin, rows)``
+    input. The graph reads the same weights as a step and does nothing else: the time a step
+    cannot go below with ONNX Runtime's kernels however few its other nodes.
+    """
+    manifest = read_manifest(artifact)
+    model = fused_model(artifact / manifest.graph_file, manifest.ring)
+    weights = {item.name: numpy_helper.to_array(item) for item in model.graph.initializer}
+    matrices = [
+        weights[node.input[1]]
+        for node in model.graph.node
+        if node.op_type in ("MatMul", "Gemm")
+        and node.input[1] in weights
+        and weights[node.input[1]].ndim == 2
+        and weights[node.input[1]].dtype == np.float32
+    ]
+    if not matrices:
+        raise ValueError(f"{artifact}: no weight matrix in the fused step")
+    tokens = manifest.tokens_per_bin
+    inputs = {
+        rows: helper.make_tensor_value_info(f"x{rows}", TensorProto.FLOAT, [tokens, rows])
+        for rows in sorted({m.shape[0] for m in matrices})
+    }
+    nodes, outputs, initializers = [], [], []
+    for k, matrix in enumerate(matrices):
+        initializers.append(numpy_helper.from_array(matrix, f"w{k}"))
+        nodes.append(helper.make_node("MatMul", [f"x{matrix.shape[0]}", f"w{k}"], [f"y{k}"]))
+        outputs.append(helper.make_tensor_value_info(f"y{k}", TensorProto.FLOAT, [tokens, matrix.shape[1]]))
+    graph = helper.make_graph(nodes, "weight_floor", list(inputs.values()), outputs, initializers)
+    floor = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return floor, sum(m.nbytes for m in matrices)
+
+
+def weight_floor_stepper(model: onnx.ModelProto, path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A step that runs :func:`weight_floor_model`'s graph as the backend runs its step.
+
+    The same session options (:func:`create_session`) and I/O binding into preallocated
+    arrays; the bin's features are not read (the products read fixed inputs).
+    """
+    onnx.save(model, str(path))
+    session = create_session(path)
+    binding = session.io_binding()
+    for item in model.graph.input:
+        shape = [d.dim_value for d in item.type.tensor_type.shape.dim]
+        binding.bind_ortvalue_input(item.name, ort.OrtValue.ortvalue_from_numpy(np.ones(shape, np.float32)))
+    results = []
+    for item in model.graph.output:
+        shape = [d.dim_value for d in item.type.tensor_type.shape.dim]
+        results.append(np.zeros(shape, np.float32))
+        binding.bind_ortvalue_output(item.name, ort.OrtValue.ortvalue_from_numpy(results[-1]))
+
+    def step(features: np.ndarray) -> np.ndarray:
+        session.run_with_iobinding(binding)
+        return results[0][0]
+
+    return step
+
+
 def load_row(row: str, artifact: Path) -> Backend:
     """The backend of one row of :data:`BACKEND_ROWS`."""
     name, device, fp16 = BACKEND_ROWS[row]
@@ -338,6 +407,8 @@ def run(args: argparse.Namespace) -> dict:
             full_window_stepper(lambda w: session.run(None, {"window": w})[0], window_shape),
             bins,
         )
+        floor_model, floor_bytes = weight_floor_model(artifact)
+        rows[WEIGHT_FLOOR] = (weight_floor_stepper(floor_model, tmp_dir / "weight_floor.onnx"), bins)
         timings = time_in_rounds(rows, args.warmup)
 
         expected = torch_reference(reference, bins)[args.warmup :]
@@ -388,6 +459,17 @@ def run(args: argparse.Namespace) -> dict:
         "parity_max_abs_err_per_backend_vs_torch_streaming": parity,
         "nodes": nodes | {"run_per_step": profile["nodes_run_per_step"], "fusion": profile["fusion"]},
         "top_ops_onnxruntime_profiler": profile["top_ops"],
+        "weight_floor": {
+            "row": WEIGHT_FLOOR,
+            "weight_matrices": len(floor_model.graph.node),
+            "weight_bytes": floor_bytes,
+            "share_of_onnxruntime_p50": (
+                summaries[WEIGHT_FLOOR]["thread_cpu"]["p50_ms"]
+                / summaries["onnxruntime"]["thread_cpu"]["p50_ms"]
+                if "onnxruntime" in summaries
+                else None
+            ),
+        },
         "attention_fusion_p50_p99_ratio": _before_after(summaries, "onnxruntime_ort_fusions", "onnxruntime"),
         "demo": demo,
         "scale": scale,

@@ -26,6 +26,7 @@ def test_runtime_benchmark_reports_required_keys():
         "torch",
         "torch_full_window",
         "ort_full_window",
+        "onnxruntime_weight_floor",
     } <= set(result["backends"])
     for row in [*result["backends"].values(), result["demo"]["shipped"], result["demo"]["reexported"]]:
         for summary in (row["thread_cpu"], row["wall"]):
@@ -50,6 +51,11 @@ def test_runtime_benchmark_reports_required_keys():
         (96, 25),
         (96, 100),
     ]
+    # The floor reads every weight matrix of the step: four per layer, the token projection, the head.
+    floor = result["weight_floor"]
+    assert floor["weight_matrices"] >= 4 * result["model"]["n_layers"] + 2
+    assert 0.5 * 4 * result["model"]["params"] < floor["weight_bytes"] < 4 * result["model"]["params"]
+    assert 0 < floor["share_of_onnxruntime_p50"]
     assert len(result["machine"]["load_average_1m_5m_15m_after"]) == 3
     assert result["parity_max_abs_err"] <= 1e-4
     assert result["model"]["params"] > 100_000 and result["model"]["tokens_per_bin"] == 3
