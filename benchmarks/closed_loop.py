@@ -19,6 +19,9 @@ lockstep (:mod:`benchmarks.lockstep`). Per session:
 
    No block is scored with the decoder fit on it.
 
+   With ``--gains``, each cue-calibrated decoder is also scored with its output times each gain,
+   on a block of its own (stage ``cue@x<gain>``): the cursor gain a lab tunes in closed loop.
+
 Per decoder and stage: success rate, mean time to target, path efficiency and Fitts information
 rate (:func:`rtbci.task.metrics.summarize`), with their mean and spread over sessions. The goals
 are computed from the session means of the ``refit`` stage.
@@ -80,6 +83,9 @@ class ClosedLoopPlan:
         every trial takes ``timeout_s`` + the pause per trial).
     spike_decoder
         How the spike decoder is trained (cached).
+    cue_gains
+        Output gains each cue-calibrated decoder is also scored at, each on a block of its own
+        (stage ``cue@x<gain>``): a gain sweep, as a lab tunes a cursor's gain in closed loop.
     """
 
     sessions: int = 3
@@ -88,6 +94,17 @@ class ClosedLoopPlan:
     score_trials: int = 64
     max_block_s: float = 700.0
     spike_decoder: SpikeDecoderPlan = field(default_factory=SpikeDecoderPlan)
+    cue_gains: tuple[float, ...] = ()
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Every calibrated decoder's scored stages."""
+        return (*STAGES, *(gain_stage(gain) for gain in self.cue_gains))
+
+
+def gain_stage(gain: float) -> str:
+    """The stage name of the cue-calibrated decoder scored at output ``gain``."""
+    return f"cue@x{gain:g}"
 
 
 QUICK = ClosedLoopPlan(sessions=1, cue_trials=32, score_trials=16, max_block_s=75.0)
@@ -114,7 +131,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="stream seconds after which a block ends with the trials it has (default 700; 75 with --quick)",
     )
+    parser.add_argument(
+        "--gains",
+        type=_gains,
+        help="comma-separated output gains each cue-calibrated decoder is also scored at (e.g. 1.5,2,3)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="simulator seed (the subject's units and tuning)")
+
+
+def _gains(text: str) -> tuple[float, ...]:
+    try:
+        gains = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--gains must be numbers separated by commas, got {text!r}"
+        ) from None
+    if not all(gain > 0 for gain in gains):
+        raise argparse.ArgumentTypeError(f"--gains must all be > 0, got {text!r}")
+    return gains
 
 
 def _plan(args: argparse.Namespace) -> ClosedLoopPlan:
@@ -124,6 +158,7 @@ def _plan(args: argparse.Namespace) -> ClosedLoopPlan:
         "score_trials": args.score_trials,
         "cue_trials": args.cue_trials,
         "max_block_s": args.max_block_seconds,
+        "cue_gains": args.gains,
     }
     return dataclasses.replace(plan, **{name: value for name, value in given.items() if value is not None})
 
@@ -197,6 +232,9 @@ def _run_session(session: _Session, bases: dict[str, ServedDecoder | None], zero
         refit = session.calibrate(name, base, first, "refit", cued.model_input)
         second = session.block(refit, 0.0, plan.score_trials)
         scores[name] = {"cue": _scored(first), "refit": _scored(second)}
+        for gain in plan.cue_gains:
+            gained = dataclasses.replace(cued, gain=gain)
+            scores[name][gain_stage(gain)] = _scored(session.block(gained, 0.0, plan.score_trials))
     return {"cue_block": _scored(cue), "scores": scores, "fits": session.fits}
 
 
@@ -277,7 +315,7 @@ def run_plan(plan: ClosedLoopPlan, profile_path: Path, seed: int = 0, quick: boo
         for day in range(plan.first_session, plan.first_session + plan.sessions):
             session = _Session(base, Path(scratch), day, plan, seed)
             sessions[session.session_id] = _run_session(session, bases, zero)
-    stages = {"zero": ("uncalibrated",), **{name: STAGES for name in CALIBRATED}}
+    stages = {"zero": ("uncalibrated",), **{name: plan.stages for name in CALIBRATED}}
     summary = {
         decoder: {
             stage: _spread([row["scores"][decoder][stage] for row in sessions.values()]) for stage in names

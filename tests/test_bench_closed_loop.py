@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.closed_loop import METRICS, ClosedLoopPlan, run_plan
 from benchmarks.closed_loop_decoders import (
+    GainBackend,
     RidgeBackend,
     ServedDecoder,
     ZeroBackend,
@@ -46,6 +47,11 @@ def test_the_ridge_backend_streams_what_the_ridge_fit_predicts_offline():
     online = np.stack([backend.step(features) for features in lfp])
     np.testing.assert_allclose(online, offline, rtol=1e-4, atol=1e-4)
     assert np.corrcoef(online[:, 0], velocity[:, 0])[0, 1] > 0.9, "the fit found the velocity"
+    # The same decoder served at a gain streams the same velocity, scaled, from the same history.
+    gained = GainBackend(backend, 2.5)
+    gained.reset()
+    np.testing.assert_allclose(np.stack([gained.step(features) for features in lfp]), 2.5 * online, rtol=1e-6)
+    assert gained.info()["output_gain"] == 2.5 and gained.info()["backend"] == "ridge"
 
 
 def test_the_zero_backend_and_the_blocks_a_calibration_fits_on():
@@ -96,12 +102,13 @@ def test_a_tiny_plan_reports_every_decoder_and_stage(tmp_path, monkeypatch):
         score_trials=2,
         max_block_s=12.0,
         spike_decoder=SpikeDecoderPlan(sessions=2, minutes=1.0, teacher_steps=10, finetune_steps=2),
+        cue_gains=(2.0,),
     )
     result = run_plan(plan, DEMO)
     json.dumps(result, allow_nan=False)
     assert set(result["summary"]) == {"zero", "ridge_lfp", "student_lfp", "spike"}
     for decoder, stages in result["summary"].items():
-        assert set(stages) == ({"uncalibrated"} if decoder == "zero" else {"cue", "refit"})
+        assert set(stages) == ({"uncalibrated"} if decoder == "zero" else {"cue", "refit", "cue@x2"})
         for figures in stages.values():
             assert set(METRICS) <= set(figures) and figures["trials"] >= 2
             assert figures["success_rate"]["sessions"] == 2
