@@ -19,8 +19,9 @@ lockstep (:mod:`benchmarks.lockstep`). Per session:
 
    No block is scored with the decoder fit on it.
 
-   With ``--gains``, each cue-calibrated decoder is also scored with its output times each gain,
-   on a block of its own (stage ``cue@x<gain>``): the cursor gain a lab tunes in closed loop.
+   With ``--gains``, each cue-calibrated decoder is also scored at each cursor gain (``[task]
+   gain``: the cursor moves at the decoded velocity times it), on a block of its own (stage
+   ``cue@x<gain>``), as a lab tunes the gain in closed loop.
 
 Per decoder and stage: success rate, mean time to target, path efficiency and Fitts information
 rate (:func:`rtbci.task.metrics.summarize`), with their mean and spread over sessions. The goals
@@ -84,8 +85,8 @@ class ClosedLoopPlan:
     spike_decoder
         How the spike decoder is trained (cached).
     cue_gains
-        Output gains each cue-calibrated decoder is also scored at, each on a block of its own
-        (stage ``cue@x<gain>``): a gain sweep, as a lab tunes a cursor's gain in closed loop.
+        Cursor gains (``[task] gain``) each cue-calibrated decoder is also scored at, each on a
+        block of its own (stage ``cue@x<gain>``): a gain sweep, as a lab tunes it in closed loop.
     """
 
     sessions: int = 3
@@ -134,7 +135,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gains",
         type=_gains,
-        help="comma-separated output gains each cue-calibrated decoder is also scored at (e.g. 1.5,2,3)",
+        help="comma-separated cursor gains each cue-calibrated decoder is also scored at (e.g. 1.5,2,3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="simulator seed (the subject's units and tuning)")
 
@@ -190,8 +191,8 @@ class _Session:
         self.session_id = session_id(int(self.profile.rig.subject.removeprefix("sim-S")), day)
         self.fits: dict[str, dict] = {}
 
-    def block(self, decoder: ServedDecoder, assist: float, trials: int) -> LockstepBlock:
-        profile = block_profile(self.base, self.folder, assist, decoder.model_table())
+    def block(self, decoder: ServedDecoder, assist: float, trials: int, gain: float = 1.0) -> LockstepBlock:
+        profile = block_profile(self.base, self.folder, assist, decoder.model_table(), gain=gain)
         return run_block(profile, decoder.engine, self.day, trials, self.plan.max_block_s, seed=self.seed)
 
     def calibrate(
@@ -233,8 +234,7 @@ def _run_session(session: _Session, bases: dict[str, ServedDecoder | None], zero
         second = session.block(refit, 0.0, plan.score_trials)
         scores[name] = {"cue": _scored(first), "refit": _scored(second)}
         for gain in plan.cue_gains:
-            gained = dataclasses.replace(cued, gain=gain)
-            scores[name][gain_stage(gain)] = _scored(session.block(gained, 0.0, plan.score_trials))
+            scores[name][gain_stage(gain)] = _scored(session.block(cued, 0.0, plan.score_trials, gain))
     return {"cue_block": _scored(cue), "scores": scores, "fits": session.fits}
 
 

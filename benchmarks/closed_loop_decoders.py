@@ -39,7 +39,6 @@ from rtbci.train.splits import BinBlock, FitBlocks
 from rtbci.train.stage_a import StageAConfig, run_stage_a
 
 __all__ = [
-    "GainBackend",
     "RidgeBackend",
     "ServedDecoder",
     "ZeroBackend",
@@ -110,34 +109,6 @@ class RidgeBackend:
         return {"backend": "ridge", "history_bins": self.history, "inputs": int(self.weight.shape[1])}
 
 
-class GainBackend:
-    """Another backend's output times a fixed gain: the cursor gain a lab tunes in closed loop.
-
-    Parameters
-    ----------
-    inner
-        The backend whose output is scaled.
-    gain
-        The factor.
-    """
-
-    def __init__(self, inner, gain: float) -> None:
-        self.inner = inner
-        self.gain = np.float32(gain)
-
-    def reset(self) -> None:
-        """Reset the inner backend."""
-        self.inner.reset()
-
-    def step(self, features: np.ndarray) -> np.ndarray:
-        """The inner backend's output for this bin, times the gain."""
-        return self.inner.step(features) * self.gain
-
-    def info(self) -> dict:
-        """What runs."""
-        return {**self.inner.info(), "output_gain": float(self.gain)}
-
-
 @dataclass(frozen=True)
 class ServedDecoder:
     """A decoder the engine serves: an artifact folder, or an in-process backend.
@@ -150,14 +121,11 @@ class ServedDecoder:
         Artifact folder served by ONNX Runtime, or None.
     backend
         Makes a fresh in-process backend, or None.
-    gain
-        The served output is the decoder's times this (:class:`GainBackend`).
     """
 
     model_input: str
     artifact: Path | None = None
     backend: Callable[[], object] | None = None
-    gain: float = 1.0
 
     def __post_init__(self) -> None:
         if (self.artifact is None) == (self.backend is None):
@@ -178,15 +146,8 @@ class ServedDecoder:
     def engine(self, profile: Profile) -> Engine:
         """An engine (not started) that serves this decoder with ``profile``'s streams."""
         if self.artifact is not None:
-            engine = Engine.from_profile(profile)
-            if self.gain == 1.0:
-                return engine
-            backend = engine.backend
-        else:
-            backend = self.backend()
-        if self.gain != 1.0:
-            backend = GainBackend(backend, self.gain)
-        return Engine(profile, backend, self.model_input, EngineOptions())
+            return Engine.from_profile(profile)
+        return Engine(profile, self.backend(), self.model_input, EngineOptions())
 
 
 def labelled_bins(

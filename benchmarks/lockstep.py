@@ -71,9 +71,14 @@ class LockstepConfig:
 
 
 def block_profile(
-    base: Path, folder: Path, assist: float, model: dict | None = None, config: LockstepConfig | None = None
+    base: Path,
+    folder: Path,
+    assist: float,
+    model: dict | None = None,
+    config: LockstepConfig | None = None,
+    gain: float = 1.0,
 ) -> Profile:
-    """A copy of ``base`` for one block: unique stream names, lockstep engine settings, the assist.
+    """A copy of ``base`` for one block: unique stream names, lockstep engine settings, the assist and gain.
 
     Parameters
     ----------
@@ -89,6 +94,8 @@ def block_profile(
         (made absolute).
     config
         The lockstep settings written into ``[engine]``.
+    gain
+        ``[task] gain``: the cursor moves at the decoded velocity times this.
 
     Returns
     -------
@@ -107,7 +114,7 @@ def block_profile(
     data["engine"] = dict(
         data["engine"], late_deadline_ms=config.late_deadline_ms, max_buflen_s=config.buffer_s
     )
-    data["task"] = dict(data["task"], assist=float(assist))
+    data["task"] = dict(data["task"], assist=float(assist), gain=float(gain))
     return load_profile(write_profile(data, Path(folder) / f"{base.stem}-{tag}.toml"))
 
 

@@ -302,6 +302,10 @@ class CursorTaskConfig:
         the target on its own (cue calibration).
     assist_speed
         Speed of the ideal velocity, in position units per second.
+    gain
+        The cursor moves at the decoded velocity times this: the cursor gain a lab tunes per
+        decoder in closed loop (a regression's output is shrunk toward zero, by how much depends
+        on the decoder). The task stream's decoded columns keep the decoder's own velocity.
     seed
         Seed of the target order.
     """
@@ -317,6 +321,7 @@ class CursorTaskConfig:
     inter_trial_ms: NonNegativeFloat = 300.0
     assist: Annotated[float, Strict(), Field(ge=0, le=1)] = 0.0
     assist_speed: PositiveFloat = 0.15
+    gain: PositiveFloat = 1.0
     seed: Int = 0
 
     @model_validator(mode="after")

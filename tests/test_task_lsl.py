@@ -38,7 +38,12 @@ def test_the_task_stream_is_named_after_the_rig_at_the_bin_rate(tmp_path):
 
 @pytest.mark.parametrize(
     ("arguments", "named"),
-    [(["--assist", "2"], "task.assist"), (["--trials", "0"], "--trials"), (["--wait", "-1"], "--wait")],
+    [
+        (["--assist", "2"], "task.assist"),
+        (["--gain", "0"], "task.gain"),
+        (["--trials", "0"], "--trials"),
+        (["--wait", "-1"], "--wait"),
+    ],
 )
 def test_a_bad_override_is_one_error_naming_it(arguments, named, capsys):
     code = main(["task", "--profile", str(PROFILES / "demo.toml"), *arguments])

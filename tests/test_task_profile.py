@@ -39,6 +39,7 @@ def test_a_profile_without_task_gets_the_defaults():
         ("assist", -0.1, "greater than or equal to 0"),
         ("hold_ms", -1.0, "greater than or equal to 0"),
         ("timeout_s", 0, "greater than 0"),
+        ("gain", 0.0, "greater than 0"),
         ("target_radius", "1.5", "valid number"),
         ("targets", "spiral", "'center_out' or 'random'"),
         ("n_targets", 8.5, "valid integer"),

@@ -153,6 +153,15 @@ def test_partial_assist_blends_decoded_and_ideal_velocity():
     np.testing.assert_allclose(frame.cued_velocity, [0.15, 0.0])
 
 
+def test_the_gain_scales_the_decoded_velocity_but_not_the_cue_or_the_assist():
+    config = dataclasses.replace(ONE_TARGET, assist=0.5, gain=3.0)
+    task = _started(config)
+    frame = task.step(np.array([0.0, 0.2]))
+    # Half of 3 x (0, 0.2) m/s decoded and half of 0.15 m/s toward (0.08, 0), for 20 ms.
+    np.testing.assert_allclose(frame.cursor, [0.5 * 0.15 * BIN_S, 0.5 * 3.0 * 0.2 * BIN_S])
+    np.testing.assert_allclose(frame.cued_velocity, [0.15, 0.0])
+
+
 def test_the_cursor_stays_in_the_workspace():
     cursor = Cursor(0.12, BIN_S)
     travelled = cursor.move(np.array([100.0, -3.0]))

@@ -2,7 +2,7 @@
 
 ::
 
-    rtbci task --profile profiles/demo.toml [--trials N] [--seconds S] [--assist A] [--targets T]
+    rtbci task --profile profiles/demo.toml [--trials N] [--seconds S] [--assist A] [--gain G] [--targets T]
 
 reads the decoded velocity from the profile's ``[streams.output]``, runs the ``[task]`` trials on
 it, publishes the task stream and its markers over LSL, and prints the block's metrics as JSON when
@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, metavar="N", help="stop after N finished trials")
     parser.add_argument("--seconds", type=float, help="stop after this many seconds (default: until ^C)")
     parser.add_argument("--assist", type=float, metavar="A", help="override [task] assist (0..1)")
+    parser.add_argument(
+        "--gain", type=float, metavar="G", help="override [task] gain (cursor velocity = G x decoded)"
+    )
     parser.add_argument("--targets", choices=["center_out", "random"], help="override [task] targets")
     parser.add_argument(
         "--wait",
@@ -60,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value <= 0:
             raise UserError(f"--{name} must be > 0, got {value}")
     profile = load_profile(args.profile)
-    overrides = {
-        key: value for key, value in (("assist", args.assist), ("targets", args.targets)) if value is not None
-    }
+    given = (("assist", args.assist), ("gain", args.gain), ("targets", args.targets))
+    overrides = {key: value for key, value in given if value is not None}
     if overrides:
         data = tomllib.loads(args.profile.read_text(encoding="utf-8"))
         data["task"] = {**data.get("task", {}), **overrides}

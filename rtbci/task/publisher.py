@@ -132,7 +132,7 @@ class TaskPublisher:
         output, task = self.profile.streams.output, self.profile.task
         return [
             f"cursor task: {task.targets}, target radius {task.target_radius:g}, hold {task.hold_ms:g} ms, "
-            f"timeout {task.timeout_s:g} s, assist {task.assist:g}",
+            f"timeout {task.timeout_s:g} s, assist {task.assist:g}, gain {task.gain:g}",
             f"  reads    name={output.name!r} type={output.type!r} source_id={output.source_id!r}",
             f"  task     name={self.spec.name!r} type={self.spec.type!r} source_id={self.spec.source_id!r} "
             f"channels={', '.join(TASK_CHANNELS)} rate={self.spec.rate:g} Hz",

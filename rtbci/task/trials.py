@@ -199,7 +199,8 @@ class CursorTask:
             return self._pause()
         events: list[str] = []
         cued = ideal_velocity(self.cursor.position, self._target, self.config.assist_speed, self.bin_s)
-        self._path += self.cursor.move(blend_velocity(decoded_velocity, cued, self.config.assist))
+        steered = self.config.gain * np.asarray(decoded_velocity, dtype=np.float64)
+        self._path += self.cursor.move(blend_velocity(steered, cued, self.config.assist))
         self._trial_bins += 1
         offset = self.cursor.position - self._target
         inside = float(np.hypot(offset[0], offset[1])) <= self.config.target_radius
