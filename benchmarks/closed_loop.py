@@ -104,7 +104,7 @@ class ClosedLoopPlan:
 
 
 def gain_stage(gain: float) -> str:
-    """The stage name of the cue-calibrated decoder scored at output ``gain``."""
+    """The stage name of the cue-calibrated decoder scored at cursor gain ``gain``."""
     return f"cue@x{gain:g}"
 
 
