@@ -195,11 +195,13 @@ def run_case(
     try:
         if case.source == "player":
             sources.start_at(0.0)
+            data_ends = time.monotonic() + seconds + _PLAYER_LEAD_S
         engine.start()
-        started = time.monotonic()
         if case.source == "pylsl":
             sources.start_at(pylsl.local_clock() + _SOURCE_START_DELAY_S)
-        while time.monotonic() - started < seconds + _SOURCE_START_DELAY_S + 0.5:
+            data_ends = time.monotonic() + _SOURCE_START_DELAY_S + seconds
+        # Serve until the sources' data has ended: the engine decodes every bin of what it recorded.
+        while time.monotonic() < data_ends + 0.5:
             time.sleep(0.05)
             engine.check_alive()
     finally:
