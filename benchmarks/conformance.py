@@ -105,7 +105,8 @@ def case_profile(case: ConformanceCase, folder: Path) -> Profile:
     return profile_from_dict(data, folder / "profile.toml")
 
 
-def _streams(case: ConformanceCase, profile: Profile) -> list[OutsideStream]:
+def case_streams(case: ConformanceCase, profile: Profile) -> list[OutsideStream]:
+    """The profile's spike and LFP streams as the case's outside source announces, chunks and stamps them."""
     spikes, lfp = profile.streams.spikes, profile.streams.lfp
     return [
         OutsideStream(
@@ -186,7 +187,7 @@ def run_case(
     import pylsl
 
     profile = case_profile(case, folder)
-    streams = _streams(case, profile)
+    streams = case_streams(case, profile)
     recording = folder / f"recording-{uuid.uuid4().hex[:6]}.h5"
     sources = _sources(case, streams, seconds, seed, realtime_priority)
     engine = Engine.from_profile(

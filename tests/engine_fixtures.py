@@ -15,6 +15,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from benchmarks.conformance import ConformanceCase, case_streams
 from benchmarks.outside_sources import OutsideStream
 from rtbci.io.session import Session
 from rtbci.lsl import require_pylsl
@@ -40,13 +41,7 @@ def unique_profile(tmp_path: Path, **engine: object) -> Profile:
 
 def outside_streams(profile: Profile, chunk: int) -> list[OutsideStream]:
     """The profile's spike and LFP streams as an outside source announces them, ``chunk`` samples a push."""
-    spikes, lfp = profile.streams.spikes, profile.streams.lfp
-    return [
-        OutsideStream(
-            spikes.name, spikes.type, spikes.source_id, spikes.channels, spikes.rate, chunk, counts=True
-        ),
-        OutsideStream(lfp.name, lfp.type, lfp.source_id, lfp.channels, lfp.rate, chunk),
-    ]
+    return case_streams(ConformanceCase(spike_chunk=chunk, lfp_chunk=chunk), profile)
 
 
 def simulated_session(seconds: float, seed: int = 3) -> Session:
